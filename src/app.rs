@@ -1,0 +1,85 @@
+//! Runs a validated `Action`: resolve, scan, render to stdout, and map the outcome to an exit code.
+//! Errors reach the user as one line on stderr; stdout only ever carries a complete report.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use crate::cli::{Action, Output};
+use crate::report::{json, table, Format};
+use crate::scan::{self, ScanConfig, ScanReport};
+use crate::target::{effective_sni, resolve, HostPort, SniChoice, Target};
+
+/// Exit code: the scan completed and every probe has an answer.
+pub const EXIT_OK: u8 = 0;
+/// Exit code: usage error, unreachable or non-TLS target, or an inconclusive probe.
+pub const EXIT_ERROR: u8 = 2;
+
+/// Runs `action` to completion.
+pub fn run(action: Action) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return fail(&format!("cannot start the async runtime: {e}")),
+    };
+    match action {
+        Action::Scan {
+            target,
+            sni,
+            mut config,
+            output,
+        } => {
+            config.progress = output.progress;
+            match runtime.block_on(scan_target(&target, &sni, &config)) {
+                Ok(report) => emit(&report, output),
+                Err(e) => fail(&e),
+            }
+        }
+        Action::Demo { output } => runtime.block_on(crate::demo::run(output)),
+    }
+}
+
+/// Resolves and scans one target.
+pub async fn scan_target(
+    hp: &HostPort,
+    sni: &SniChoice,
+    config: &ScanConfig,
+) -> Result<ScanReport, String> {
+    let address = resolve(hp).await.map_err(|e| e.to_string())?;
+    let target = Target {
+        host_port: hp.clone(),
+        sni: effective_sni(hp, sni),
+        address,
+    };
+    scan::scan(&target, config).await.map_err(|e| e.to_string())
+}
+
+/// Prints `report` in the chosen format and returns the scan's exit code.
+pub fn emit(report: &ScanReport, output: Output) -> ExitCode {
+    let text = match output.format {
+        Format::Json => json::render(report),
+        Format::Table => table::render(report, output.rows),
+    };
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|_| stdout.flush())
+    {
+        Ok(()) => {}
+        // A closed pipe (`| head`) is the reader's choice, not an error.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+        Err(e) => return fail(&format!("cannot write the report: {e}")),
+    }
+    if report.has_inconclusive() {
+        ExitCode::from(EXIT_ERROR)
+    } else {
+        ExitCode::from(EXIT_OK)
+    }
+}
+
+/// Prints one error line on stderr and returns exit code 2.
+pub fn fail(message: &str) -> ExitCode {
+    eprintln!("cipher-test: error: {message}");
+    ExitCode::from(EXIT_ERROR)
+}

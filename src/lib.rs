@@ -1,0 +1,16 @@
+//! cipher-test: a TLS diagnostic scanner for Envoy/Gloo upstreams.
+//!
+//! Data flows one way: target → plan → probes → observations → report.
+
+pub mod app;
+pub mod catalog;
+pub mod cli;
+pub mod demo;
+pub mod probe;
+pub mod protocol;
+pub mod report;
+pub mod scan;
+pub mod server;
+pub mod target;
+pub mod util;
+pub mod wire;

@@ -1,0 +1,5 @@
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    cipher_test::app::run(cipher_test::cli::parse())
+}

@@ -1,0 +1,224 @@
+//! The OpenSSL probe engine: the local libssl builds the ClientHello (one suite, one pinned version),
+//! the tap reads the server's answer, and the connection is dropped as soon as that answer is in.
+//! Suites the local OpenSSL cannot put in a ClientHello are reported untestable, never probed.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::time::{Duration, Instant};
+
+use foreign_types::ForeignTypeRef;
+use openssl::error::ErrorStack;
+use openssl::ssl::{Ssl, SslContext, SslMethod, SslOptions, SslRef, SslVerifyMode};
+use tokio::net::TcpStream;
+use tokio_openssl::SslStream;
+
+use super::tap::{AnswerComplete, Tap};
+use super::{classify, Inconclusive, Offer, ProbeOutcome, Termination};
+use crate::catalog::CipherSuite;
+use crate::protocol::Protocol;
+
+/// Every suite the local OpenSSL defines for TLS 1.2 and older, at security level 0.
+const EVERYTHING: &str = "ALL:COMPLEMENTOFALL:@SECLEVEL=0";
+/// All five TLS 1.3 suites (OpenSSL leaves the CCM ones out by default).
+const ALL_TLS13: &str = "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_CCM_SHA256:TLS_AES_128_CCM_8_SHA256";
+
+extern "C" {
+    // Not bound by openssl-sys; exported by libssl 3.0 (`SSL_get1_supported_ciphers(3)`): the suites
+    // this SSL would really put in its ClientHello, after version, security-level and PSK filtering.
+    fn SSL_get1_supported_ciphers(s: *mut openssl_sys::SSL) -> *mut openssl_sys::OPENSSL_STACK;
+}
+
+/// The code points `ssl` would offer.
+fn offered_codes(ssl: &SslRef) -> Vec<u16> {
+    let mut codes = Vec::new();
+    // SAFETY: `ssl` is a valid SSL for the call; the returned stack (or NULL) is ours to free, and its
+    // elements are borrowed SSL_CIPHER pointers owned by the library.
+    unsafe {
+        let stack = SSL_get1_supported_ciphers(ssl.as_ptr());
+        if stack.is_null() {
+            return codes;
+        }
+        let n = openssl_sys::OPENSSL_sk_num(stack);
+        for i in 0..n {
+            let c = openssl_sys::OPENSSL_sk_value(stack, i) as *const openssl_sys::SSL_CIPHER;
+            if !c.is_null() {
+                codes.push(openssl_sys::SSL_CIPHER_get_protocol_id(c));
+            }
+        }
+        openssl_sys::OPENSSL_sk_free(stack);
+    }
+    codes
+}
+
+/// Probes one target with the local OpenSSL.
+pub struct OpensslProber {
+    addr: SocketAddr,
+    sni: Option<String>,
+    timeout: Duration,
+    pinned: HashMap<Protocol, SslContext>,
+    broad: SslContext,
+}
+
+/// Loads OpenSSL's legacy provider (SEED suites) next to the default one, once per process.
+/// A system without the legacy module simply reports the SEED suites untestable.
+pub fn load_legacy_provider() {
+    use std::sync::OnceLock;
+    static LEGACY: OnceLock<Option<openssl::provider::Provider>> = OnceLock::new();
+    LEGACY.get_or_init(|| openssl::provider::Provider::try_load(None, "legacy", true).ok());
+}
+
+fn base_context() -> Result<openssl::ssl::SslContextBuilder, ErrorStack> {
+    load_legacy_provider();
+    let mut b = SslContext::builder(SslMethod::tls_client())?;
+    b.set_verify(SslVerifyMode::NONE);
+    // Level 0: legacy suites and TLS 1.0/1.1 must be offered as asked (openssl-notes §2.4).
+    b.set_security_level(0);
+    b.clear_options(SslOptions::NO_SSLV3 | SslOptions::NO_TLSV1 | SslOptions::NO_TLSV1_1);
+    b.set_cipher_list(EVERYTHING)?;
+    b.set_ciphersuites(ALL_TLS13)?;
+    Ok(b)
+}
+
+fn pinned_context(protocol: Protocol) -> Result<SslContext, ErrorStack> {
+    let mut b = base_context()?;
+    b.set_min_proto_version(Some(protocol.openssl()))?;
+    b.set_max_proto_version(Some(protocol.openssl()))?;
+    if protocol != Protocol::Tls13 {
+        // PSK suites are offered only when a PSK callback exists. The server picks the suite before
+        // it sees the identity, so a dummy key is enough to learn whether it accepts the suite.
+        b.set_psk_client_callback(|_ssl, _hint, identity, psk| {
+            const ID: &[u8] = b"cipher-test\0";
+            if identity.len() < ID.len() || psk.len() < 32 {
+                return Ok(0);
+            }
+            identity[..ID.len()].copy_from_slice(ID);
+            psk[..32].fill(0);
+            Ok(32)
+        });
+    }
+    Ok(b.build())
+}
+
+impl OpensslProber {
+    /// A prober for `addr`, sending `sni` (if any), waiting at most `timeout` per probe.
+    pub fn new(
+        addr: SocketAddr,
+        sni: Option<String>,
+        timeout: Duration,
+    ) -> Result<OpensslProber, ErrorStack> {
+        let mut pinned = HashMap::new();
+        for p in Protocol::ALL {
+            pinned.insert(p, pinned_context(p)?);
+        }
+        let mut broad = base_context()?;
+        broad.set_min_proto_version(Some(Protocol::Tls10.openssl()))?;
+        broad.set_max_proto_version(Some(Protocol::Tls13.openssl()))?;
+        Ok(OpensslProber {
+            addr,
+            sni,
+            timeout,
+            pinned,
+            broad: broad.build(),
+        })
+    }
+
+    fn suite_ssl(&self, protocol: Protocol, suite: &CipherSuite) -> Result<Ssl, ErrorStack> {
+        let mut ssl = Ssl::new(&self.pinned[&protocol])?;
+        if suite.is_tls13() {
+            ssl.set_ciphersuites(&suite.openssl_name)?;
+        } else {
+            ssl.set_cipher_list(&format!("{}:@SECLEVEL=0", suite.openssl_name))?;
+        }
+        self.finish(ssl)
+    }
+
+    fn finish(&self, mut ssl: Ssl) -> Result<Ssl, ErrorStack> {
+        if let Some(sni) = &self.sni {
+            ssl.set_hostname(sni)?;
+        }
+        ssl.set_connect_state();
+        Ok(ssl)
+    }
+
+    /// Whether the local OpenSSL can put `suite` in a ClientHello pinned to `protocol`.
+    pub fn can_offer(&self, protocol: Protocol, suite: &CipherSuite) -> bool {
+        match self.suite_ssl(protocol, suite) {
+            Ok(ssl) => offered_codes(&ssl).contains(&suite.code.0),
+            Err(_) => false,
+        }
+    }
+
+    /// Offers exactly `suite`, pinned to `protocol`.
+    pub async fn probe(&self, protocol: Protocol, suite: &CipherSuite) -> ProbeOutcome {
+        let ssl = match self.suite_ssl(protocol, suite) {
+            Ok(ssl) => ssl,
+            Err(e) => return ProbeOutcome::Inconclusive(Inconclusive::Local(e.to_string())),
+        };
+        let offer = Offer {
+            min: protocol,
+            max: protocol,
+            suites: vec![suite.code.0],
+        };
+        self.run(ssl, offer).await
+    }
+
+    /// Offers everything the local OpenSSL can, TLS 1.0 to 1.3: does the target speak TLS at all?
+    pub async fn preflight(&self) -> ProbeOutcome {
+        let ssl = match Ssl::new(&self.broad).and_then(|ssl| self.finish(ssl)) {
+            Ok(ssl) => ssl,
+            Err(e) => return ProbeOutcome::Inconclusive(Inconclusive::Local(e.to_string())),
+        };
+        let offer = Offer {
+            min: Protocol::Tls10,
+            max: Protocol::Tls13,
+            suites: offered_codes(&ssl),
+        };
+        self.run(ssl, offer).await
+    }
+
+    async fn run(&self, ssl: Ssl, offer: Offer) -> ProbeOutcome {
+        let start = Instant::now();
+        let tcp = match tokio::time::timeout(self.timeout, TcpStream::connect(self.addr)).await {
+            Err(_) => {
+                return ProbeOutcome::Inconclusive(Inconclusive::Timeout {
+                    after: self.timeout,
+                    bytes: 0,
+                })
+            }
+            Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+                return ProbeOutcome::Inconclusive(Inconclusive::ConnectRefused)
+            }
+            Ok(Err(e)) => {
+                return ProbeOutcome::Inconclusive(Inconclusive::ConnectFailed(e.to_string()))
+            }
+            Ok(Ok(tcp)) => tcp,
+        };
+        let _ = tcp.set_nodelay(true);
+        let mut stream = match SslStream::new(ssl, Tap::new(tcp, true)) {
+            Ok(s) => s,
+            Err(e) => return ProbeOutcome::Inconclusive(Inconclusive::Local(e.to_string())),
+        };
+        let remaining = self.timeout.saturating_sub(start.elapsed());
+        let result = tokio::time::timeout(remaining, Pin::new(&mut stream).connect()).await;
+        let tap = stream.get_ref();
+        let end = match result {
+            Err(_) => Termination::TimedOut(self.timeout),
+            Ok(Ok(())) => Termination::Answered,
+            Ok(Err(_)) if tap.answered() => Termination::Answered,
+            Ok(Err(e)) => match e.io_error() {
+                Some(io)
+                    if io
+                        .get_ref()
+                        .is_some_and(|inner| inner.is::<AnswerComplete>()) =>
+                {
+                    Termination::Answered
+                }
+                Some(io) => Termination::Io(std::io::Error::new(io.kind(), io.to_string())),
+                None if tap.sent() == 0 => Termination::Local(e.to_string()),
+                None => Termination::Tls(e.to_string()),
+            },
+        };
+        classify(&offer, tap.received(), end)
+    }
+}

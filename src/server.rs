@@ -1,0 +1,539 @@
+// In-process OpenSSL TLS servers with a known configuration, for the tests and `cipher-test demo`.
+// Owns certificate generation (cached per process) and a blocking accept loop on std threads; it
+// must not use tokio, so it works both inside and outside a runtime, and it never panics on a bad peer.
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result};
+use openssl::asn1::Asn1Time;
+use openssl::bn::{BigNum, MsbOption};
+use openssl::dh::Dh;
+use openssl::ec::{EcGroup, EcKey};
+use openssl::hash::MessageDigest;
+use openssl::nid::Nid;
+use openssl::pkey::{PKey, Private};
+use openssl::rsa::Rsa;
+use openssl::ssl::{
+    Ssl, SslContext, SslContextBuilder, SslMethod, SslOptions, SslVerifyMode, SslVersion,
+};
+use openssl::x509::extension::{
+    AuthorityKeyIdentifier, BasicConstraints, ExtendedKeyUsage, KeyUsage, SubjectAlternativeName,
+    SubjectKeyIdentifier,
+};
+use openssl::x509::{X509Builder, X509Name, X509};
+
+/// RFC 7919 ffdhe2048, the group a well-configured DHE server uses (as printed by
+/// `openssl genpkey -genparam -algorithm DH -pkeyopt group:ffdhe2048`).
+const FFDHE2048_PEM: &[u8] = b"-----BEGIN DH PARAMETERS-----
+MIIBCAKCAQEA//////////+t+FRYortKmq/cViAnPTzx2LnFg84tNpWp4TZBFGQz
++8yTnc4kmz75fS/jY2MMddj2gbICrsRhetPfHtXV/WVhJDP1H18GbtCFY2VVPe0a
+87VXE15/V8k1mE8McODmi3fipona8+/och3xWKE2rec1MKzKT0g6eXq8CrGCsyT7
+YdEIqUuyyOP7uWrat2DX9GgdT0Kj3jlN9K5W7edjcrsZCwenyO4KbXCeAvzhzffi
+7MA0BM0oNC9hkXL+nOmFg/+OTxIy7vKBg8P+OxtMb61zO7X8vC7CIAXFjvGDfRaD
+ssbzSibBsu/6iGtCOGEoXJf//////////wIBAg==
+-----END DH PARAMETERS-----
+";
+
+/// What the server sends after a successful handshake, before closing.
+pub const RESPONSE: &[u8] =
+    b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 15\r\nConnection: close\r\n\r\ncipher-test ok\n";
+
+/// Per-connection read/write timeout, so no connection thread outlives a vanished client for long.
+const IO_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long a connection waits for the client's FIN after the server has closed its side.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Common name of the throwaway CA that client certificates are verified against.
+pub const CLIENT_CA_NAME: &str = "cipher-test client CA";
+
+/// A certificate and its private key.
+pub type Credentials = (X509, PKey<Private>);
+
+/// The server's key type; its certificate is self-signed with SHA-256.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum KeyKind {
+    /// RSA 2048: usable with RSA key transport, ECDHE-RSA and DHE-RSA suites.
+    #[default]
+    Rsa2048,
+    /// ECDSA on P-256 (secp256r1): usable with ECDHE-ECDSA suites.
+    EcdsaP256,
+    /// ECDSA on P-384 (secp384r1): usable with ECDHE-ECDSA suites.
+    EcdsaP384,
+}
+
+/// Whether the server asks for a client certificate (mTLS).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ClientAuth {
+    /// No CertificateRequest is sent.
+    #[default]
+    None,
+    /// CertificateRequest is sent; a client without a certificate is still accepted.
+    Optional,
+    /// CertificateRequest is sent; the handshake fails without a certificate (VERIFY_PEER | FAIL_IF_NO_PEER_CERT).
+    Required,
+}
+
+/// A server's TLS configuration; `None` fields keep OpenSSL's defaults.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Lowest protocol version accepted (`None`: OpenSSL's default, which a system openssl.cnf may raise).
+    pub min_version: Option<SslVersion>,
+    /// Highest protocol version accepted (`None`: the highest OpenSSL supports).
+    pub max_version: Option<SslVersion>,
+    /// TLS 1.2-and-below suites in OpenSSL syntax; the server runs at security level 0 so legacy suites work.
+    pub cipher_list: Option<String>,
+    /// TLS 1.3 suites (`set_ciphersuites`); `Some("")` disables all of them.
+    pub ciphersuites: Option<String>,
+    /// Key-exchange groups (`set_groups_list`), e.g. `"P-384"` or `"X25519:P-256"`.
+    pub groups: Option<String>,
+    /// Key type of the server certificate.
+    pub key: KeyKind,
+    /// Whether a client certificate is requested or required.
+    pub client_auth: ClientAuth,
+    /// Pick the suite in the server's order instead of the client's (`SSL_OP_CIPHER_SERVER_PREFERENCE`).
+    pub server_preference: bool,
+    /// Certificate CN and SAN (a DNS name, or an IP address if it parses as one).
+    pub hostname: String,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            min_version: Some(SslVersion::TLS1),
+            max_version: Some(SslVersion::TLS1_3),
+            cipher_list: None,
+            ciphersuites: None,
+            groups: None,
+            key: KeyKind::Rsa2048,
+            client_auth: ClientAuth::None,
+            server_preference: false,
+            hostname: "localhost".to_string(),
+        }
+    }
+}
+
+impl ServerConfig {
+    /// TLS 1.2 only, with the given OpenSSL cipher list.
+    pub fn tls12_only(cipher_list: &str) -> Self {
+        Self::version_only(SslVersion::TLS1_2, cipher_list)
+    }
+
+    /// TLS 1.3 only, with the given TLS 1.3 suites (e.g. `"TLS_AES_128_CCM_SHA256"`).
+    pub fn tls13_only(ciphersuites: &str) -> Self {
+        ServerConfig {
+            min_version: Some(SslVersion::TLS1_3),
+            max_version: Some(SslVersion::TLS1_3),
+            ciphersuites: Some(ciphersuites.to_string()),
+            ..Self::default()
+        }
+    }
+
+    /// Exactly one protocol version up to TLS 1.2 (e.g. `SslVersion::TLS1`), with the given cipher list.
+    pub fn version_only(version: SslVersion, cipher_list: &str) -> Self {
+        ServerConfig {
+            min_version: Some(version),
+            max_version: Some(version),
+            cipher_list: Some(cipher_list.to_string()),
+            ..Self::default()
+        }
+    }
+
+    /// Sets the protocol version range.
+    pub fn with_versions(mut self, min: SslVersion, max: SslVersion) -> Self {
+        self.min_version = Some(min);
+        self.max_version = Some(max);
+        self
+    }
+
+    /// Sets the TLS 1.2-and-below cipher list.
+    pub fn with_cipher_list(mut self, cipher_list: &str) -> Self {
+        self.cipher_list = Some(cipher_list.to_string());
+        self
+    }
+
+    /// Sets the TLS 1.3 suites (`""` disables TLS 1.3 suites).
+    pub fn with_ciphersuites(mut self, ciphersuites: &str) -> Self {
+        self.ciphersuites = Some(ciphersuites.to_string());
+        self
+    }
+
+    /// Restricts the key-exchange groups.
+    pub fn with_groups(mut self, groups: &str) -> Self {
+        self.groups = Some(groups.to_string());
+        self
+    }
+
+    /// Sets the certificate key type.
+    pub fn with_key(mut self, key: KeyKind) -> Self {
+        self.key = key;
+        self
+    }
+
+    /// Sets whether a client certificate is requested or required.
+    pub fn with_client_auth(mut self, client_auth: ClientAuth) -> Self {
+        self.client_auth = client_auth;
+        self
+    }
+
+    /// Makes the server choose the suite in its own order.
+    pub fn with_server_preference(mut self) -> Self {
+        self.server_preference = true;
+        self
+    }
+
+    /// Sets the certificate CN and SAN.
+    pub fn with_hostname(mut self, hostname: &str) -> Self {
+        self.hostname = hostname.to_string();
+        self
+    }
+}
+
+/// A running TLS server on 127.0.0.1; dropping it stops the accept loop.
+pub struct TlsServer {
+    addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    accepted: Arc<AtomicUsize>,
+    accept_thread: Option<JoinHandle<()>>,
+    config: ServerConfig,
+    certificate: X509,
+    client_ca: Option<Credentials>,
+}
+
+impl TlsServer {
+    /// Builds the TLS context, binds 127.0.0.1:0 and returns once the socket is listening.
+    pub fn start(config: ServerConfig) -> Result<TlsServer> {
+        let (context, certificate, client_ca) = build_context(&config)?;
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+            .context("binding a TLS test server to 127.0.0.1:0")?;
+        let addr = listener.local_addr()?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let accept_thread = {
+            let (stop, accepted) = (Arc::clone(&stop), Arc::clone(&accepted));
+            thread::Builder::new()
+                .name(format!("tls-server-{}", addr.port()))
+                .spawn(move || accept_loop(listener, context, stop, accepted))
+                .context("spawning the TLS test server's accept thread")?
+        };
+        Ok(TlsServer {
+            addr,
+            stop,
+            accepted,
+            accept_thread: Some(accept_thread),
+            config,
+            certificate,
+            client_ca,
+        })
+    }
+
+    /// The listening address (always 127.0.0.1).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The listening port.
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    /// How many TCP connections were accepted so far (successful handshakes or not).
+    pub fn connections(&self) -> usize {
+        self.accepted.load(Ordering::SeqCst)
+    }
+
+    /// The configuration the server was started with.
+    pub fn config(&self) -> &ServerConfig {
+        &self.config
+    }
+
+    /// The server's self-signed certificate (its own trust anchor).
+    pub fn certificate(&self) -> &X509 {
+        &self.certificate
+    }
+
+    /// The CA that client certificates are verified against, when client auth is on.
+    pub fn client_ca(&self) -> Option<Credentials> {
+        self.client_ca.clone()
+    }
+
+    /// A fresh client certificate (ECDSA P-256) issued by this server's client CA, when client auth is on.
+    pub fn issue_client_cert(&self, common_name: &str) -> Result<Credentials> {
+        let (ca, ca_key) = self
+            .client_ca
+            .as_ref()
+            .context("this server was started without client auth, so it has no client CA")?;
+        issue_client_cert(ca, ca_key, common_name)
+    }
+}
+
+impl Drop for TlsServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        // `accept` blocks; a throwaway connection wakes it so it sees the flag. Only join if the
+        // wake-up connection got through, so drop never hangs.
+        let woke = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1)).is_ok();
+        if let Some(thread) = self.accept_thread.take() {
+            if woke {
+                let _ = thread.join();
+            }
+        }
+    }
+}
+
+/// The cached self-signed certificate and key for `(key, hostname)`: valid from yesterday for 365 days,
+/// SAN `DNS:hostname` (or `IP:` for an address), SHA-256.
+pub fn self_signed(key: &KeyKind, hostname: &str) -> Result<Credentials> {
+    let kind = *key;
+    cached(CacheKey::Server(kind, hostname.to_string()), || {
+        let key = generate_key(kind)?;
+        let cert = server_certificate(&key, kind, hostname)?;
+        Ok((cert, key))
+    })
+    .with_context(|| format!("generating a self-signed {kind:?} certificate for {hostname}"))
+}
+
+/// The process-wide throwaway CA (ECDSA P-256) that servers with client auth trust.
+pub fn client_ca() -> Result<Credentials> {
+    cached(CacheKey::ClientCa, || {
+        let key = generate_key(KeyKind::EcdsaP256)?;
+        let mut builder = certificate_builder(CLIENT_CA_NAME, &key)?;
+        builder.append_extension(BasicConstraints::new().critical().ca().build()?)?;
+        builder.append_extension(
+            KeyUsage::new()
+                .critical()
+                .key_cert_sign()
+                .crl_sign()
+                .build()?,
+        )?;
+        let ski = SubjectKeyIdentifier::new().build(&builder.x509v3_context(None, None))?;
+        builder.append_extension(ski)?;
+        builder.sign(&key, MessageDigest::sha256())?;
+        Ok((builder.build(), key))
+    })
+    .context("generating the client CA")
+}
+
+/// A fresh client certificate (ECDSA P-256, extendedKeyUsage clientAuth) signed by `ca`.
+pub fn issue_client_cert(
+    ca: &X509,
+    ca_key: &PKey<Private>,
+    common_name: &str,
+) -> Result<Credentials> {
+    let key = generate_key(KeyKind::EcdsaP256)?;
+    let mut builder = certificate_builder(common_name, &key)?;
+    builder.set_issuer_name(ca.subject_name())?;
+    builder.append_extension(BasicConstraints::new().critical().build()?)?;
+    builder.append_extension(KeyUsage::new().critical().digital_signature().build()?)?;
+    builder.append_extension(ExtendedKeyUsage::new().client_auth().build()?)?;
+    let aki = AuthorityKeyIdentifier::new()
+        .keyid(false)
+        .build(&builder.x509v3_context(Some(ca), None))?;
+    builder.append_extension(aki)?;
+    builder.sign(ca_key, MessageDigest::sha256())?;
+    Ok((builder.build(), key))
+}
+
+/// Builds the OpenSSL context for `config`; returns it with the server certificate and client CA.
+fn build_context(config: &ServerConfig) -> Result<(SslContext, X509, Option<Credentials>)> {
+    let mut ctx = SslContext::builder(SslMethod::tls_server())?;
+    // Level 0 so that TLS 1.0/1.1 (MD5-SHA1 signatures), RSA key transport and 3DES stay available.
+    ctx.set_security_level(0);
+    ctx.set_min_proto_version(config.min_version)
+        .with_context(|| format!("setting minimum version {:?}", config.min_version))?;
+    ctx.set_max_proto_version(config.max_version)
+        .with_context(|| format!("setting maximum version {:?}", config.max_version))?;
+    if let Some(list) = &config.cipher_list {
+        ctx.set_cipher_list(list).with_context(|| {
+            format!("cipher list {list:?} names no suite this OpenSSL supports")
+        })?;
+    }
+    if let Some(suites) = &config.ciphersuites {
+        ctx.set_ciphersuites(suites)
+            .with_context(|| format!("TLS 1.3 ciphersuites {suites:?} are not valid"))?;
+    }
+    if let Some(groups) = &config.groups {
+        ctx.set_groups_list(groups)
+            .with_context(|| format!("groups {groups:?} are not valid"))?;
+    }
+    // Without DH parameters OpenSSL silently skips every DHE suite.
+    let dh = Dh::params_from_pem(FFDHE2048_PEM)?;
+    ctx.set_tmp_dh(&dh)?;
+    if config.server_preference {
+        ctx.set_options(SslOptions::CIPHER_SERVER_PREFERENCE);
+    }
+
+    let (cert, key) = self_signed(&config.key, &config.hostname)?;
+    ctx.set_certificate(&cert)?;
+    ctx.set_private_key(&key)?;
+    ctx.check_private_key()?;
+
+    let client_ca = match config.client_auth {
+        ClientAuth::None => None,
+        ClientAuth::Optional | ClientAuth::Required => {
+            let (ca, ca_key) = client_ca()?;
+            enable_client_auth(&mut ctx, &ca, config.client_auth)?;
+            Some((ca, ca_key))
+        }
+    };
+    Ok((ctx.build(), cert, client_ca))
+}
+
+/// Trusts `ca` for client certificates, names it in the CertificateRequest and sets the verify mode.
+fn enable_client_auth(ctx: &mut SslContextBuilder, ca: &X509, mode: ClientAuth) -> Result<()> {
+    ctx.cert_store_mut().add_cert(ca.clone())?;
+    ctx.add_client_ca(ca)?;
+    // Session resumption with client verification fails without a session id context.
+    ctx.set_session_id_context(b"cipher-test")?;
+    let verify = match mode {
+        ClientAuth::Required => SslVerifyMode::PEER | SslVerifyMode::FAIL_IF_NO_PEER_CERT,
+        _ => SslVerifyMode::PEER,
+    };
+    ctx.set_verify(verify);
+    Ok(())
+}
+
+/// Accepts until `stop` is set; one short-lived thread per connection.
+fn accept_loop(
+    listener: TcpListener,
+    context: SslContext,
+    stop: Arc<AtomicBool>,
+    accepted: Arc<AtomicUsize>,
+) {
+    for stream in listener.incoming() {
+        if stop.load(Ordering::SeqCst) {
+            break;
+        }
+        let Ok(stream) = stream else {
+            // Out of file descriptors or similar: back off instead of spinning.
+            thread::sleep(Duration::from_millis(10));
+            continue;
+        };
+        accepted.fetch_add(1, Ordering::SeqCst);
+        let context = context.clone();
+        // If the thread cannot be spawned the connection is dropped, like an overloaded server would.
+        let _ = thread::Builder::new().spawn(move || serve(stream, &context));
+    }
+}
+
+/// One connection: handshake, a small HTTP response, close. Every error is the client's business.
+fn serve(stream: TcpStream, context: &SslContext) {
+    let _ = stream.set_read_timeout(Some(IO_TIMEOUT));
+    let _ = stream.set_write_timeout(Some(IO_TIMEOUT));
+    let _ = stream.set_nodelay(true);
+    let Ok(ssl) = Ssl::new(context) else {
+        return;
+    };
+    // Scanners drop most connections right after the ServerHello; that is an ordinary failure here.
+    let Ok(mut tls) = ssl.accept(stream) else {
+        return;
+    };
+    let _ = tls.write_all(RESPONSE);
+    let _ = tls.shutdown();
+    let tcp = tls.get_mut();
+    let _ = tcp.shutdown(Shutdown::Write);
+    drain(tcp);
+}
+
+/// Reads until the client closes, so closing our socket sends a FIN rather than a RST.
+fn drain(tcp: &mut TcpStream) {
+    let _ = tcp.set_read_timeout(Some(DRAIN_TIMEOUT));
+    let mut buf = [0u8; 4096];
+    while matches!(tcp.read(&mut buf), Ok(n) if n > 0) {}
+}
+
+/// Keys of the process-wide credential cache.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum CacheKey {
+    Server(KeyKind, String),
+    ClientCa,
+}
+
+/// Returns the cached credentials for `key`, generating them once; concurrent callers of the same
+/// key wait for one generation, different keys generate in parallel.
+fn cached(key: CacheKey, generate: impl FnOnce() -> Result<Credentials>) -> Result<Credentials> {
+    type Slot = Arc<Mutex<Option<Credentials>>>;
+    static CACHE: OnceLock<Mutex<HashMap<CacheKey, Slot>>> = OnceLock::new();
+    let slot = {
+        let mut map = CACHE
+            .get_or_init(Default::default)
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        Arc::clone(map.entry(key).or_default())
+    };
+    let mut slot = slot.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(credentials) = slot.as_ref() {
+        return Ok(credentials.clone());
+    }
+    let credentials = generate()?;
+    *slot = Some(credentials.clone());
+    Ok(credentials)
+}
+
+/// A fresh private key of the given kind.
+fn generate_key(kind: KeyKind) -> Result<PKey<Private>> {
+    let ec = |nid| -> Result<PKey<Private>> {
+        let group = EcGroup::from_curve_name(nid)?;
+        Ok(PKey::from_ec_key(EcKey::generate(&group)?)?)
+    };
+    match kind {
+        KeyKind::Rsa2048 => Ok(PKey::from_rsa(Rsa::generate(2048)?)?),
+        KeyKind::EcdsaP256 => ec(Nid::X9_62_PRIME256V1),
+        KeyKind::EcdsaP384 => ec(Nid::SECP384R1),
+    }
+}
+
+/// A self-signed server certificate for `hostname` over `key`.
+fn server_certificate(key: &PKey<Private>, kind: KeyKind, hostname: &str) -> Result<X509> {
+    let mut builder = certificate_builder(hostname, key)?;
+    let mut usage = KeyUsage::new();
+    usage.critical().digital_signature();
+    if kind == KeyKind::Rsa2048 {
+        // RSA key transport suites (AES256-SHA) encrypt the premaster secret to this key.
+        usage.key_encipherment();
+    }
+    builder.append_extension(usage.build()?)?;
+    builder.append_extension(ExtendedKeyUsage::new().server_auth().build()?)?;
+    let mut san = SubjectAlternativeName::new();
+    if hostname.parse::<std::net::IpAddr>().is_ok() {
+        san.ip(hostname);
+    } else {
+        san.dns(hostname);
+    }
+    let san = san.build(&builder.x509v3_context(None, None))?;
+    builder.append_extension(san)?;
+    let ski = SubjectKeyIdentifier::new().build(&builder.x509v3_context(None, None))?;
+    builder.append_extension(ski)?;
+    builder.sign(key, MessageDigest::sha256())?;
+    Ok(builder.build())
+}
+
+/// A v3 certificate builder with subject = issuer = CN `common_name`, a random serial, the public
+/// key of `key`, valid from one day ago for 365 days.
+fn certificate_builder(common_name: &str, key: &PKey<Private>) -> Result<X509Builder> {
+    let mut name = X509Name::builder()?;
+    name.append_entry_by_nid(Nid::COMMONNAME, common_name)?;
+    let name = name.build();
+    let mut serial = BigNum::new()?;
+    serial.rand(64, MsbOption::MAYBE_ZERO, false)?;
+    let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
+    let not_before = Asn1Time::from_unix((now - 86_400) as _)?;
+    let not_after = Asn1Time::days_from_now(365)?;
+
+    let mut builder = X509Builder::new()?;
+    builder.set_version(2)?;
+    let serial = serial.to_asn1_integer()?;
+    builder.set_serial_number(&serial)?;
+    builder.set_subject_name(&name)?;
+    builder.set_issuer_name(&name)?;
+    builder.set_not_before(&not_before)?;
+    builder.set_not_after(&not_after)?;
+    builder.set_pubkey(key)?;
+    Ok(builder)
+}

@@ -1,0 +1,58 @@
+//! Small shared helpers: durations as people write and read them.
+
+use std::time::Duration;
+
+/// Parses `5s`, `500ms`, `1.5s`, `2m` or a bare number of seconds (`5`, `0.25`).
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    let (num, scale) = if let Some(n) = t.strip_suffix("ms") {
+        (n, 0.001)
+    } else if let Some(n) = t.strip_suffix('s') {
+        (n, 1.0)
+    } else if let Some(n) = t.strip_suffix('m') {
+        (n, 60.0)
+    } else {
+        (t, 1.0)
+    };
+    let value: f64 = num
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{text}' is not a duration (examples: 5s, 500ms, 1.5)"))?;
+    if !value.is_finite() || value < 0.0 || value * scale > 86_400.0 {
+        return Err(format!("'{text}' is out of range (0 to 24h)"));
+    }
+    Ok(Duration::from_secs_f64(value * scale))
+}
+
+/// `250 ms`, `1.25 s`, `2 m 5 s`.
+pub fn human_duration(d: Duration) -> String {
+    let ms = d.as_secs_f64() * 1000.0;
+    if ms < 1000.0 {
+        format!("{} ms", ms.round() as u64)
+    } else if ms < 120_000.0 {
+        let s = format!("{:.2}", ms / 1000.0);
+        let s = s.trim_end_matches('0').trim_end_matches('.');
+        format!("{s} s")
+    } else {
+        let secs = d.as_secs();
+        format!("{} m {} s", secs / 60, secs % 60)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_round_trip_the_usual_spellings() {
+        assert_eq!(parse_duration("5s").unwrap(), Duration::from_secs(5));
+        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse_duration("1.5").unwrap(), Duration::from_millis(1500));
+        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
+        assert!(parse_duration("fast").is_err());
+        assert!(parse_duration("-1s").is_err());
+        assert_eq!(human_duration(Duration::from_millis(250)), "250 ms");
+        assert_eq!(human_duration(Duration::from_millis(1250)), "1.25 s");
+        assert_eq!(human_duration(Duration::from_secs(2)), "2 s");
+    }
+}

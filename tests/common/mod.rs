@@ -1,0 +1,442 @@
+// Shared helpers for the end-to-end tests: misbehaving listeners on 127.0.0.1 (fault injection) and
+// a runner for the `cipher-test` binary. Std threads only; real sockets, never mocks. Each test file
+// uses a subset, hence the blanket `dead_code` allowance.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::io::{self, Read, Write};
+use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use cipher_test::server::{ServerConfig, TlsServer};
+
+/// The fixed reply of [`HttpPlaintext`].
+pub const HTTP_400: &[u8] =
+    b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+
+/// How long a fault listener waits for a ClientHello before giving up on a connection.
+const HELLO_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Longest any run of the binary may take before it is killed and the test fails.
+const RUN_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A port on 127.0.0.1 with nothing listening (connections are refused).
+pub fn closed_port() -> u16 {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind 127.0.0.1:0");
+    listener.local_addr().expect("local_addr").port()
+}
+
+/// What a fault listener does with a connection it does not proxy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fault {
+    /// Reads some bytes, answers with [`HTTP_400`], closes.
+    Http400,
+    /// Never answers; holds the socket until the client closes or the listener is dropped.
+    Silent,
+    /// Reads the first TLS record, then closes with a FIN.
+    CloseAfterHello,
+    /// Reads the first TLS record, then closes with a RST (SO_LINGER 0).
+    ResetAfterHello,
+}
+
+/// The accept loop shared by every fault listener; dropping it stops the loop and shuts down every
+/// connection still open, so no handler thread outlives the test.
+struct Listener {
+    addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    accepted: Arc<AtomicUsize>,
+    open: Arc<Mutex<HashMap<usize, TcpStream>>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Listener {
+    /// Binds 127.0.0.1:0 and runs `handle(stream, index)` on its own thread for every connection;
+    /// `index` counts from 0 in accept order.
+    fn start(handle: impl Fn(TcpStream, usize) + Send + Sync + 'static) -> Listener {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind 127.0.0.1:0");
+        let addr = listener.local_addr().expect("local_addr");
+        let stop = Arc::new(AtomicBool::new(false));
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let open = Arc::new(Mutex::new(HashMap::new()));
+        let thread = {
+            let (stop, accepted, open) = (stop.clone(), accepted.clone(), open.clone());
+            let handle = Arc::new(handle);
+            thread::spawn(move || {
+                for stream in listener.incoming() {
+                    if stop.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    let Ok(stream) = stream else {
+                        thread::sleep(Duration::from_millis(10));
+                        continue;
+                    };
+                    let index = accepted.fetch_add(1, Ordering::SeqCst);
+                    if let Ok(clone) = stream.try_clone() {
+                        open.lock().unwrap().insert(index, clone);
+                    }
+                    let (handle, open) = (handle.clone(), open.clone());
+                    thread::spawn(move || {
+                        handle(stream, index);
+                        open.lock().unwrap().remove(&index);
+                    });
+                }
+            })
+        };
+        Listener {
+            addr,
+            stop,
+            accepted,
+            open,
+            thread: Some(thread),
+        }
+    }
+
+    /// A listener that applies `fault` to every connection.
+    fn fault(fault: Fault) -> Listener {
+        Listener::start(move |stream, _| apply(fault, stream))
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let woke = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1)).is_ok();
+        if let Some(thread) = self.thread.take() {
+            if woke {
+                let _ = thread.join();
+            }
+        }
+        for stream in self.open.lock().unwrap().values() {
+            let _ = stream.shutdown(Shutdown::Both);
+        }
+    }
+}
+
+/// Defines a fault listener type: `start()`, `addr()`, `port()`, `connections()`; Drop stops it.
+macro_rules! fault_listener {
+    ($(#[$doc:meta])* $name:ident, $fault:expr) => {
+        $(#[$doc])*
+        pub struct $name(Listener);
+
+        impl $name {
+            /// Starts listening on 127.0.0.1:0.
+            pub fn start() -> Self {
+                $name(Listener::fault($fault))
+            }
+
+            /// The listening address.
+            pub fn addr(&self) -> SocketAddr {
+                self.0.addr
+            }
+
+            /// The listening port.
+            pub fn port(&self) -> u16 {
+                self.0.addr.port()
+            }
+
+            /// How many TCP connections were accepted so far.
+            pub fn connections(&self) -> usize {
+                self.0.accepted.load(Ordering::SeqCst)
+            }
+        }
+    };
+}
+
+fault_listener!(
+    /// Answers any bytes with `HTTP/1.1 400 Bad Request` and closes: a plaintext HTTP port.
+    HttpPlaintext,
+    Fault::Http400
+);
+fault_listener!(
+    /// Accepts and never answers: a black hole that only a timeout ends.
+    Silent,
+    Fault::Silent
+);
+fault_listener!(
+    /// Reads the ClientHello, then closes cleanly (FIN) without sending a byte.
+    CloseAfterHello,
+    Fault::CloseAfterHello
+);
+fault_listener!(
+    /// Reads the ClientHello, then resets the connection (RST).
+    ResetAfterHello,
+    Fault::ResetAfterHello
+);
+
+/// Defines a listener that proxies its first connection to an inner [`TlsServer`] (so a preflight
+/// handshake succeeds) and applies a fault to every later one.
+macro_rules! tls_then {
+    ($(#[$doc:meta])* $name:ident, $fault:expr) => {
+        $(#[$doc])*
+        pub struct $name {
+            listener: Listener,
+            inner: TlsServer,
+        }
+
+        impl $name {
+            /// Starts the inner TLS server with `config`, then listens on 127.0.0.1:0.
+            pub fn start(config: ServerConfig) -> Self {
+                let inner = TlsServer::start(config).expect("start inner TLS server");
+                let upstream = inner.addr();
+                let listener = Listener::start(move |stream, index| {
+                    if index == 0 {
+                        proxy(stream, upstream);
+                    } else {
+                        apply($fault, stream);
+                    }
+                });
+                $name { listener, inner }
+            }
+
+            /// The listening address (not the inner server's).
+            pub fn addr(&self) -> SocketAddr {
+                self.listener.addr
+            }
+
+            /// The listening port.
+            pub fn port(&self) -> u16 {
+                self.listener.addr.port()
+            }
+
+            /// How many TCP connections this listener accepted so far (the proxied one included).
+            pub fn connections(&self) -> usize {
+                self.listener.accepted.load(Ordering::SeqCst)
+            }
+
+            /// The TLS server behind the first connection.
+            pub fn inner(&self) -> &TlsServer {
+                &self.inner
+            }
+        }
+    };
+}
+
+tls_then!(
+    /// First connection: a real TLS server; every later one is closed right after its ClientHello.
+    TlsThenClose,
+    Fault::CloseAfterHello
+);
+tls_then!(
+    /// First connection: a real TLS server; every later one is accepted and never answered.
+    TlsThenSilent,
+    Fault::Silent
+);
+
+/// Runs `fault` on one connection.
+fn apply(fault: Fault, mut stream: TcpStream) {
+    match fault {
+        Fault::Http400 => {
+            let _ = stream.set_read_timeout(Some(HELLO_TIMEOUT));
+            let mut buf = [0u8; 4096];
+            if matches!(stream.read(&mut buf), Ok(n) if n > 0) {
+                let _ = stream.write_all(HTTP_400);
+            }
+            close_gracefully(stream);
+        }
+        Fault::Silent => {
+            // Reads (and discards) until the client closes or Drop shuts the socket down.
+            let mut buf = [0u8; 4096];
+            while matches!(stream.read(&mut buf), Ok(n) if n > 0) {}
+        }
+        Fault::CloseAfterHello => {
+            if read_first_record(&mut stream).is_ok() {
+                close_gracefully(stream);
+            }
+        }
+        Fault::ResetAfterHello => {
+            if read_first_record(&mut stream).is_ok() {
+                set_linger_zero(&stream);
+            }
+        }
+    }
+}
+
+/// Reads one complete TLS record (the ClientHello, or its first fragment).
+fn read_first_record(stream: &mut TcpStream) -> io::Result<Vec<u8>> {
+    stream.set_read_timeout(Some(HELLO_TIMEOUT))?;
+    let mut header = [0u8; 5];
+    stream.read_exact(&mut header)?;
+    let len = u16::from_be_bytes([header[3], header[4]]) as usize;
+    let mut body = vec![0u8; len];
+    stream.read_exact(&mut body)?;
+    Ok(body)
+}
+
+/// Sends a FIN, then waits briefly for the client's, so the close is not turned into a RST by
+/// unread data.
+fn close_gracefully(mut stream: TcpStream) {
+    let _ = stream.shutdown(Shutdown::Write);
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    let mut buf = [0u8; 4096];
+    while matches!(stream.read(&mut buf), Ok(n) if n > 0) {}
+}
+
+/// Sets SO_LINGER {on, 0}, so dropping the socket sends a RST. `TcpStream::set_linger` is unstable
+/// and no libc crate is a dependency, so setsockopt is declared here (std links libc anyway).
+#[cfg(unix)]
+fn set_linger_zero(stream: &TcpStream) {
+    use std::os::fd::AsRawFd;
+    use std::os::raw::{c_int, c_void};
+
+    #[repr(C)]
+    struct Linger {
+        l_onoff: c_int,
+        l_linger: c_int,
+    }
+    #[cfg(any(target_os = "macos", target_os = "ios", target_os = "freebsd"))]
+    const SOL_SOCKET: c_int = 0xffff;
+    #[cfg(any(target_os = "macos", target_os = "ios", target_os = "freebsd"))]
+    const SO_LINGER: c_int = 0x0080;
+    #[cfg(not(any(target_os = "macos", target_os = "ios", target_os = "freebsd")))]
+    const SOL_SOCKET: c_int = 1;
+    #[cfg(not(any(target_os = "macos", target_os = "ios", target_os = "freebsd")))]
+    const SO_LINGER: c_int = 13;
+
+    extern "C" {
+        fn setsockopt(
+            fd: c_int,
+            level: c_int,
+            name: c_int,
+            value: *const c_void,
+            len: u32,
+        ) -> c_int;
+    }
+    let linger = Linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: the fd is open for the duration of the call and `linger` outlives it; the length
+    // matches the struct the kernel expects.
+    let rc = unsafe {
+        setsockopt(
+            stream.as_raw_fd(),
+            SOL_SOCKET,
+            SO_LINGER,
+            (&linger as *const Linger).cast(),
+            std::mem::size_of::<Linger>() as u32,
+        )
+    };
+    assert_eq!(
+        rc,
+        0,
+        "setsockopt(SO_LINGER) failed: {}",
+        io::Error::last_os_error()
+    );
+}
+
+/// Copies bytes both ways between `client` and a new connection to `upstream` until both sides close.
+fn proxy(client: TcpStream, upstream: SocketAddr) {
+    let Ok(server) = TcpStream::connect(upstream) else {
+        return;
+    };
+    let (Ok(client_read), Ok(server_read)) = (client.try_clone(), server.try_clone()) else {
+        return;
+    };
+    let pump = |mut from: TcpStream, mut to: TcpStream| {
+        let _ = io::copy(&mut from, &mut to);
+        let _ = to.shutdown(Shutdown::Write);
+    };
+    let upstream_to_client = thread::spawn(move || pump(server_read, client));
+    pump(client_read, server);
+    let _ = upstream_to_client.join();
+}
+
+/// Path of the `cipher-test` binary Cargo built for these tests.
+pub fn cipher_test_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_cipher-test"))
+}
+
+/// What a run of the binary produced.
+#[derive(Debug)]
+pub struct Output {
+    /// Exit code; 128 + signal number if the process was killed by a signal.
+    pub code: i32,
+    /// Everything written to stdout, lossily decoded.
+    pub stdout: String,
+    /// Everything written to stderr, lossily decoded.
+    pub stderr: String,
+    /// Wall-clock time from spawn to exit.
+    pub elapsed: Duration,
+}
+
+/// Runs `cipher-test args...`; panics if it runs longer than 60 s (after killing it).
+pub fn run(args: &[&str]) -> Output {
+    let mut command = Command::new(cipher_test_bin());
+    command.args(args);
+    run_command(command)
+}
+
+/// Runs a prepared command (for extra env vars or a working directory) under the same 60 s limit.
+pub fn run_command(mut command: Command) -> Output {
+    let description = format!("{command:?}");
+    let start = Instant::now();
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawning {description}: {e}"));
+    // Readers on their own threads, so a chatty child never blocks on a full pipe.
+    let stdout = collect(child.stdout.take().expect("piped stdout"));
+    let stderr = collect(child.stderr.take().expect("piped stderr"));
+    let status = wait_with_deadline(&mut child, start + RUN_TIMEOUT);
+    let elapsed = start.elapsed();
+    let stdout = stdout.join().expect("stdout reader");
+    let stderr = stderr.join().expect("stderr reader");
+    let Some(status) = status else {
+        panic!(
+            "{description} ran longer than {RUN_TIMEOUT:?} and was killed\n\
+             --- stdout ---\n{stdout}\n--- stderr ---\n{stderr}"
+        );
+    };
+    Output {
+        code: exit_code(status),
+        stdout,
+        stderr,
+        elapsed,
+    }
+}
+
+/// Reads a pipe to the end on a separate thread.
+fn collect(mut pipe: impl Read + Send + 'static) -> JoinHandle<String> {
+    thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = pipe.read_to_end(&mut bytes);
+        String::from_utf8_lossy(&bytes).into_owned()
+    })
+}
+
+/// Waits for the child until `deadline`; kills it and returns `None` if it is still running then.
+fn wait_with_deadline(child: &mut Child, deadline: Instant) -> Option<std::process::ExitStatus> {
+    loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            return Some(status);
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// The exit code, or 128 + signal on Unix when the process was killed.
+fn exit_code(status: std::process::ExitStatus) -> i32 {
+    if let Some(code) = status.code() {
+        return code;
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::ExitStatusExt;
+        if let Some(signal) = status.signal() {
+            return 128 + signal;
+        }
+    }
+    -1
+}
