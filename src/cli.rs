@@ -21,7 +21,7 @@ const SCAN_EXAMPLES: &str = "\
 Examples:
   cipher-test example.com                     scan every suite of every version on port 443
   cipher-test 10.0.0.5:8443 --sni api.internal
-  cipher-test [::1]:4433 --protocols tls1.2,tls1.3 --format json | jq '.ciphers[] | select(.status==\"accepted\")'
+  cipher-test [::1]:4433 --protocols tls1.2,tls1.3 --format json
   cipher-test demo                            scan a built-in local server: no network needed";
 
 #[derive(Debug, Parser)]
@@ -154,7 +154,7 @@ fn version_text() -> String {
     format!(
         "{} (TLS library: {})",
         env!("CARGO_PKG_VERSION"),
-        openssl::version::version()
+        crate::util::tls_library()
     )
 }
 

@@ -153,7 +153,7 @@ impl ScanReport {
 }
 
 fn untestable_reason(protocol: Protocol, suite: &CipherSuite, protocol_offerable: bool) -> String {
-    let lib = openssl::version::version();
+    let lib = crate::util::tls_library();
     if !protocol_offerable {
         format!("{lib} cannot offer {protocol} at all")
     } else if suite.is_srp() {
@@ -297,7 +297,7 @@ pub async fn scan(target: &Target, cfg: &ScanConfig) -> Result<ScanReport, ScanE
         },
         scanner: ScannerInfo {
             engine: "openssl",
-            openssl: openssl::version::version().to_string(),
+            openssl: crate::util::tls_library(),
         },
         protocols,
         ciphers: rows,

@@ -24,6 +24,15 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(value * scale))
 }
 
+/// The TLS library in use, short: `OpenSSL 3.0.19` (without the build date).
+pub fn tls_library() -> String {
+    let full = openssl::version::version();
+    full.split_whitespace()
+        .take(2)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// `250 ms`, `1.25 s`, `2 m 5 s`.
 pub fn human_duration(d: Duration) -> String {
     let ms = d.as_secs_f64() * 1000.0;

@@ -201,6 +201,12 @@ impl OpensslProber {
         };
         let remaining = self.timeout.saturating_sub(start.elapsed());
         let result = tokio::time::timeout(remaining, Pin::new(&mut stream).connect()).await;
+        if matches!(
+            crate::wire::parse_server_reply(stream.get_ref().received()),
+            crate::wire::ServerReply::NotTls(_)
+        ) {
+            stream.get_mut().read_more(Duration::from_millis(200)).await;
+        }
         let tap = stream.get_ref();
         let end = match result {
             Err(_) => Termination::TimedOut(self.timeout),

@@ -55,6 +55,26 @@ impl<S> Tap<S> {
         self.sent
     }
 
+    /// Reads a little more of a non-TLS answer straight from the socket, so an error can quote the
+    /// service's first line rather than the 5 bytes the TLS library read as a record header.
+    pub async fn read_more(&mut self, wait: std::time::Duration)
+    where
+        S: AsyncRead + Unpin,
+    {
+        use tokio::io::AsyncReadExt;
+        let mut buf = [0u8; 256];
+        let deadline = tokio::time::Instant::now() + wait;
+        while self.received.len() < 256 {
+            match tokio::time::timeout_at(deadline, self.inner.read(&mut buf)).await {
+                Ok(Ok(n)) if n > 0 => self.received.extend_from_slice(&buf[..n]),
+                _ => break,
+            }
+            if self.received.contains(&b'\n') {
+                break;
+            }
+        }
+    }
+
     /// Whether the read side stopped because the answer was complete.
     pub fn answered(&self) -> bool {
         self.answered

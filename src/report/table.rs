@@ -78,11 +78,20 @@ pub fn render(report: &ScanReport, rows: Rows) -> String {
         .max()
         .unwrap_or(0);
     for p in &report.protocols {
+        let detail = match p.status {
+            // Every suite of the version is untestable for the same reason: say it once.
+            ProtocolStatus::Untestable => report
+                .ciphers_for(p.version)
+                .next()
+                .map(|c| c.reason.clone())
+                .unwrap_or_default(),
+            _ => counts(report, p.version),
+        };
         out.push_str(&format!(
             "{:<8} {:<width$}  {}\n",
             p.version.name(),
             status_word(p.status),
-            counts(report, p.version),
+            detail,
         ));
     }
     out.push('\n');
@@ -132,6 +141,12 @@ pub fn render(report: &ScanReport, rows: Rows) -> String {
     }
     out.push_str(&summary_line(&report.summary));
     out.push('\n');
+    if report.summary.untestable > 0 && rows != Rows::All {
+        out.push_str(&format!(
+            "Untestable: suites {} cannot offer (RC4, 3DES, DES, EXPORT, SSLv3, SRP); --all lists them.\n",
+            report.scanner.openssl
+        ));
+    }
     if report.has_inconclusive() {
         out.push_str(
             "Some probes stayed inconclusive: the accepted set may be incomplete (exit code 2).\n",

@@ -1,0 +1,365 @@
+//! End-to-end: `cipher-test 127.0.0.1:PORT --format json` against real in-process OpenSSL servers, each
+//! with a known configuration; the accepted set must be exactly what the server was configured with.
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use cipher_test::server::{ClientAuth, KeyKind, ServerConfig, TlsServer};
+use openssl::ssl::SslVersion;
+use serde_json::Value;
+
+/// Scans `server` and returns the parsed JSON report, asserting a clean run (exit 0, nothing on stdout
+/// but the document).
+fn scan(port: u16, extra: &[&str]) -> Value {
+    let target = format!("127.0.0.1:{port}");
+    let mut args = vec![
+        target.as_str(),
+        "--format",
+        "json",
+        "--quiet",
+        "--timeout",
+        "3s",
+    ];
+    args.extend_from_slice(extra);
+    let out = common::run(&args);
+    assert_eq!(out.code, 0, "exit code; stderr: {}", out.stderr);
+    serde_json::from_str(&out.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not one JSON document: {e}\n{}", out.stdout))
+}
+
+fn accepted(report: &Value) -> BTreeSet<(String, String)> {
+    report["ciphers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["status"] == "accepted")
+        .map(|c| {
+            (
+                c["protocol"].as_str().unwrap().to_string(),
+                c["openssl_name"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn set(pairs: &[(&str, &str)]) -> BTreeSet<(String, String)> {
+    pairs
+        .iter()
+        .map(|(p, n)| (p.to_string(), n.to_string()))
+        .collect()
+}
+
+fn protocol_status(report: &Value, version: &str) -> String {
+    report["protocols"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["version"] == version)
+        .map(|p| p["status"].as_str().unwrap().to_string())
+        .unwrap_or_else(|| panic!("no {version} in protocols"))
+}
+
+fn assert_clean(report: &Value) {
+    assert_eq!(report["summary"]["inconclusive"], 0, "{report:#}");
+    let summary = &report["summary"];
+    let total = ["accepted", "rejected", "inconclusive", "untestable"]
+        .iter()
+        .map(|k| summary[k].as_u64().unwrap())
+        .sum::<u64>();
+    assert_eq!(total as usize, report["ciphers"].as_array().unwrap().len());
+}
+
+#[test]
+fn ecdhe_aead_server_with_tls12_and_tls13() {
+    let server = TlsServer::start(
+        ServerConfig::default()
+            .with_versions(SslVersion::TLS1_2, SslVersion::TLS1_3)
+            .with_cipher_list("ECDHE+AESGCM:ECDHE+CHACHA20"),
+    )
+    .unwrap();
+    let r = scan(server.port(), &[]);
+    assert_clean(&r);
+    assert_eq!(
+        accepted(&r),
+        set(&[
+            ("TLSv1.2", "ECDHE-RSA-AES128-GCM-SHA256"),
+            ("TLSv1.2", "ECDHE-RSA-AES256-GCM-SHA384"),
+            ("TLSv1.2", "ECDHE-RSA-CHACHA20-POLY1305"),
+            ("TLSv1.3", "TLS_AES_128_GCM_SHA256"),
+            ("TLSv1.3", "TLS_AES_256_GCM_SHA384"),
+            ("TLSv1.3", "TLS_CHACHA20_POLY1305_SHA256"),
+        ])
+    );
+    assert_eq!(protocol_status(&r, "TLSv1.0"), "not_supported");
+    assert_eq!(protocol_status(&r, "TLSv1.1"), "not_supported");
+    assert_eq!(protocol_status(&r, "TLSv1.2"), "supported");
+    assert_eq!(protocol_status(&r, "TLSv1.3"), "supported");
+}
+
+#[test]
+fn single_suite_server_like_the_gloo_example() {
+    let server = TlsServer::start(ServerConfig::tls12_only("ECDHE-RSA-AES256-SHA")).unwrap();
+    let r = scan(server.port(), &[]);
+    assert_clean(&r);
+    assert_eq!(accepted(&r), set(&[("TLSv1.2", "ECDHE-RSA-AES256-SHA")]));
+    // The JSON contract: names, code point, status, reason.
+    let row = r["ciphers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["status"] == "accepted")
+        .unwrap();
+    assert_eq!(row["iana_name"], "TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA");
+    assert_eq!(row["code"], "0xC014");
+    assert_eq!(r["schema_version"], 1);
+    assert_eq!(r["target"]["host"], "127.0.0.1");
+    assert_eq!(r["target"]["port"], server.port());
+    assert_eq!(r["target"]["sni"], Value::Null);
+    // A refusal records the server's alert.
+    let refused = r["ciphers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["protocol"] == "TLSv1.2" && c["openssl_name"] == "AES128-SHA")
+        .unwrap();
+    assert_eq!(refused["status"], "rejected");
+    assert_eq!(refused["alert"], 40, "{refused}");
+    // One connection per probe, plus the preflight.
+    let probed = r["ciphers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["status"] != "untestable")
+        .count();
+    assert_eq!(server.connections(), probed + 1);
+}
+
+#[test]
+fn rsa_key_transport_only() {
+    let server =
+        TlsServer::start(ServerConfig::tls12_only("AES256-SHA:AES128-GCM-SHA256")).unwrap();
+    let r = scan(server.port(), &["--protocols", "tls1.2,tls1.3"]);
+    assert_clean(&r);
+    assert_eq!(
+        accepted(&r),
+        set(&[("TLSv1.2", "AES256-SHA"), ("TLSv1.2", "AES128-GCM-SHA256")])
+    );
+    assert_eq!(
+        r["protocols"].as_array().unwrap().len(),
+        2,
+        "only the protocols asked for"
+    );
+}
+
+#[test]
+fn dhe_only() {
+    let server = TlsServer::start(ServerConfig::tls12_only(
+        "DHE-RSA-AES256-GCM-SHA384:DHE-RSA-AES128-SHA",
+    ))
+    .unwrap();
+    let r = scan(server.port(), &["--protocols", "tls1.2"]);
+    assert_clean(&r);
+    assert_eq!(
+        accepted(&r),
+        set(&[
+            ("TLSv1.2", "DHE-RSA-AES256-GCM-SHA384"),
+            ("TLSv1.2", "DHE-RSA-AES128-SHA")
+        ])
+    );
+}
+
+#[test]
+fn tls13_only() {
+    let server = TlsServer::start(ServerConfig::tls13_only(
+        "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256",
+    ))
+    .unwrap();
+    let r = scan(server.port(), &[]);
+    assert_clean(&r);
+    assert_eq!(
+        accepted(&r),
+        set(&[
+            ("TLSv1.3", "TLS_AES_128_GCM_SHA256"),
+            ("TLSv1.3", "TLS_AES_256_GCM_SHA384"),
+            ("TLSv1.3", "TLS_CHACHA20_POLY1305_SHA256"),
+        ])
+    );
+    assert_eq!(protocol_status(&r, "TLSv1.2"), "not_supported");
+    assert_eq!(protocol_status(&r, "SSLv3"), "untestable");
+}
+
+#[test]
+fn tls13_ccm_suites_only() {
+    let server = TlsServer::start(ServerConfig::tls13_only(
+        "TLS_AES_128_CCM_SHA256:TLS_AES_128_CCM_8_SHA256",
+    ))
+    .unwrap();
+    let r = scan(server.port(), &["--protocols", "tls1.3"]);
+    assert_clean(&r);
+    assert_eq!(
+        accepted(&r),
+        set(&[
+            ("TLSv1.3", "TLS_AES_128_CCM_SHA256"),
+            ("TLSv1.3", "TLS_AES_128_CCM_8_SHA256")
+        ])
+    );
+}
+
+#[test]
+fn ecdsa_certificate() {
+    let server = TlsServer::start(
+        ServerConfig::tls12_only(
+            "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-SHA:ECDHE-RSA-AES128-GCM-SHA256",
+        )
+        .with_key(KeyKind::EcdsaP256),
+    )
+    .unwrap();
+    let r = scan(server.port(), &["--protocols", "tls1.2"]);
+    assert_clean(&r);
+    // The ECDHE-RSA suite is configured but unusable with an ECDSA key: the server refuses it.
+    assert_eq!(
+        accepted(&r),
+        set(&[
+            ("TLSv1.2", "ECDHE-ECDSA-AES128-GCM-SHA256"),
+            ("TLSv1.2", "ECDHE-ECDSA-AES256-SHA")
+        ])
+    );
+}
+
+#[test]
+fn client_certificate_required_still_shows_accepted_suites() {
+    let server = TlsServer::start(
+        ServerConfig::default()
+            .with_versions(SslVersion::TLS1_2, SslVersion::TLS1_3)
+            .with_cipher_list("ECDHE-RSA-AES128-GCM-SHA256:AES256-SHA")
+            .with_ciphersuites("TLS_AES_256_GCM_SHA384")
+            .with_client_auth(ClientAuth::Required),
+    )
+    .unwrap();
+    let r = scan(server.port(), &["--protocols", "tls1.2,tls1.3"]);
+    assert_clean(&r);
+    assert_eq!(
+        accepted(&r),
+        set(&[
+            ("TLSv1.2", "ECDHE-RSA-AES128-GCM-SHA256"),
+            ("TLSv1.2", "AES256-SHA"),
+            ("TLSv1.3", "TLS_AES_256_GCM_SHA384"),
+        ])
+    );
+}
+
+#[test]
+fn tls10_and_tls11_with_legacy_suites() {
+    let server = TlsServer::start(
+        ServerConfig::default()
+            .with_versions(SslVersion::TLS1, SslVersion::TLS1_1)
+            .with_cipher_list("ECDHE-RSA-AES128-SHA:AES256-SHA:CAMELLIA128-SHA:DHE-RSA-AES256-SHA"),
+    )
+    .unwrap();
+    let r = scan(server.port(), &[]);
+    assert_clean(&r);
+    let mut want = Vec::new();
+    for p in ["TLSv1.0", "TLSv1.1"] {
+        for n in [
+            "ECDHE-RSA-AES128-SHA",
+            "AES256-SHA",
+            "CAMELLIA128-SHA",
+            "DHE-RSA-AES256-SHA",
+        ] {
+            want.push((p, n));
+        }
+    }
+    assert_eq!(accepted(&r), set(&want));
+    assert_eq!(protocol_status(&r, "TLSv1.2"), "not_supported");
+    // Offered TLS 1.2 with a suite it has, the server answers with a TLS 1.1 ServerHello: a refusal of
+    // the version, not a network error and not an acceptance.
+    let tls12 = r["ciphers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["protocol"] == "TLSv1.2" && c["openssl_name"] == "AES256-SHA")
+        .unwrap();
+    assert_eq!(tls12["status"], "rejected", "{tls12}");
+    assert!(
+        tls12["reason"].as_str().unwrap().contains("TLSv1.1"),
+        "{tls12}"
+    );
+    // TLS 1.3 is refused with an alert.
+    let tls13 = r["ciphers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["protocol"] == "TLSv1.3")
+        .unwrap();
+    assert_eq!(tls13["status"], "rejected", "{tls13}");
+    assert!(tls13["alert"].is_u64(), "{tls13}");
+}
+
+#[test]
+fn sni_is_sent_when_asked() {
+    let server = TlsServer::start(ServerConfig::tls12_only("ECDHE-RSA-AES256-SHA")).unwrap();
+    let r = scan(
+        server.port(),
+        &["--sni", "upstream.example", "--protocols", "tls1.2"],
+    );
+    assert_eq!(r["target"]["sni"], "upstream.example");
+    let localhost = format!("localhost:{}", server.port());
+    let out = common::run(&[
+        &localhost,
+        "--format",
+        "json",
+        "--quiet",
+        "--protocols",
+        "tls1.3",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let r: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(r["target"]["sni"], "localhost");
+    let out = common::run(&[
+        &localhost,
+        "--no-sni",
+        "--format",
+        "json",
+        "--quiet",
+        "--protocols",
+        "tls1.3",
+    ]);
+    let r: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(r["target"]["sni"], Value::Null);
+}
+
+#[test]
+fn table_output_lists_accepted_suites_and_a_summary() {
+    let server =
+        TlsServer::start(ServerConfig::tls12_only("ECDHE-RSA-AES256-SHA:AES128-SHA")).unwrap();
+    let target = format!("127.0.0.1:{}", server.port());
+    let out = common::run(&[&target, "--quiet"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout.contains("ECDHE-RSA-AES256-SHA"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("TLS_RSA_WITH_AES_128_CBC_SHA"),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("TLSv1.2  supported"), "{}", out.stdout);
+    assert!(out.stdout.contains("2 accepted"), "{}", out.stdout);
+    assert!(
+        !out.stdout.contains("\u{1b}["),
+        "no escape codes when piped"
+    );
+    assert!(out.stderr.is_empty(), "stderr: {}", out.stderr);
+}
+
+#[test]
+fn demo_scans_its_own_server() {
+    let out = common::run(&["demo", "--format", "json"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let r: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(accepted(&r), set(&[("TLSv1.2", "ECDHE-RSA-AES256-SHA")]));
+    assert_eq!(r["target"]["sni"], "localhost");
+}
