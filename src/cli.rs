@@ -5,10 +5,11 @@ use std::time::Duration;
 
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
+use crate::envoy;
 use crate::protocol::Protocol;
 use crate::report::table::Rows;
 use crate::report::Format;
-use crate::scan::ScanConfig;
+use crate::scan::{EnvoyRequest, ScanConfig};
 use crate::target::{parse_host_port, HostPort, SniChoice};
 use crate::util::parse_duration;
 
@@ -116,7 +117,33 @@ struct ScanArgs {
     retries: u32,
 
     #[command(flatten)]
+    envoy: EnvoyArgs,
+
+    #[command(flatten)]
     output: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+struct EnvoyArgs {
+    /// Judge the upstream against this Envoy client: current (1.17+), 1.16 (pre-1.17 defaults), fips.
+    #[arg(long, value_name = "PROFILE", default_value = "current", value_parser = ["current", "1.16", "fips"])]
+    envoy: String,
+
+    /// What a patch adds to cipherSuites: the strongest accepted suite Envoy can use, or all of them.
+    #[arg(long, value_name = "WHAT", default_value = "one", value_parser = ["one", "all"])]
+    add: String,
+}
+
+impl EnvoyArgs {
+    fn request(&self) -> Result<EnvoyRequest, String> {
+        let profile = envoy::profile(&self.envoy)
+            .ok_or_else(|| format!("unknown Envoy profile '{}'", self.envoy))?;
+        Ok(EnvoyRequest {
+            profile,
+            params: Default::default(),
+            add_all: self.add == "all",
+        })
+    }
 }
 
 /// How to render a report.
@@ -207,6 +234,7 @@ fn validate(cli: Cli) -> Result<Action, clap::Error> {
             delay: scan.delay,
             retries: scan.retries,
             progress: false,
+            envoy: Some(scan.envoy.request().map_err(usage)?),
         },
         output: output(&scan.output),
     })

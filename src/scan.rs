@@ -9,11 +9,13 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::catalog::{catalog, CipherSuite, SuiteCode};
-use crate::probe::openssl::OpensslProber;
+use crate::envoy::{self, EnvoyClient, EnvoyProfile, TlsParams};
+use crate::probe::openssl::{Group, Negotiated, OpensslProber, Simulation, GROUPS};
 use crate::probe::{Inconclusive, ProbeOutcome, Refusal};
 use crate::protocol::Protocol;
 use crate::target::Target;
 use crate::util::human_duration;
+use crate::verdict::{self, Observed, Problem, ProblemKind, Verdict};
 
 /// The JSON schema version; it changes only when a field is removed or changes meaning.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -32,6 +34,29 @@ pub struct ScanConfig {
     pub retries: u32,
     /// Draw a progress bar on stderr.
     pub progress: bool,
+    /// Judge the upstream as this Envoy client would see it (`None`: no Envoy analysis).
+    pub envoy: Option<EnvoyRequest>,
+}
+
+/// Which Envoy client to judge the upstream against.
+#[derive(Debug, Clone)]
+pub struct EnvoyRequest {
+    pub profile: &'static EnvoyProfile,
+    /// The Upstream's own `sslConfig.parameters`, when known (empty: Envoy's defaults).
+    pub params: TlsParams,
+    /// Append every configurable accepted suite to a patch, not only the strongest.
+    pub add_all: bool,
+}
+
+impl EnvoyRequest {
+    /// Envoy's current defaults.
+    pub fn current() -> Self {
+        EnvoyRequest {
+            profile: envoy::profile("current").expect("the current profile is embedded"),
+            params: TlsParams::default(),
+            add_all: false,
+        }
+    }
 }
 
 impl Default for ScanConfig {
@@ -43,6 +68,7 @@ impl Default for ScanConfig {
             delay: Duration::ZERO,
             retries: 2,
             progress: false,
+            envoy: Some(EnvoyRequest::current()),
         }
     }
 }
@@ -137,7 +163,77 @@ pub struct ScanReport {
     pub scanner: ScannerInfo,
     pub protocols: Vec<ProtocolResult>,
     pub ciphers: Vec<CipherResult>,
+    /// Key-exchange groups per protocol version (where the server accepted (EC)DHE suites).
+    pub groups: Vec<GroupResult>,
+    pub envoy: Option<EnvoyReport>,
+    pub remediation: Option<Remediation>,
     pub summary: Summary,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct GroupResult {
+    pub protocol: Protocol,
+    pub name: &'static str,
+    pub status: CipherStatus,
+    pub reason: String,
+}
+
+/// What an Envoy client negotiated in a real handshake.
+#[derive(Debug, Clone, Serialize)]
+pub struct NegotiatedReport {
+    pub protocol: Protocol,
+    pub cipher: String,
+    pub group: Option<String>,
+}
+
+impl From<&Negotiated> for NegotiatedReport {
+    fn from(n: &Negotiated) -> Self {
+        NegotiatedReport {
+            protocol: n.protocol,
+            cipher: n.cipher.clone(),
+            group: n.group.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct EnvoyReport {
+    pub profile: String,
+    pub verdict: Verdict,
+    /// What the simulated Envoy client negotiated as configured (null: it did not connect).
+    pub negotiated: Option<NegotiatedReport>,
+    pub problems: Vec<Problem>,
+    /// Why the simulated handshake failed, when it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub handshake_error: Option<String>,
+    /// What to do, in a sentence or two (also when no patch can help).
+    pub advice: String,
+}
+
+/// The `sslConfig.parameters` fields to change, as Gloo names them.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ParametersReport {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub minimum_protocol_version: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub maximum_protocol_version: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cipher_suites: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ecdh_curves: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Remediation {
+    pub parameters: ParametersReport,
+    /// A handshake as Envoy with the patched parameters succeeded.
+    pub verified: bool,
+    pub negotiated_after: Option<NegotiatedReport>,
+    pub advice: String,
+    /// The patch as `TlsParams`, for renderers that write Gloo YAML.
+    #[serde(skip)]
+    pub params: TlsParams,
 }
 
 impl ScanReport {
@@ -197,9 +293,64 @@ async fn preflight(prober: &OpensslProber, target: &str, retries: u32) -> Result
     }
 }
 
-type Job = (Protocol, &'static CipherSuite);
+/// Runs `probe` over `jobs` with at most `cfg.concurrency` in flight, `cfg.delay` between starts, and
+/// `cfg.retries` extra attempts for inconclusive outcomes. Returns (job, outcome, attempts) in any order.
+async fn run_bounded<J, F, Fut>(
+    jobs: Vec<J>,
+    cfg: &ScanConfig,
+    bar: &indicatif::ProgressBar,
+    probe: F,
+) -> Vec<(J, ProbeOutcome, u32)>
+where
+    J: Clone + Send + 'static,
+    F: Fn(J) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ProbeOutcome> + Send + 'static,
+{
+    let probe = Arc::new(probe);
+    let permits = Arc::new(Semaphore::new(cfg.concurrency.max(1)));
+    let mut set = JoinSet::new();
+    let mut results = Vec::with_capacity(jobs.len());
+    let collect = |done: Result<(J, ProbeOutcome, u32), tokio::task::JoinError>,
+                   results: &mut Vec<_>| {
+        // Probe tasks do not panic by design; a panicked one is dropped from the report only if it did.
+        if let Ok(d) = done {
+            results.push(d);
+        }
+        bar.inc(1);
+    };
+    for (i, job) in jobs.into_iter().enumerate() {
+        if i > 0 && !cfg.delay.is_zero() {
+            tokio::time::sleep(cfg.delay).await;
+        }
+        let Ok(permit) = Arc::clone(&permits).acquire_owned().await else {
+            break;
+        };
+        let probe = Arc::clone(&probe);
+        let retries = cfg.retries;
+        set.spawn(async move {
+            let _permit = permit;
+            let mut attempts = 0;
+            loop {
+                attempts += 1;
+                let outcome = probe(job.clone()).await;
+                if !outcome.is_inconclusive() || attempts > retries {
+                    return (job, outcome, attempts);
+                }
+                tokio::time::sleep(Duration::from_millis(100 * u64::from(attempts))).await;
+            }
+        });
+        while let Some(done) = set.try_join_next() {
+            collect(done, &mut results);
+        }
+    }
+    while let Some(done) = set.join_next().await {
+        collect(done, &mut results);
+    }
+    results
+}
 
-/// Scans `target`: preflight, then one probe per (protocol, suite) the local OpenSSL can offer.
+/// Scans `target`: preflight, one probe per (protocol, suite) the local OpenSSL can offer, the groups
+/// of every version with (EC)DHE suites, then the Envoy verdict with its verifying handshakes.
 pub async fn scan(target: &Target, cfg: &ScanConfig) -> Result<ScanReport, ScanError> {
     let started = Instant::now();
     let shown = target.host_port.display();
@@ -209,7 +360,7 @@ pub async fn scan(target: &Target, cfg: &ScanConfig) -> Result<ScanReport, ScanE
     let prober = Arc::new(prober);
 
     let mut rows: Vec<CipherResult> = Vec::new();
-    let mut jobs: Vec<Job> = Vec::new();
+    let mut jobs: Vec<(Protocol, &'static CipherSuite)> = Vec::new();
     for &p in &cfg.protocols {
         let applicable: Vec<&'static CipherSuite> = catalog()
             .suites()
@@ -222,54 +373,33 @@ pub async fn scan(target: &Target, cfg: &ScanConfig) -> Result<ScanReport, ScanE
             if ok {
                 jobs.push((p, suite));
             } else {
-                rows.push(row(
-                    p,
-                    suite,
-                    CipherStatus::Untestable,
-                    untestable_reason(p, suite, any),
-                    None,
-                    0,
-                ));
+                let reason = untestable_reason(p, suite, any);
+                rows.push(row(p, suite, CipherStatus::Untestable, reason, None, 0));
             }
         }
     }
 
     let bar = progress_bar(jobs.len(), cfg.progress);
-    let permits = Arc::new(Semaphore::new(cfg.concurrency.max(1)));
-    let mut set = JoinSet::new();
-    for (i, (p, suite)) in jobs.into_iter().enumerate() {
-        if i > 0 && !cfg.delay.is_zero() {
-            tokio::time::sleep(cfg.delay).await;
-        }
-        let Ok(permit) = permits.clone().acquire_owned().await else {
-            break;
-        };
-        let prober = Arc::clone(&prober);
-        let retries = cfg.retries;
-        set.spawn(async move {
-            let _permit = permit;
-            let mut attempts = 0;
-            loop {
-                attempts += 1;
-                let outcome = prober.probe(p, suite).await;
-                if !outcome.is_inconclusive() || attempts > retries {
-                    return (p, suite, outcome, attempts);
-                }
-                tokio::time::sleep(Duration::from_millis(100 * u64::from(attempts))).await;
-            }
-        });
-        while let Some(done) = set.try_join_next() {
-            rows.push(finished(done));
-            bar.inc(1);
-        }
-    }
-    while let Some(done) = set.join_next().await {
-        rows.push(finished(done));
-        bar.inc(1);
-    }
+    let suite_prober = Arc::clone(&prober);
+    let done = run_bounded(
+        jobs,
+        cfg,
+        &bar,
+        move |(p, suite): (Protocol, &'static CipherSuite)| {
+            let prober = Arc::clone(&suite_prober);
+            async move { prober.probe(p, suite).await }
+        },
+    )
+    .await;
+    rows.extend(
+        done.into_iter()
+            .map(|((p, suite), outcome, attempts)| finished(p, suite, outcome, attempts)),
+    );
+    rows.sort_by_key(|r| (r.protocol, r.code));
+
+    let groups = scan_groups(&prober, &rows, cfg, &bar).await;
     bar.finish_and_clear();
 
-    rows.sort_by_key(|r| (r.protocol, r.code));
     let protocols = cfg
         .protocols
         .iter()
@@ -278,6 +408,13 @@ pub async fn scan(target: &Target, cfg: &ScanConfig) -> Result<ScanReport, ScanE
             status: protocol_status(rows.iter().filter(|r| r.protocol == p)),
         })
         .collect();
+    let (envoy, remediation) = match &cfg.envoy {
+        Some(req) => {
+            let (e, r) = judge(&prober, req, &rows, &groups).await;
+            (Some(e), r)
+        }
+        None => (None, None),
+    };
     let count = |s: CipherStatus| rows.iter().filter(|r| r.status == s).count();
     let summary = Summary {
         accepted: count(CipherStatus::Accepted),
@@ -301,8 +438,213 @@ pub async fn scan(target: &Target, cfg: &ScanConfig) -> Result<ScanReport, ScanE
         },
         protocols,
         ciphers: rows,
+        groups,
+        envoy,
+        remediation,
         summary,
     })
+}
+
+/// For every version where the server accepted ECDHE suites (TLS 1.0 to 1.2) or any TLS 1.3 suite,
+/// offers those suites with one group at a time.
+async fn scan_groups(
+    prober: &Arc<OpensslProber>,
+    rows: &[CipherResult],
+    cfg: &ScanConfig,
+    bar: &indicatif::ProgressBar,
+) -> Vec<GroupResult> {
+    let mut jobs: Vec<(Protocol, Group, Vec<&'static CipherSuite>)> = Vec::new();
+    let mut out = Vec::new();
+    for &p in &cfg.protocols {
+        let suites: Vec<&'static CipherSuite> = rows
+            .iter()
+            .filter(|r| r.protocol == p && r.status == CipherStatus::Accepted)
+            .filter_map(|r| catalog().by_code(r.code.0))
+            .filter(|s| s.is_tls13() || s.kx.starts_with("ECDHE"))
+            .collect();
+        if suites.is_empty() || p == Protocol::Ssl3 {
+            continue;
+        }
+        for g in GROUPS {
+            if prober.can_offer_group(g) {
+                jobs.push((p, g, suites.clone()));
+            } else {
+                out.push(GroupResult {
+                    protocol: p,
+                    name: g.name,
+                    status: CipherStatus::Untestable,
+                    reason: format!("{} cannot offer {}", crate::util::tls_library(), g.name),
+                });
+            }
+        }
+    }
+    bar.inc_length(jobs.len() as u64);
+    let group_prober = Arc::clone(prober);
+    let done = run_bounded(
+        jobs,
+        cfg,
+        bar,
+        move |(p, g, suites): (Protocol, Group, Vec<&'static CipherSuite>)| {
+            let prober = Arc::clone(&group_prober);
+            async move { prober.probe_group(p, g, &suites).await }
+        },
+    )
+    .await;
+    for ((p, g, _), outcome, attempts) in done {
+        let (status, reason, _) = judged(outcome, attempts);
+        out.push(GroupResult {
+            protocol: p,
+            name: g.name,
+            status,
+            reason: if status == CipherStatus::Accepted {
+                "the server accepted it for the key exchange".into()
+            } else {
+                reason
+            },
+        });
+    }
+    let order = |name: &str| {
+        GROUPS
+            .iter()
+            .position(|g| g.name == name)
+            .unwrap_or(usize::MAX)
+    };
+    out.sort_by_key(|g| (g.protocol, order(g.name)));
+    out
+}
+
+fn gloo_version(p: Protocol) -> String {
+    match p {
+        Protocol::Ssl3 => "TLS_AUTO".into(),
+        Protocol::Tls10 => "TLSv1_0".into(),
+        Protocol::Tls11 => "TLSv1_1".into(),
+        Protocol::Tls12 => "TLSv1_2".into(),
+        Protocol::Tls13 => "TLSv1_3".into(),
+    }
+}
+
+/// The patch as Gloo field values.
+pub fn parameters_report(params: &TlsParams) -> ParametersReport {
+    ParametersReport {
+        minimum_protocol_version: params.min_version.map(gloo_version),
+        maximum_protocol_version: params.max_version.map(gloo_version),
+        cipher_suites: params
+            .cipher_entries
+            .as_ref()
+            .map(|e| e.iter().map(|x| x.to_string()).collect()),
+        ecdh_curves: params.ecdh_curves.clone(),
+    }
+}
+
+/// The verdict for `req`: the plan from the scan data, checked by a real handshake as that Envoy
+/// client, and the patch verified by a second handshake with the patched parameters.
+async fn judge(
+    prober: &OpensslProber,
+    req: &EnvoyRequest,
+    rows: &[CipherResult],
+    groups: &[GroupResult],
+) -> (EnvoyReport, Option<Remediation>) {
+    let mut observed = Observed::default();
+    for r in rows.iter().filter(|r| r.status == CipherStatus::Accepted) {
+        if let Some(s) = catalog().by_code(r.code.0) {
+            observed.suites.entry(r.protocol).or_default().push(s);
+        }
+    }
+    for g in groups.iter().filter(|g| g.status == CipherStatus::Accepted) {
+        observed
+            .groups
+            .entry(g.protocol)
+            .or_default()
+            .push(g.name.to_string());
+    }
+    for g in groups {
+        observed.groups.entry(g.protocol).or_default();
+    }
+    let client = EnvoyClient::with_params(req.profile, &req.params);
+    let mut plan = verdict::plan(&observed, &client, req.add_all);
+    let simulation = prober.simulate(&client).await;
+    let (negotiated, handshake_error) = match &simulation {
+        Simulation::Connected(n) => (Some(NegotiatedReport::from(n)), None),
+        Simulation::Failed { alert, error } => (
+            None,
+            Some(match alert {
+                Some(a) => format!("server sent {a}"),
+                None => error.clone(),
+            }),
+        ),
+    };
+    // The real handshake has the last word on "does it connect as configured".
+    match (&simulation, plan.verdict) {
+        (Simulation::Connected(_), Verdict::NeedsPatch | Verdict::Incompatible) => {
+            plan.verdict = Verdict::Compatible;
+            plan.params = TlsParams::default();
+            plan.advice = "Envoy connects with its current settings; no patch is needed.".into();
+        }
+        (Simulation::Failed { .. }, Verdict::Compatible) => {
+            plan.verdict = Verdict::Incompatible;
+            plan.problems.push(Problem {
+                kind: ProblemKind::HandshakeFailure,
+                detail: format!(
+                    "the scan found shared parameters, but a handshake as this Envoy client failed: {}",
+                    handshake_error.clone().unwrap_or_default()
+                ),
+            });
+            plan.advice =
+                "cipher-test knows no parameter change that fixes this handshake; check the \
+                           upstream's certificate and signature algorithms."
+                    .into();
+        }
+        _ => {}
+    }
+    let remediation = if plan.verdict == Verdict::NeedsPatch {
+        let mut merged = req.params.clone();
+        if plan.params.cipher_entries.is_some() {
+            merged.cipher_entries = plan.params.cipher_entries.clone();
+        }
+        if plan.params.ecdh_curves.is_some() {
+            merged.ecdh_curves = plan.params.ecdh_curves.clone();
+        }
+        if plan.params.min_version.is_some() {
+            merged.min_version = plan.params.min_version;
+        }
+        if plan.params.max_version.is_some() {
+            merged.max_version = plan.params.max_version;
+        }
+        let after = prober
+            .simulate(&EnvoyClient::with_params(req.profile, &merged))
+            .await;
+        let (verified, negotiated_after) = match &after {
+            Simulation::Connected(n) => (true, Some(NegotiatedReport::from(n))),
+            Simulation::Failed { .. } => (false, None),
+        };
+        let mut advice = plan.advice.clone();
+        if let Simulation::Failed { alert, error } = &after {
+            advice.push_str(&format!(
+                " Warning: a handshake with the patched parameters still failed ({}).",
+                alert
+                    .map(|a| a.to_string())
+                    .unwrap_or_else(|| error.clone())
+            ));
+        }
+        Some(Remediation {
+            parameters: parameters_report(&plan.params),
+            verified,
+            negotiated_after,
+            advice,
+            params: plan.params.clone(),
+        })
+    } else {
+        None
+    };
+    let report = EnvoyReport {
+        profile: req.profile.name.clone(),
+        verdict: plan.verdict,
+        negotiated,
+        problems: plan.problems,
+        handshake_error,
+        advice: plan.advice,
+    };
+    (report, remediation)
 }
 
 fn row(
@@ -325,25 +667,8 @@ fn row(
     }
 }
 
-fn finished(
-    done: Result<(Protocol, &'static CipherSuite, ProbeOutcome, u32), tokio::task::JoinError>,
-) -> CipherResult {
-    let (p, suite, outcome, attempts) = match done {
-        Ok(d) => d,
-        // A probe task cannot panic by design; if one does, the suite is still reported, honestly.
-        Err(e) => {
-            return CipherResult {
-                protocol: Protocol::Tls12,
-                openssl_name: String::new(),
-                iana_name: String::new(),
-                code: SuiteCode(0),
-                status: CipherStatus::Inconclusive,
-                reason: format!("internal error: {e}"),
-                alert: None,
-                attempts: 1,
-            }
-        }
-    };
+/// Status, reason and alert of a probe outcome.
+fn judged(outcome: ProbeOutcome, attempts: u32) -> (CipherStatus, String, Option<u8>) {
     match outcome {
         ProbeOutcome::Accepted(a) => {
             let how = if a.hello_retry {
@@ -351,21 +676,14 @@ fn finished(
             } else {
                 "chosen by the server in its ServerHello"
             };
-            row(p, suite, CipherStatus::Accepted, how.into(), None, attempts)
+            (CipherStatus::Accepted, how.into(), None)
         }
         ProbeOutcome::Rejected(r) => {
             let alert = match r {
                 Refusal::Alert(a) => Some(a.description),
                 Refusal::OlderVersion { .. } => None,
             };
-            row(
-                p,
-                suite,
-                CipherStatus::Rejected,
-                r.to_string(),
-                alert,
-                attempts,
-            )
+            (CipherStatus::Rejected, r.to_string(), alert)
         }
         ProbeOutcome::Inconclusive(why) => {
             let reason = if attempts > 1 {
@@ -373,9 +691,19 @@ fn finished(
             } else {
                 why.to_string()
             };
-            row(p, suite, CipherStatus::Inconclusive, reason, None, attempts)
+            (CipherStatus::Inconclusive, reason, None)
         }
     }
+}
+
+fn finished(
+    p: Protocol,
+    suite: &CipherSuite,
+    outcome: ProbeOutcome,
+    attempts: u32,
+) -> CipherResult {
+    let (status, reason, alert) = judged(outcome, attempts);
+    row(p, suite, status, reason, alert, attempts)
 }
 
 fn protocol_status<'a>(rows: impl Iterator<Item = &'a CipherResult>) -> ProtocolStatus {

@@ -1,0 +1,402 @@
+#!/usr/bin/env bash
+# scripts/bench.sh: how fast and how correct is cipher-test compared with the shell loop that
+# operators (and the Gloo upstream-TLS guide) use to list a server's cipher suites?
+#
+# For each server profile the script starts a local `openssl s_server` on 127.0.0.1 and runs, in
+# the same invocation and against the same server:
+#   * cipher-test (a full scan: every suite of every TLS version), BENCH_RUNS times;
+#   * the baseline loop (one `openssl s_client` per name of `openssl ciphers 'ALL:eNULL'`, without
+#     the guide's `sleep 1`), BENCH_LOOP_RUNS times;
+# and prints the median wall times, their ratio (loop / cipher-test) and whether the accepted sets
+# agree. cipher-test's accepted set is also checked against the set the profile is known to
+# accept (stated by hand, or measured by a version-by-version reference loop); any mismatch makes
+# the script exit 1.
+#
+# Usage: scripts/bench.sh [--profiles LIST] [-h|--help]
+#
+# Environment:
+#   CIPHER_TEST_BIN   use this binary instead of building target/release/cipher-test
+#   BENCH_RUNS        cipher-test runs per profile (default 5)
+#   BENCH_LOOP_RUNS   baseline loop runs per profile (default 3)
+#   BENCH_PROFILES    comma-separated profiles (default: all; see --help)
+#   BENCH_REFERENCE   1 (default): for profiles without a hand-written expected set, measure it
+#                     with a slow version-by-version s_client loop; 0: skip that check
+#   BENCH_LOOP_FLAGS  extra s_client flags for the baseline loop (default none, like the guide;
+#                     e.g. "-tls1_2" shows what the loop sees when it is kept off TLS 1.3)
+#   BENCH_CT_ARGS     extra cipher-test arguments (e.g. "--concurrency 16")
+#
+# Output: the results table on stdout; progress and details on stderr.
+#
+# TODO(latency): a `--latency DURATION` mode that puts a delaying TCP proxy between the tools and
+# each server, so the ratio reflects a remote upstream rather than loopback (a later issue).
+
+set -Eeuo pipefail
+trap 'printf "[bench] error: unexpected failure (exit %s) at line %s: %s\n" "$?" "$LINENO" "$BASH_COMMAND" >&2' ERR
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+RUNS="${BENCH_RUNS:-5}"
+LOOP_RUNS="${BENCH_LOOP_RUNS:-3}"
+REFERENCE="${BENCH_REFERENCE:-1}"
+ALL_PROFILES="gloo-example,legacy,modern,wide,wide-no-tls13"
+PROFILES="${BENCH_PROFILES:-$ALL_PROFILES}"
+read -r -a LOOP_FLAGS <<<"${BENCH_LOOP_FLAGS:-}"
+read -r -a CT_ARGS <<<"${BENCH_CT_ARGS:-}"
+
+log() { printf '[bench] %s\n' "$*" >&2; }
+die() { printf '[bench] error: %s\n' "$*" >&2; exit 2; }
+
+usage() {
+	cat <<EOF
+Usage: scripts/bench.sh [--profiles LIST] [-h|--help]
+
+Benchmarks cipher-test against the operators' openssl s_client loop on local servers.
+Profiles (all by default): ${ALL_PROFILES//,/, }
+  gloo-example   TLS 1.2 only, ECDHE-RSA-AES256-SHA only (like Gloo's example-tls-server)
+  legacy         TLS 1.2 only, ECDHE-RSA-AES256-SHA and AES128-SHA
+  modern         TLS 1.2 + 1.3, 'ECDHE+AESGCM:ECDHE+CHACHA20'
+  wide           TLS 1.0 to 1.3, 'ALL:@SECLEVEL=0' with ffdhe2048 DH parameters
+  wide-no-tls13  as wide, with TLS 1.3 disabled (the loop's best case)
+Environment: CIPHER_TEST_BIN, BENCH_RUNS (5), BENCH_LOOP_RUNS (3), BENCH_PROFILES,
+  BENCH_REFERENCE (1), BENCH_LOOP_FLAGS, BENCH_CT_ARGS. See the header of this script.
+Exit: 0 all good, 1 cipher-test gave a wrong or unstable answer, 2 setup error.
+EOF
+}
+
+while (($#)); do
+	case "$1" in
+	-h | --help) usage; exit 0 ;;
+	--profiles) [[ $# -ge 2 ]] || die "--profiles needs a value"; PROFILES="$2"; shift 2 ;;
+	--profiles=*) PROFILES="${1#--profiles=}"; shift ;;
+	--latency | --latency=*) die "--latency is not implemented yet (TODO: delaying proxy)" ;;
+	*) usage >&2; die "unknown argument: $1" ;;
+	esac
+done
+[[ "$RUNS" =~ ^[1-9][0-9]*$ ]] || die "BENCH_RUNS must be a positive integer"
+[[ "$LOOP_RUNS" =~ ^[1-9][0-9]*$ ]] || die "BENCH_LOOP_RUNS must be a positive integer"
+
+# --- tools -------------------------------------------------------------------------------------
+
+command -v openssl >/dev/null || die "openssl is required (apt-get install openssl)"
+if ! command -v jq >/dev/null; then
+	if [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null; then
+		log "jq is missing; running: apt-get install -y jq"
+		apt-get install -y jq >&2 || { log "running: apt-get update"; apt-get update >&2 && apt-get install -y jq >&2; }
+	fi
+	command -v jq >/dev/null || die "jq is required: apt-get install jq (Debian/Ubuntu), brew install jq (macOS)"
+fi
+
+if [[ -n "${CIPHER_TEST_BIN:-}" ]]; then
+	BIN="$CIPHER_TEST_BIN"
+else
+	log "building: cargo build --release --quiet"
+	(cd "$ROOT" && cargo build --release --quiet) || die "cargo build failed"
+	BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/cipher-test"
+fi
+[[ -x "$BIN" ]] || die "no executable at $BIN"
+
+# --- temp dir, cleanup -------------------------------------------------------------------------
+
+TMP="$(mktemp -d "${TMPDIR:-/tmp}/cipher-test-bench.XXXXXX")"
+SERVER_PIDS=()
+cleanup() {
+	local pid
+	for pid in ${SERVER_PIDS[@]+"${SERVER_PIDS[@]}"}; do
+		kill "$pid" 2>/dev/null || true
+	done
+	for pid in ${SERVER_PIDS[@]+"${SERVER_PIDS[@]}"}; do
+		wait "$pid" 2>/dev/null || true
+	done
+	rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'log "interrupted"; exit 130' INT
+trap 'log "terminated"; exit 143' TERM
+
+log "temp dir $TMP: RSA-2048 self-signed certificate, ffdhe2048 DH parameters"
+openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj "/CN=localhost" \
+	-keyout "$TMP/key.pem" -out "$TMP/cert.pem" >/dev/null 2>&1 || die "certificate generation failed"
+openssl genpkey -genparam -algorithm DH -pkeyopt dh_param:ffdhe2048 -out "$TMP/dh.pem" 2>/dev/null ||
+	die "DH parameter generation failed"
+
+# --- servers -----------------------------------------------------------------------------------
+
+# Sets SERVER_ARGS (s_server flags) and EXPECTED ("PROTOCOL NAME" lines, sorted; empty when the
+# profile's accepted set is not stated by hand).
+profile() {
+	EXPECTED=""
+	case "$1" in
+	gloo-example)
+		SERVER_ARGS=(-tls1_2 -cipher ECDHE-RSA-AES256-SHA)
+		EXPECTED="TLSv1.2 ECDHE-RSA-AES256-SHA"
+		;;
+	legacy)
+		SERVER_ARGS=(-tls1_2 -cipher ECDHE-RSA-AES256-SHA:AES128-SHA)
+		EXPECTED=$'TLSv1.2 AES128-SHA\nTLSv1.2 ECDHE-RSA-AES256-SHA'
+		;;
+	modern)
+		# The ECDHE-ECDSA suites in this list need an ECDSA certificate: not accepted with RSA.
+		# TLS 1.3: s_server's default ciphersuites (the two CCM suites are off by default).
+		SERVER_ARGS=(-no_tls1 -no_tls1_1 -cipher 'ECDHE+AESGCM:ECDHE+CHACHA20')
+		EXPECTED="$(printf '%s\n' \
+			"TLSv1.2 ECDHE-RSA-AES256-GCM-SHA384" "TLSv1.2 ECDHE-RSA-AES128-GCM-SHA256" \
+			"TLSv1.2 ECDHE-RSA-CHACHA20-POLY1305" "TLSv1.3 TLS_AES_256_GCM_SHA384" \
+			"TLSv1.3 TLS_AES_128_GCM_SHA256" "TLSv1.3 TLS_CHACHA20_POLY1305_SHA256" | LC_ALL=C sort)"
+		;;
+	wide) SERVER_ARGS=(-cipher 'ALL:@SECLEVEL=0' -dhparam "$TMP/dh.pem") ;;
+	wide-no-tls13) SERVER_ARGS=(-no_tls1_3 -cipher 'ALL:@SECLEVEL=0' -dhparam "$TMP/dh.pem") ;;
+	*) die "unknown profile '$1' (known: $ALL_PROFILES)" ;;
+	esac
+}
+
+free_port() {
+	if command -v python3 >/dev/null; then
+		python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+	else
+		local port
+		while :; do
+			port=$((20000 + RANDOM % 40000))
+			if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+				echo "$port"
+				return
+			fi
+		done
+	fi
+}
+
+# start_server NAME: sets PORT and PID; the server keeps serving until killed.
+start_server() {
+	local name="$1" attempt i
+	for attempt in 1 2 3 4 5; do
+		PORT="$(free_port)"
+		openssl s_server -accept "127.0.0.1:$PORT" -cert "$TMP/cert.pem" -key "$TMP/key.pem" \
+			"${SERVER_ARGS[@]}" -quiet </dev/null >"$TMP/$name.server.log" 2>&1 &
+		PID=$!
+		SERVER_PIDS+=("$PID")
+		for ((i = 0; i < 100; i++)); do
+			kill -0 "$PID" 2>/dev/null || break
+			# A bare TCP connect: s_server logs a failed handshake and keeps serving.
+			if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && kill -0 "$PID" 2>/dev/null; then
+				return 0
+			fi
+			sleep 0.05
+		done
+		kill "$PID" 2>/dev/null || true
+		log "$name: s_server on port $PORT did not come up (attempt $attempt): $(tail -n 2 "$TMP/$name.server.log" | tr '\n' ' ')"
+	done
+	die "could not start s_server for profile $name"
+}
+
+stop_server() {
+	kill "$1" 2>/dev/null || true
+	wait "$1" 2>/dev/null || true
+}
+
+# --- the tools under test ----------------------------------------------------------------------
+
+# The baseline: the loop from the guide (and countless runbooks), minus its `sleep 1`. No version
+# flag, so s_client also offers TLS 1.3, and `-cipher` cannot name a TLS 1.3 suite at all.
+baseline_loop() {
+	local port="$1" cipher result
+	for cipher in $(openssl ciphers 'ALL:eNULL' | tr ':' ' '); do
+		result="$(echo -n | openssl s_client ${LOOP_FLAGS[@]+"${LOOP_FLAGS[@]}"} -cipher "$cipher" \
+			-connect "127.0.0.1:$port" 2>&1)" || true
+		if [[ "$result" == *"Cipher is ${cipher}"* || "$result" == *"Cipher    : ${cipher}"* ]]; then
+			echo "$cipher"
+		fi
+	done
+}
+
+# A slow but version-exact reference: every suite at every version, the client at security level 0
+# (so it can offer TLS 1.0/1.1 and anonymous suites), TLS 1.3 suites through -ciphersuites.
+# Prints "PROTOCOL NAME" lines.
+reference_loop() {
+	local port="$1" flag proto cipher result
+	for flag in tls1:TLSv1.0 tls1_1:TLSv1.1 tls1_2:TLSv1.2; do
+		proto="${flag#*:}"
+		for cipher in $(openssl ciphers 'ALL:eNULL:@SECLEVEL=0' | tr ':' ' '); do
+			[[ "$cipher" == TLS_* ]] && continue
+			result="$(openssl s_client "-${flag%%:*}" -cipher "$cipher:@SECLEVEL=0" \
+				-connect "127.0.0.1:$port" </dev/null 2>&1)" || true
+			[[ "$result" == *"Cipher is ${cipher}"* ]] && echo "$proto $cipher"
+		done
+	done
+	for cipher in TLS_AES_256_GCM_SHA384 TLS_CHACHA20_POLY1305_SHA256 TLS_AES_128_GCM_SHA256 \
+		TLS_AES_128_CCM_SHA256 TLS_AES_128_CCM_8_SHA256; do
+		result="$(openssl s_client -tls1_3 -ciphersuites "$cipher" \
+			-connect "127.0.0.1:$port" </dev/null 2>&1)" || true
+		[[ "$result" == *"Cipher is ${cipher}"* ]] && echo "TLSv1.3 $cipher"
+	done
+	return 0
+}
+
+now_ns() { date +%s%N; }
+# set_diff A B: what B lacks and adds compared with A (sorted files), on one line
+set_diff() {
+	{
+		LC_ALL=C comm -23 "$1" "$2" | sed 's/^/missing: /'
+		LC_ALL=C comm -13 "$1" "$2" | sed 's/^/extra: /'
+	} | joined
+}
+count_lines() { printf '%s' "$1" | grep -c . || true; }
+
+# describe_set FILE: "PROTOCOL NAME" lines as "TLSv1.2: A, B; TLSv1.3: C" (counts only when long)
+describe_set() {
+	[[ -s "$1" ]] || { echo "nothing"; return; }
+	awk '{ n[$1]++; v[$1] = n[$1] > 1 ? v[$1] ", " $2 : $2 }
+		END { for (k in n) print k ": " (n[k] > 8 ? n[k] " suites" : v[k]) }' "$1" | LC_ALL=C sort | paste -sd';' - | sed 's/;/; /g'
+}
+
+# median of numbers on stdin
+median() {
+	LC_ALL=C sort -n | awk '{ a[NR] = $1 } END {
+		if (NR == 0) { print 0 } else if (NR % 2) { print a[(NR + 1) / 2] } else { print (a[NR / 2] + a[NR / 2 + 1]) / 2 } }'
+}
+ms() { awk -v ns="$1" 'BEGIN { if (ns >= 1e9) printf "%.2f s", ns / 1e9; else printf "%.1f ms", ns / 1e6 }'; }
+# join lines on stdin with ", "; "-" when empty
+joined() { paste -sd, - | sed 's/,/, /g; s/^$/-/'; }
+
+# --- run ---------------------------------------------------------------------------------------
+
+IFS=',' read -r -a PROFILE_LIST <<<"$PROFILES"
+for name in "${PROFILE_LIST[@]}"; do profile "$name"; done # validate names before the long part
+
+log "$("$BIN" --version 2>/dev/null || echo "$BIN")"
+log "$(openssl version); $(nproc 2>/dev/null || echo '?') CPUs; $RUNS cipher-test runs, $LOOP_RUNS loop runs per profile"
+[[ ${#LOOP_FLAGS[@]} -gt 0 ]] && log "baseline loop with extra s_client flags: ${LOOP_FLAGS[*]}"
+
+FAILED=0
+ROWS=()
+NOTES=()
+
+for name in "${PROFILE_LIST[@]}"; do
+	profile "$name"
+	start_server "$name"
+	log "$name: s_server ${SERVER_ARGS[*]} on 127.0.0.1:$PORT (pid $PID)"
+	dir="$TMP/$name"
+	mkdir -p "$dir"
+	problems=()
+
+	# cipher-test
+	ct_times=()
+	ct_internal=()
+	for ((r = 1; r <= RUNS; r++)); do
+		rc=0
+		t0="$(now_ns)"
+		"$BIN" "127.0.0.1:$PORT" --format json --quiet ${CT_ARGS[@]+"${CT_ARGS[@]}"} \
+			>"$dir/ct.$r.json" 2>"$dir/ct.$r.err" || rc=$?
+		t1="$(now_ns)"
+		ct_times+=("$((t1 - t0))")
+		if ! jq -e '.ciphers and .summary' "$dir/ct.$r.json" >/dev/null 2>&1; then
+			log "$name: cipher-test run $r (exit $rc) printed no JSON report: $(head -c 400 "$dir/ct.$r.err")"
+			problems+=("cipher-test run $r produced no report (exit $rc)")
+			continue
+		fi
+		ct_internal+=("$(jq '.summary.elapsed_ms' "$dir/ct.$r.json")")
+		jq -r '.ciphers[] | select(.status == "accepted") | "\(.protocol) \(.openssl_name)"' \
+			"$dir/ct.$r.json" | LC_ALL=C sort -u >"$dir/ct.$r.set"
+		if [[ $rc -ne 0 ]]; then
+			inconclusive="$(jq -r '[.ciphers[] | select(.status == "inconclusive") | "\(.protocol) \(.openssl_name): \(.reason)"] | .[:5] | join("; ")' "$dir/ct.$r.json")"
+			problems+=("cipher-test run $r exited $rc (inconclusive: ${inconclusive:-none})")
+		fi
+		if [[ $r -gt 1 && -f "$dir/ct.1.set" ]] && ! cmp -s "$dir/ct.1.set" "$dir/ct.$r.set"; then
+			problems+=("cipher-test run $r accepted a different set than run 1: $(set_diff "$dir/ct.1.set" "$dir/ct.$r.set")")
+		fi
+		log "$name: cipher-test run $r/$RUNS: $(ms "${ct_times[-1]}") (exit $rc)"
+	done
+	ct_med="$(printf '%s\n' "${ct_times[@]}" | median)"
+	ct_int_med="$(printf '%s\n' ${ct_internal[@]+"${ct_internal[@]}"} | median)"
+
+	# baseline loop
+	loop_times=()
+	for ((r = 1; r <= LOOP_RUNS; r++)); do
+		t0="$(now_ns)"
+		baseline_loop "$PORT" | LC_ALL=C sort -u >"$dir/loop.$r.set"
+		t1="$(now_ns)"
+		loop_times+=("$((t1 - t0))")
+		log "$name: baseline loop run $r/$LOOP_RUNS: $(ms "${loop_times[-1]}"), $(wc -l <"$dir/loop.$r.set") supported"
+		if [[ $r -gt 1 ]] && ! cmp -s "$dir/loop.1.set" "$dir/loop.$r.set"; then
+			NOTES+=("$name: the baseline loop itself was unstable (run $r differs from run 1)")
+		fi
+	done
+	loop_med="$(printf '%s\n' "${loop_times[@]}" | median)"
+
+	# expected set: stated by hand, or measured by the reference loop
+	exact="n/a"
+	if [[ -z "$EXPECTED" && "$REFERENCE" == 1 ]]; then
+		log "$name: measuring the reference set (version by version, slow)"
+		reference_loop "$PORT" | LC_ALL=C sort -u >"$dir/expected.set"
+		exact_src="reference"
+	elif [[ -n "$EXPECTED" ]]; then
+		printf '%s\n' "$EXPECTED" | LC_ALL=C sort -u >"$dir/expected.set"
+		exact_src="expected"
+	fi
+
+	kill -0 "$PID" 2>/dev/null || problems+=("s_server died during the benchmark (see its log)")
+	stop_server "$PID"
+
+	# compare
+	ct_set="$dir/ct.1.set"
+	[[ -f "$ct_set" ]] || : >"$ct_set"
+	probes="$(jq '.ciphers | map(select(.status != "untestable")) | length' "$dir/ct.1.json" 2>/dev/null || echo '?')"
+	loop_probes="$(openssl ciphers 'ALL:eNULL' | tr ':' '\n' | wc -l)"
+	accepted_all="$(wc -l <"$ct_set")"
+	grep -v '^TLSv1\.3 ' "$ct_set" | cut -d' ' -f2 | LC_ALL=C sort -u >"$dir/ct.le12.names" || true
+	grep '^TLSv1\.3 ' "$ct_set" | cut -d' ' -f2 >"$dir/ct.tls13.names" || true
+	n13="$(wc -l <"$dir/ct.tls13.names")"
+	loop_found="$(wc -l <"$dir/loop.1.set")"
+	only_ct="$(LC_ALL=C comm -23 "$dir/ct.le12.names" "$dir/loop.1.set")"
+	only_loop="$(LC_ALL=C comm -13 "$dir/ct.le12.names" "$dir/loop.1.set")"
+	if [[ -z "$only_ct" && -z "$only_loop" ]]; then
+		agree="yes"
+	else
+		agree="no: loop missed $(count_lines "$only_ct"), extra $(count_lines "$only_loop")"
+	fi
+	if [[ -f "$dir/expected.set" ]]; then
+		if cmp -s "$dir/expected.set" "$ct_set"; then
+			exact="yes ($exact_src)"
+		else
+			exact="MISMATCH"
+			problems+=("cipher-test's accepted set differs from the $exact_src set: $(set_diff "$dir/expected.set" "$ct_set")")
+		fi
+	fi
+	[[ ${#problems[@]} -gt 0 ]] && FAILED=1
+
+	ratio="$(awk -v a="$loop_med" -v b="$ct_med" 'BEGIN { if (b > 0) printf "%.1fx", a / b; else print "?" }')"
+	accepted_col="$accepted_all"
+	[[ $n13 -gt 0 ]] && accepted_col="$accepted_all ($n13 TLS1.3)"
+	ROWS+=("$name|$probes|$accepted_col|$loop_found / $loop_probes|$(ms "$ct_med")|$(ms "$loop_med")|$ratio|$agree|$exact")
+
+	NOTES+=("$name: cipher-test accepted: $(describe_set "$ct_set")")
+	NOTES+=("$name: cipher-test's own elapsed_ms (median) $ct_int_med; wall $(ms "$ct_med") incl. process start")
+	[[ -n "$only_ct" ]] && NOTES+=("$name: accepted by the server (cipher-test) but missed by the loop: $(printf '%s\n' "$only_ct" | joined)")
+	if grep -qE '^(ADH|AECDH)-' <<<"$only_ct"; then
+		NOTES+=("$name: the anonymous (ADH/AECDH) suites are missed because s_client, at its default security level 1, refuses to offer them ('no ciphers available')")
+	fi
+	[[ -n "$only_loop" ]] && NOTES+=("$name: reported by the loop but not accepted per cipher-test: $(printf '%s\n' "$only_loop" | joined)")
+	[[ $n13 -gt 0 ]] && NOTES+=("$name: TLS 1.3 suites the loop cannot test at all: $(joined <"$dir/ct.tls13.names")")
+	for p in ${problems[@]+"${problems[@]}"}; do NOTES+=("$name: FAIL: $p"); done
+	log "$name: done ($ratio, sets agree: $agree, exact: $exact)"
+done
+
+# --- report ------------------------------------------------------------------------------------
+
+{
+	echo "profile|probes|accepted (cipher-test)|loop found / tried|cipher-test median|loop median|ratio (loop/ct)|sets agree (<=1.2)|exact"
+	printf '%s\n' "${ROWS[@]}"
+} | column -t -s '|' -o ' | ' 2>/dev/null || {
+	echo "profile|probes|accepted (cipher-test)|loop found / tried|cipher-test median|loop median|ratio (loop/ct)|sets agree (<=1.2)|exact"
+	printf '%s\n' "${ROWS[@]}"
+}
+echo
+echo "cipher-test: full scan of all versions, median of $RUNS run(s); loop: one s_client per 'openssl ciphers ALL:eNULL' name, no sleep, median of $LOOP_RUNS run(s); wall times."
+if [[ ${#LOOP_FLAGS[@]} -gt 0 ]]; then
+	echo "The loop ran with extra s_client flags: ${LOOP_FLAGS[*]}. It cannot name a TLS 1.3 suite with -cipher."
+else
+	echo "The loop cannot name a TLS 1.3 suite with -cipher, and without a version flag s_client also offers TLS 1.3: on a TLS 1.3 server every TLS <= 1.2 suite comes back as TLS_AES_256_GCM_SHA384 and is counted unsupported."
+fi
+for n in "${NOTES[@]}"; do echo "- $n"; done
+if [[ $FAILED -ne 0 ]]; then
+	echo
+	echo "!!! cipher-test gave a wrong, unstable or incomplete answer on at least one profile (see FAIL above)"
+	exit 1
+fi
