@@ -125,14 +125,19 @@ fn single_suite_server_like_the_gloo_example() {
         .unwrap();
     assert_eq!(refused["status"], "rejected");
     assert_eq!(refused["alert"], 40, "{refused}");
-    // One connection per probe, plus the preflight.
-    let probed = r["ciphers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|c| c["status"] != "untestable")
-        .count();
-    assert_eq!(server.connections(), probed + 1);
+    // One connection per probe: the preflight, the suites, the groups, and the two Envoy handshakes
+    // (as configured, and with the patch).
+    let count = |key: &str| {
+        r[key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["status"] != "untestable")
+            .count()
+    };
+    let (probed, groups) = (count("ciphers"), count("groups"));
+    assert_eq!(groups, 5);
+    assert_eq!(server.connections(), 1 + probed + groups + 2);
 }
 
 #[test]
