@@ -80,15 +80,14 @@ impl Candidate {
     }
 }
 
-/// Strength order (lower is stronger): TLS 1.3; then ECDHE before RSA key transport, AEAD before CBC,
-/// SHA-2 before SHA-1; 3DES last.
-pub fn strength(protocol: Protocol, suite: &CipherSuite) -> (u8, u8, u8, u8, u8, u16) {
-    let tls13 = u8::from(protocol != Protocol::Tls13);
+/// Security class (lower is stronger): ECDHE before RSA key transport, AEAD before CBC, SHA-2 before
+/// SHA-1, 3DES last. TLS 1.3 suites count as ECDHE with AEAD.
+pub fn strength(suite: &CipherSuite) -> (u8, u8, u8, u8) {
     let des = u8::from(suite.enc.starts_with("3DES"));
     let kx = u8::from(!suite.kx.starts_with("ECDHE") && suite.kx != "any");
     let aead = u8::from(suite.mac != "AEAD");
     let sha1 = u8::from(suite.mac == "SHA1");
-    (tls13, des, kx, aead, sha1, suite.code.0)
+    (des, kx, aead, sha1)
 }
 
 fn needs_group(suite: &CipherSuite) -> bool {
@@ -148,7 +147,15 @@ fn candidates(observed: &Observed, client: &EnvoyClient) -> Vec<Candidate> {
             });
         }
     }
-    out.sort_by_key(|c| (strength(c.protocol, c.suite), c.changes(client)));
+    // Strongest class first; within a class the smallest change, then the newest version.
+    out.sort_by_key(|c| {
+        (
+            strength(c.suite),
+            c.changes(client),
+            std::cmp::Reverse(c.protocol),
+            c.suite.code,
+        )
+    });
     out
 }
 
@@ -334,7 +341,7 @@ pub fn plan(observed: &Observed, client: &EnvoyClient, add_all: bool) -> Plan {
         params.cipher_entries = Some(entries);
     }
     let mut advice = format!(
-        "Set the parameters below on the Upstream's sslConfig; Envoy should then negotiate {} at {}.",
+        "Set these parameters in the Upstream's sslConfig; Envoy should then negotiate {} at {}.",
         best.suite.openssl_name, best.protocol
     );
     if !notes.is_empty() {

@@ -5,7 +5,8 @@ use tabled::builder::Builder;
 use tabled::settings::Style;
 
 use crate::protocol::Protocol;
-use crate::scan::{summary_line, CipherStatus, ProtocolStatus, ScanReport};
+use crate::scan::{summary_line, CipherStatus, ParametersReport, ProtocolStatus, ScanReport};
+use crate::verdict::{ProblemKind, Verdict};
 
 /// Which rows the table lists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -139,6 +140,8 @@ pub fn render(report: &ScanReport, rows: Rows) -> String {
         out.push_str(&table.to_string());
         out.push_str("\n\n");
     }
+    render_groups(report, &mut out);
+    render_envoy(report, &mut out);
     out.push_str(&summary_line(&report.summary));
     out.push('\n');
     if report.summary.untestable > 0 && rows != Rows::All {
@@ -153,4 +156,126 @@ pub fn render(report: &ScanReport, rows: Rows) -> String {
         );
     }
     out
+}
+
+fn render_groups(report: &ScanReport, out: &mut String) {
+    let mut versions: Vec<Protocol> = report.groups.iter().map(|g| g.protocol).collect();
+    versions.dedup();
+    if versions.is_empty() {
+        return;
+    }
+    for (i, p) in versions.iter().enumerate() {
+        let accepted: Vec<&str> = report
+            .groups
+            .iter()
+            .filter(|g| g.protocol == *p && g.status == CipherStatus::Accepted)
+            .map(|g| g.name)
+            .collect();
+        let other: Vec<String> = report
+            .groups
+            .iter()
+            .filter(|g| g.protocol == *p && g.status == CipherStatus::Inconclusive)
+            .map(|g| format!("{} inconclusive", g.name))
+            .collect();
+        let mut line = if accepted.is_empty() {
+            "none accepted".to_string()
+        } else {
+            accepted.join(", ")
+        };
+        if !other.is_empty() {
+            line.push_str(&format!(" ({})", other.join(", ")));
+        }
+        let head = if i == 0 { "Groups" } else { "" };
+        out.push_str(&format!("{head:<8} {:<8} {line}\n", p.name()));
+    }
+    out.push('\n');
+}
+
+fn render_envoy(report: &ScanReport, out: &mut String) {
+    let Some(envoy) = &report.envoy else {
+        return;
+    };
+    let verdict = match envoy.verdict {
+        Verdict::Compatible => "COMPATIBLE",
+        Verdict::NeedsPatch => "NEEDS PATCH",
+        Verdict::Incompatible => "INCOMPATIBLE",
+    };
+    out.push_str(&format!("Envoy    profile {}: {verdict}\n", envoy.profile));
+    match &envoy.negotiated {
+        Some(n) => out.push_str(&format!(
+            "         as configured, Envoy negotiates {} at {}{}\n",
+            n.cipher,
+            n.protocol,
+            n.group
+                .as_ref()
+                .map(|g| format!(" with {g}"))
+                .unwrap_or_default()
+        )),
+        None => out.push_str(&format!(
+            "         as configured, the handshake fails: {}\n",
+            envoy.handshake_error.as_deref().unwrap_or("unknown error")
+        )),
+    }
+    for p in &envoy.problems {
+        let kind = match p.kind {
+            ProblemKind::NoSharedCipher => "no shared cipher suite",
+            ProblemKind::NoSharedCurve => "no shared curve",
+            ProblemKind::ProtocolVersion => "protocol version",
+            ProblemKind::HandshakeFailure => "handshake failure",
+        };
+        out.push_str(&format!("         problem: {kind}: {}\n", p.detail));
+    }
+    match &report.remediation {
+        Some(r) => {
+            let check = match &r.negotiated_after {
+                Some(n) if r.verified => format!(
+                    "verified: Envoy then negotiates {} at {}{}",
+                    n.cipher,
+                    n.protocol,
+                    n.group
+                        .as_ref()
+                        .map(|g| format!(" with {g}"))
+                        .unwrap_or_default()
+                ),
+                _ => "NOT verified: a handshake with it still failed".into(),
+            };
+            out.push_str(&format!("         patch ({check}):\n"));
+            for line in parameters_yaml(&r.parameters).lines() {
+                out.push_str(&format!("           {line}\n"));
+            }
+            out.push_str(&format!("         {}\n", r.advice));
+            out.push_str(&format!(
+                "         `cipher-test remediate {}` prints the whole Upstream.\n",
+                target_arg(report)
+            ));
+        }
+        None => out.push_str(&format!("         {}\n", envoy.advice)),
+    }
+    out.push('\n');
+}
+
+fn target_arg(report: &ScanReport) -> String {
+    let t = &report.target;
+    if t.host.contains(':') {
+        format!("[{}]:{}", t.host, t.port)
+    } else {
+        format!("{}:{}", t.host, t.port)
+    }
+}
+
+/// `sslConfig.parameters` as YAML, as it goes into the Upstream.
+pub fn parameters_yaml(p: &ParametersReport) -> String {
+    #[derive(serde::Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Ssl<'a> {
+        ssl_config: Params<'a>,
+    }
+    #[derive(serde::Serialize)]
+    struct Params<'a> {
+        parameters: &'a ParametersReport,
+    }
+    serde_saphyr::to_string(&Ssl {
+        ssl_config: Params { parameters: p },
+    })
+    .unwrap_or_else(|e| format!("# cannot render the patch: {e}\n"))
 }
