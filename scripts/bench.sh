@@ -369,7 +369,9 @@ for name in "${PROFILE_LIST[@]}"; do
 	NOTES+=("$name: cipher-test accepted: $(describe_set "$ct_set")")
 	NOTES+=("$name: cipher-test's own elapsed_ms (median) $ct_int_med; wall $(ms "$ct_med") incl. process start")
 	[[ -n "$only_ct" ]] && NOTES+=("$name: accepted by the server (cipher-test) but missed by the loop: $(printf '%s\n' "$only_ct" | joined)")
-	if grep -qE '^(ADH|AECDH)-' <<<"$only_ct"; then
+	if [[ -n "$only_ct" && $n13 -gt 0 ]]; then
+		NOTES+=("$name: missed because the server speaks TLS 1.3: every loop handshake negotiated a TLS 1.3 suite instead of the named one")
+	elif grep -qE '^(ADH|AECDH)-' <<<"$only_ct"; then
 		NOTES+=("$name: the anonymous (ADH/AECDH) suites are missed because s_client, at its default security level 1, refuses to offer them ('no ciphers available')")
 	fi
 	[[ -n "$only_loop" ]] && NOTES+=("$name: reported by the loop but not accepted per cipher-test: $(printf '%s\n' "$only_loop" | joined)")

@@ -37,6 +37,8 @@ pub fn run(action: Action) -> ExitCode {
             }
         }
         Action::Demo { output } => runtime.block_on(crate::demo::run(output)),
+        Action::Remediate(req) => runtime.block_on(crate::remediate::run(*req)),
+        Action::Explain { text, format } => explain(&text, format),
     }
 }
 
@@ -82,4 +84,25 @@ pub fn emit(report: &ScanReport, output: Output) -> ExitCode {
 pub fn fail(message: &str) -> ExitCode {
     eprintln!("cipher-test: error: {message}");
     ExitCode::from(EXIT_ERROR)
+}
+
+fn explain(text: &str, format: Format) -> ExitCode {
+    match crate::explain::explain(text) {
+        Ok(found) => {
+            let out = match format {
+                Format::Table => crate::explain::render_text(&found),
+                Format::Json => {
+                    let mut s = serde_json::to_string_pretty(&found).unwrap_or_default();
+                    s.push('\n');
+                    s
+                }
+            };
+            let mut stdout = std::io::stdout().lock();
+            let _ = stdout
+                .write_all(out.as_bytes())
+                .and_then(|_| stdout.flush());
+            ExitCode::from(EXIT_OK)
+        }
+        Err(e) => fail(&e.to_string()),
+    }
 }

@@ -6,7 +6,9 @@ use std::time::Duration;
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::envoy;
+use crate::gloo::SecretRef;
 use crate::protocol::Protocol;
+use crate::remediate::{Emit, Request};
 use crate::report::table::Rows;
 use crate::report::Format;
 use crate::scan::{EnvoyRequest, ScanConfig};
@@ -56,6 +58,16 @@ enum Command {
     /// Scan one TLS server (the default command: `cipher-test HOST` is `cipher-test scan HOST`).
     #[command(after_help = format!("{SCAN_EXAMPLES}\n\n{EXIT_CODES}"))]
     Scan(ScanArgs),
+    /// Scan an upstream and print the Gloo Upstream YAML that makes Envoy connect to it, verified by a
+    /// real handshake as the patched Envoy client.
+    #[command(after_help = REMEDIATE_EXAMPLES)]
+    Remediate(RemediateArgs),
+    /// Decode an Envoy TLS error (from a 503 body or %UPSTREAM_TRANSPORT_FAILURE_REASON%) into what it
+    /// means for the upstream and what to run next.
+    #[command(
+        after_help = "Examples:\n  cipher-test explain 'TLS error: 268436496:SSL routines:OPENSSL_internal:SSLV3_ALERT_HANDSHAKE_FAILURE'\n  cipher-test explain 268435703\n  kubectl logs deploy/gateway-proxy | grep -o 'TLS_error:.*TLS_error_end' | head -1 | cipher-test explain -"
+    )]
+    Explain(ExplainArgs),
     /// Start a built-in TLS server on 127.0.0.1 (TLS 1.2 only, ECDHE-RSA-AES256-SHA only, self-signed
     /// localhost certificate), scan it, and print the report.
     #[command(after_help = "Example:\n  cipher-test demo\n  cipher-test demo --format json")]
@@ -83,6 +95,18 @@ struct ScanArgs {
     #[arg(value_name = "HOST[:PORT]", required = true)]
     target: Option<String>,
 
+    #[command(flatten)]
+    probe: ProbeArgs,
+
+    #[command(flatten)]
+    envoy: EnvoyArgs,
+
+    #[command(flatten)]
+    output: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+struct ProbeArgs {
     /// Send this SNI name instead of the host name.
     #[arg(long, value_name = "NAME", conflicts_with = "no_sni")]
     sni: Option<String>,
@@ -115,12 +139,71 @@ struct ScanArgs {
     /// Extra attempts for a probe that got no TLS answer.
     #[arg(long, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u32).range(0..=10))]
     retries: u32,
+}
+
+const REMEDIATE_EXAMPLES: &str = "\
+Examples:
+  cipher-test remediate api.example.com:443 --upstream api --namespace gloo-system > upstream.yaml
+  cipher-test remediate 10.0.0.5:8443 --sni api.internal --emit patch
+  cipher-test remediate legacy.svc:443 --kube-service legacy.default:443 --secret legacy-tls
+  cipher-test remediate api.example.com -f upstream.yaml > patched.yaml
+
+Exit codes:
+  0  YAML printed (a verified patch, or no change needed)
+  1  incompatible: no Envoy setting can work; the upstream must change (nothing on stdout)
+  2  usage error, unreachable or non-TLS target, unreadable -f file, or an inconclusive probe";
+
+#[derive(Debug, Args)]
+struct RemediateArgs {
+    /// The upstream server: HOST, HOST:PORT, [IPV6]:PORT (port 443 when omitted).
+    #[arg(value_name = "HOST[:PORT]")]
+    target: String,
+
+    #[command(flatten)]
+    probe: ProbeArgs,
 
     #[command(flatten)]
     envoy: EnvoyArgs,
 
-    #[command(flatten)]
-    output: OutputArgs,
+    /// What to print: a complete Upstream, a merge patch with its kubectl command, or a Service annotation.
+    #[arg(long, value_enum, default_value_t = Emit::Upstream)]
+    emit: Emit,
+
+    /// Patch this Upstream manifest instead (keeps every other field; its own parameters are judged). `-` reads stdin.
+    #[arg(short = 'f', long = "file", value_name = "UPSTREAM.yaml", conflicts_with_all = ["emit", "kube_service"])]
+    file: Option<String>,
+
+    /// metadata.name of the Upstream (default: HOST-PORT).
+    #[arg(long, value_name = "NAME")]
+    upstream: Option<String>,
+
+    /// metadata.namespace of the Upstream.
+    #[arg(long, value_name = "NS", default_value = "gloo-system")]
+    namespace: String,
+
+    /// A Kubernetes-service Upstream (spec.kube) instead of static hosts: NAME.NAMESPACE:PORT.
+    #[arg(long, value_name = "NAME.NS:PORT")]
+    kube_service: Option<String>,
+
+    /// sslConfig.secretRef: a kubernetes.io/tls secret, NAME or NAME.NAMESPACE (default: the Upstream's namespace).
+    #[arg(long, value_name = "NAME[.NS]")]
+    secret: Option<String>,
+
+    /// No progress bar.
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+#[derive(Debug, Args)]
+struct ExplainArgs {
+    /// Envoy's transport failure reason (old `TLS error: …` or new `TLS_error:|…|TLS_error_end` form), a
+    /// bare code such as 268436496, or `-` to read it from stdin.
+    #[arg(value_name = "ERROR", required = true, num_args = 1..)]
+    text: Vec<String>,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
 }
 
 #[derive(Debug, Args)]
@@ -166,6 +249,11 @@ pub enum Action {
     Demo {
         output: Output,
     },
+    Remediate(Box<Request>),
+    Explain {
+        text: String,
+        format: Format,
+    },
 }
 
 fn output(o: &OutputArgs) -> Output {
@@ -207,37 +295,132 @@ where
     validate(Cli::from_arg_matches(&matches)?)
 }
 
+fn usage(msg: String) -> clap::Error {
+    command().error(clap::error::ErrorKind::ValueValidation, msg)
+}
+
+fn probe_config(
+    probe: ProbeArgs,
+    envoy: &EnvoyArgs,
+    target: &HostPort,
+) -> Result<(SniChoice, ScanConfig), clap::Error> {
+    let _ = target;
+    let sni = match (probe.sni, probe.no_sni) {
+        (Some(name), _) => SniChoice::Name(name),
+        (None, true) => SniChoice::None,
+        (None, false) => SniChoice::Auto,
+    };
+    let mut protocols = probe.protocols;
+    protocols.sort();
+    protocols.dedup();
+    let config = ScanConfig {
+        protocols,
+        concurrency: usize::from(probe.concurrency),
+        timeout: probe.timeout,
+        delay: probe.delay,
+        retries: probe.retries,
+        progress: false,
+        envoy: Some(envoy.request().map_err(usage)?),
+    };
+    Ok((sni, config))
+}
+
+/// `NAME.NAMESPACE:PORT`.
+fn parse_kube_service(text: &str) -> Result<(String, String, u16), String> {
+    let bad = || {
+        format!("--kube-service '{text}': expected NAME.NAMESPACE:PORT, e.g. legacy.default:443")
+    };
+    let (svc, port) = text.rsplit_once(':').ok_or_else(bad)?;
+    let (name, ns) = svc.split_once('.').ok_or_else(bad)?;
+    let port: u16 = port.parse().ok().filter(|p| *p > 0).ok_or_else(bad)?;
+    if name.is_empty() || ns.is_empty() || ns.contains('.') {
+        return Err(bad());
+    }
+    Ok((name.to_string(), ns.to_string(), port))
+}
+
+/// Reads a YAML input file (or stdin for `-`), refusing anything over 8 MiB.
+fn read_input(path: &str) -> Result<String, String> {
+    use std::io::Read;
+    const LIMIT: u64 = 8 * 1024 * 1024;
+    let mut text = String::new();
+    let result = if path == "-" {
+        std::io::stdin().take(LIMIT + 1).read_to_string(&mut text)
+    } else {
+        std::fs::File::open(path).and_then(|f| f.take(LIMIT + 1).read_to_string(&mut text))
+    };
+    result.map_err(|e| format!("cannot read {path}: {e}"))?;
+    if text.len() as u64 > LIMIT {
+        return Err(format!("{path} is larger than 8 MiB; refusing to parse it"));
+    }
+    Ok(text)
+}
+
 fn validate(cli: Cli) -> Result<Action, clap::Error> {
-    let usage = |msg: String| command().error(clap::error::ErrorKind::ValueValidation, msg);
     let scan = match cli.command {
         Some(Command::Demo(o)) => return Ok(Action::Demo { output: output(&o) }),
+        Some(Command::Explain(e)) => {
+            let text = if e.text.len() == 1 && e.text[0] == "-" {
+                read_input("-").map_err(usage)?
+            } else {
+                e.text.join(" ")
+            };
+            return Ok(Action::Explain {
+                text,
+                format: e.format,
+            });
+        }
+        Some(Command::Remediate(r)) => return remediate(r),
         Some(Command::Scan(s)) => s,
         None => cli.scan,
     };
     let raw = scan.target.unwrap_or_default();
     let target = parse_host_port(&raw).map_err(|e| usage(e.to_string()))?;
-    let sni = match (scan.sni, scan.no_sni) {
-        (Some(name), _) => SniChoice::Name(name),
-        (None, true) => SniChoice::None,
-        (None, false) => SniChoice::Auto,
-    };
-    let mut protocols = scan.protocols;
-    protocols.sort();
-    protocols.dedup();
+    let (sni, config) = probe_config(scan.probe, &scan.envoy, &target)?;
     Ok(Action::Scan {
         target,
         sni,
-        config: ScanConfig {
-            protocols,
-            concurrency: usize::from(scan.concurrency),
-            timeout: scan.timeout,
-            delay: scan.delay,
-            retries: scan.retries,
-            progress: false,
-            envoy: Some(scan.envoy.request().map_err(usage)?),
-        },
+        config,
         output: output(&scan.output),
     })
+}
+
+fn remediate(r: RemediateArgs) -> Result<Action, clap::Error> {
+    use std::io::IsTerminal;
+    let target = parse_host_port(&r.target).map_err(|e| usage(e.to_string()))?;
+    let (sni, mut config) = probe_config(r.probe, &r.envoy, &target)?;
+    config.progress = !r.quiet && std::io::stderr().is_terminal();
+    let kube_service = r
+        .kube_service
+        .as_deref()
+        .map(parse_kube_service)
+        .transpose()
+        .map_err(usage)?;
+    let secret = r.secret.map(|s| match s.split_once('.') {
+        Some((name, ns)) => SecretRef {
+            name: name.into(),
+            namespace: ns.into(),
+        },
+        None => SecretRef {
+            name: s,
+            namespace: r.namespace.clone(),
+        },
+    });
+    let manifest = match r.file {
+        Some(path) => Some((path.clone(), read_input(&path).map_err(usage)?)),
+        None => None,
+    };
+    Ok(Action::Remediate(Box::new(Request {
+        target,
+        sni,
+        config,
+        emit: r.emit,
+        upstream_name: r.upstream,
+        namespace: r.namespace,
+        kube_service,
+        secret,
+        manifest,
+    })))
 }
 
 #[cfg(test)]

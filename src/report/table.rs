@@ -223,7 +223,7 @@ fn render_envoy(report: &ScanReport, out: &mut String) {
             ProblemKind::ProtocolVersion => "protocol version",
             ProblemKind::HandshakeFailure => "handshake failure",
         };
-        out.push_str(&format!("         problem: {kind}: {}\n", p.detail));
+        out.push_str(&wrap(&format!("problem: {kind}: {}", p.detail), 9, 100));
     }
     match &report.remediation {
         Some(r) => {
@@ -243,13 +243,13 @@ fn render_envoy(report: &ScanReport, out: &mut String) {
             for line in parameters_yaml(&r.parameters).lines() {
                 out.push_str(&format!("           {line}\n"));
             }
-            out.push_str(&format!("         {}\n", r.advice));
+            out.push_str(&wrap(&r.advice, 9, 100));
             out.push_str(&format!(
                 "         `cipher-test remediate {}` prints the whole Upstream.\n",
                 target_arg(report)
             ));
         }
-        None => out.push_str(&format!("         {}\n", envoy.advice)),
+        None => out.push_str(&wrap(&envoy.advice, 9, 100)),
     }
     out.push('\n');
 }
@@ -278,4 +278,25 @@ pub fn parameters_yaml(p: &ParametersReport) -> String {
         ssl_config: Params { parameters: p },
     })
     .unwrap_or_else(|e| format!("# cannot render the patch: {e}\n"))
+}
+
+/// Word-wraps `text` to `width` columns, every line indented by `indent` spaces.
+fn wrap(text: &str, indent: usize, width: usize) -> String {
+    let pad = " ".repeat(indent);
+    let mut out = String::new();
+    let mut line = String::new();
+    for word in text.split_whitespace() {
+        if !line.is_empty() && indent + line.len() + 1 + word.len() > width {
+            out.push_str(&format!("{pad}{line}\n"));
+            line.clear();
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    if !line.is_empty() {
+        out.push_str(&format!("{pad}{line}\n"));
+    }
+    out
 }

@@ -1,0 +1,237 @@
+//! `cipher-test remediate`: scan, judge against an Envoy profile (and the Upstream's own parameters
+//! when `-f` gives one), then print the Gloo YAML that makes Envoy connect, in the form asked for.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use crate::app::{fail, scan_target, EXIT_ERROR, EXIT_OK};
+use crate::envoy::{self, TlsParams};
+use crate::gloo::{self, SecretRef, SslParameters, StaticHost, UpstreamOptions, UpstreamTarget};
+use crate::scan::ScanConfig;
+use crate::target::{HostPort, SniChoice};
+use crate::verdict::Verdict;
+
+/// Exit code: no Envoy setting can make it connect (the upstream must change).
+pub const EXIT_INCOMPATIBLE: u8 = 1;
+
+/// The YAML forms `remediate` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Emit {
+    /// A complete gloo.solo.io/v1 Upstream.
+    Upstream,
+    /// A merge patch and the `kubectl patch` command that applies it.
+    Patch,
+    /// The Kubernetes Service annotation (gloo.solo.io/upstream_config).
+    Annotation,
+}
+
+/// A validated `remediate` request.
+#[derive(Debug)]
+pub struct Request {
+    pub target: HostPort,
+    pub sni: SniChoice,
+    pub config: ScanConfig,
+    pub emit: Emit,
+    pub upstream_name: Option<String>,
+    pub namespace: String,
+    pub kube_service: Option<(String, String, u16)>,
+    pub secret: Option<SecretRef>,
+    /// An existing Upstream manifest to patch (its path and text).
+    pub manifest: Option<(String, String)>,
+}
+
+/// Gloo parameters → the Envoy model's overrides; unknown names are reported as Envoy would.
+pub fn tls_params(p: &SslParameters) -> Result<TlsParams, String> {
+    let cipher_entries = if p.cipher_suites.is_empty() {
+        None
+    } else {
+        Some(
+            envoy::parse_cipher_entries(&p.cipher_suites)
+                .map_err(|e| format!("cipherSuites: {e}"))?,
+        )
+    };
+    Ok(TlsParams {
+        cipher_entries,
+        ecdh_curves: (!p.ecdh_curves.is_empty()).then(|| p.ecdh_curves.clone()),
+        min_version: p.minimum_protocol_version,
+        max_version: p.maximum_protocol_version,
+    })
+}
+
+/// The Envoy model's overrides → Gloo parameters.
+pub fn ssl_parameters(p: &TlsParams) -> SslParameters {
+    SslParameters {
+        cipher_suites: p
+            .cipher_entries
+            .as_ref()
+            .map(|e| e.iter().map(|x| x.to_string()).collect())
+            .unwrap_or_default(),
+        ecdh_curves: p.ecdh_curves.clone().unwrap_or_default(),
+        minimum_protocol_version: p.min_version,
+        maximum_protocol_version: p.max_version,
+    }
+}
+
+/// A Kubernetes-safe default name for an Upstream: `host-port`, lower-case, dashes.
+pub fn default_upstream_name(hp: &HostPort) -> String {
+    let mut name: String = hp
+        .host
+        .to_ascii_lowercase()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    name = name.trim_matches('-').to_string();
+    format!(
+        "{}-{}",
+        if name.is_empty() { "upstream" } else { &name },
+        hp.port
+    )
+}
+
+/// Runs the request; prints YAML on stdout and the verdict on stderr.
+pub async fn run(mut req: Request) -> ExitCode {
+    let mut existing: Option<gloo::UpstreamInfo> = None;
+    if let Some((path, text)) = &req.manifest {
+        match gloo::read_upstreams(text) {
+            Ok(mut ups) if ups.len() == 1 => existing = ups.pop(),
+            Ok(ups) if ups.is_empty() => {
+                return fail(&format!("{path} holds no gloo.solo.io/v1 Upstream"));
+            }
+            Ok(ups) => {
+                return fail(&format!(
+                    "{path} holds {} Upstreams; remediate patches one at a time (use `check --upstreams` for many)",
+                    ups.len()
+                ))
+            }
+            Err(e) => return fail(&format!("{path}: {e}")),
+        }
+    }
+    if let (Some(envoy_req), Some(up)) = (req.config.envoy.as_mut(), existing.as_ref()) {
+        match tls_params(&up.parameters) {
+            Ok(p) => envoy_req.params = p,
+            Err(e) => {
+                return fail(&format!(
+                    "the Upstream's sslConfig.parameters would fail in Envoy: {e}"
+                ))
+            }
+        }
+    }
+    let report = match scan_target(&req.target, &req.sni, &req.config).await {
+        Ok(r) => r,
+        Err(e) => return fail(&e),
+    };
+    let Some(envoy) = &report.envoy else {
+        return fail("no Envoy analysis was made");
+    };
+    let params = report
+        .remediation
+        .as_ref()
+        .map(|r| ssl_parameters(&r.params))
+        .unwrap_or_default();
+    let mut note = match envoy.verdict {
+        Verdict::Compatible => format!(
+            "cipher-test: {} is compatible with Envoy ({}): no parameter change is needed",
+            req.target.display(),
+            envoy.profile
+        ),
+        Verdict::NeedsPatch => {
+            let rem = report.remediation.as_ref();
+            match rem.and_then(|r| r.negotiated_after.as_ref()) {
+                Some(n) => format!(
+                    "cipher-test: patch verified: Envoy ({}) then negotiates {} at {}",
+                    envoy.profile, n.cipher, n.protocol
+                ),
+                None => format!(
+                    "cipher-test: warning: the patch could NOT be verified by a handshake as Envoy ({})",
+                    envoy.profile
+                ),
+            }
+        }
+        Verdict::Incompatible => {
+            eprintln!(
+                "cipher-test: {} is incompatible with Envoy ({})",
+                req.target.display(),
+                envoy.profile
+            );
+            for p in &envoy.problems {
+                eprintln!("  {}", p.detail);
+            }
+            eprintln!("  {}", envoy.advice);
+            return ExitCode::from(EXIT_INCOMPATIBLE);
+        }
+    };
+    if report.has_inconclusive() {
+        note.push_str(" (some probes were inconclusive: the scan may be incomplete)");
+    }
+
+    let sni = report.target.sni.clone();
+    let yaml = match (&req.manifest, req.emit) {
+        (Some((path, text)), _) => {
+            match gloo::patch_manifest(text, &params, sni.as_deref(), req.secret.as_ref()) {
+                Ok(y) => y,
+                Err(e) => return fail(&format!("{path}: {e}")),
+            }
+        }
+        (None, Emit::Upstream) => {
+            let target = match &req.kube_service {
+                Some((name, ns, port)) => UpstreamTarget::Kube {
+                    service_name: name.clone(),
+                    service_namespace: ns.clone(),
+                    service_port: *port,
+                },
+                None => UpstreamTarget::Static(vec![StaticHost {
+                    addr: req.target.host.clone(),
+                    port: req.target.port,
+                    sni_addr: None,
+                }]),
+            };
+            let opts = UpstreamOptions {
+                name: req
+                    .upstream_name
+                    .clone()
+                    .unwrap_or_else(|| default_upstream_name(&req.target)),
+                namespace: req.namespace.clone(),
+                target,
+                sni: sni.clone(),
+                secret: req.secret.clone(),
+            };
+            gloo::upstream_manifest(&opts, &params)
+        }
+        (None, Emit::Patch) => {
+            let name = req
+                .upstream_name
+                .clone()
+                .unwrap_or_else(|| default_upstream_name(&req.target));
+            let p = gloo::merge_patch(
+                &name,
+                &req.namespace,
+                &params,
+                sni.as_deref(),
+                req.secret.as_ref(),
+            );
+            format!("{}\n# Apply with:\n# {}\n", p.yaml.trim_end(), p.kubectl)
+        }
+        (None, Emit::Annotation) => {
+            gloo::service_annotation(&params, sni.as_deref(), req.secret.as_ref())
+        }
+    };
+    eprintln!("{note}");
+    let mut yaml = yaml;
+    if !yaml.ends_with('\n') {
+        yaml.push('\n');
+    }
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(yaml.as_bytes())
+        .and_then(|_| stdout.flush())
+    {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+        Err(e) => return fail(&format!("cannot write the YAML: {e}")),
+    }
+    if report.has_inconclusive() {
+        ExitCode::from(EXIT_ERROR)
+    } else {
+        ExitCode::from(EXIT_OK)
+    }
+}
