@@ -4,6 +4,7 @@
 
 pub mod app;
 pub mod catalog;
+pub mod cert;
 pub mod cli;
 pub mod demo;
 pub mod envoy;
@@ -14,8 +15,10 @@ pub mod protocol;
 pub mod remediate;
 pub mod report;
 pub mod scan;
+pub mod secret;
 pub mod server;
 pub mod target;
+pub mod testpki;
 pub mod util;
 pub mod verdict;
 pub mod wire;

@@ -100,7 +100,23 @@ fn pinned_context(protocol: Protocol) -> Result<SslContext, ErrorStack> {
     Ok(b.build())
 }
 
+/// A client context offering everything from TLS 1.0 to 1.3 (for preflight and full handshakes).
+pub(crate) fn broad_context() -> Result<openssl::ssl::SslContextBuilder, ErrorStack> {
+    let mut b = base_context()?;
+    b.set_min_proto_version(Some(Protocol::Tls10.openssl()))?;
+    b.set_max_proto_version(Some(Protocol::Tls13.openssl()))?;
+    Ok(b)
+}
+
 impl OpensslProber {
+    pub(crate) fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub(crate) fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
     /// A prober for `addr`, sending `sni` (if any), waiting at most `timeout` per probe.
     pub fn new(
         addr: SocketAddr,
@@ -111,9 +127,7 @@ impl OpensslProber {
         for p in Protocol::ALL {
             pinned.insert(p, pinned_context(p)?);
         }
-        let mut broad = base_context()?;
-        broad.set_min_proto_version(Some(Protocol::Tls10.openssl()))?;
-        broad.set_max_proto_version(Some(Protocol::Tls13.openssl()))?;
+        let broad = broad_context()?;
         Ok(OpensslProber {
             addr,
             sni,
@@ -133,7 +147,7 @@ impl OpensslProber {
         self.finish(ssl)
     }
 
-    fn finish(&self, mut ssl: Ssl) -> Result<Ssl, ErrorStack> {
+    pub(crate) fn finish(&self, mut ssl: Ssl) -> Result<Ssl, ErrorStack> {
         if let Some(sni) = &self.sni {
             ssl.set_hostname(sni)?;
         }

@@ -1,0 +1,219 @@
+//! Full handshakes for what only a completed (or client-authenticated) handshake shows: the server's
+//! certificate chain, its OCSP staple, whether it asks for or requires a client certificate and which
+//! CAs it names, and whether a given client certificate is accepted.
+
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use foreign_types::ForeignTypeRef;
+use openssl::error::ErrorStack;
+use openssl::ex_data::Index;
+use openssl::pkey::{PKey, Private};
+use openssl::ssl::{Ssl, SslContext, SslRef, StatusType};
+use openssl::x509::{X509NameRef, X509};
+use tokio::io::AsyncReadExt;
+use tokio::net::TcpStream;
+use tokio_openssl::SslStream;
+
+use super::openssl::OpensslProber;
+use super::tap::Tap;
+use crate::protocol::Protocol;
+
+/// A client certificate to present (`--cert`/`--key`).
+#[derive(Clone)]
+pub struct ClientCertificate {
+    /// Leaf first, then any intermediates, as in the PEM file.
+    pub chain: Vec<X509>,
+    pub key: PKey<Private>,
+}
+
+impl std::fmt::Debug for ClientCertificate {
+    // Never print key material.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ClientCertificate({} certificates, key hidden)", self.chain.len())
+    }
+}
+
+/// What the server's CertificateRequest said.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CertificateRequest {
+    pub requested: bool,
+    /// The distinguished names of the acceptable CAs, e.g. `CN=Upstream Client CA,O=Example`.
+    pub acceptable_cas: Vec<String>,
+}
+
+/// What a full handshake showed.
+#[derive(Debug, Clone)]
+pub struct HandshakeInfo {
+    /// The negotiated version and suite, when the server got that far.
+    pub protocol: Option<Protocol>,
+    /// The certificate chain as the server sent it, leaf first (DER).
+    pub chain: Vec<Vec<u8>>,
+    pub ocsp_staple: Option<Vec<u8>>,
+    pub request: CertificateRequest,
+    /// `None` when the handshake (and the first read, in TLS 1.3) succeeded; else what failed.
+    pub failure: Option<String>,
+}
+
+extern "C" {
+    // Not bound by openssl-sys: `SSL_CTX_set_client_cert_cb(3)` and `SSL_get_client_CA_list(3)`.
+    fn SSL_CTX_set_client_cert_cb(
+        ctx: *mut openssl_sys::SSL_CTX,
+        cb: Option<
+            unsafe extern "C" fn(
+                *mut openssl_sys::SSL,
+                *mut *mut openssl_sys::X509,
+                *mut *mut openssl_sys::EVP_PKEY,
+            ) -> std::os::raw::c_int,
+        >,
+    );
+    fn SSL_get_client_CA_list(s: *const openssl_sys::SSL) -> *mut openssl_sys::OPENSSL_STACK;
+}
+
+fn request_index() -> Result<Index<Ssl, Arc<Mutex<CertificateRequest>>>, ErrorStack> {
+    static INDEX: OnceLock<Result<Index<Ssl, Arc<Mutex<CertificateRequest>>>, ErrorStack>> =
+        OnceLock::new();
+    INDEX.get_or_init(Ssl::new_ex_index).clone()
+}
+
+fn name_text(name: &X509NameRef) -> String {
+    name.entries()
+        .map(|e| {
+            let key = e.object().nid().short_name().unwrap_or("?");
+            let value = e.data().to_string().unwrap_or_default();
+            format!("{key}={value}")
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn client_ca_names(ssl: &SslRef) -> Vec<String> {
+    let mut out = Vec::new();
+    // SAFETY: the stack (or NULL) is owned by the SSL and valid for this call; we only read it.
+    unsafe {
+        let stack = SSL_get_client_CA_list(ssl.as_ptr());
+        if stack.is_null() {
+            return out;
+        }
+        for i in 0..openssl_sys::OPENSSL_sk_num(stack) {
+            let name = openssl_sys::OPENSSL_sk_value(stack, i) as *mut openssl_sys::X509_NAME;
+            if !name.is_null() {
+                out.push(name_text(X509NameRef::from_ptr(name)));
+            }
+        }
+    }
+    out
+}
+
+/// Called by OpenSSL only when the server sends a CertificateRequest; we record it and send no
+/// certificate (return 0).
+unsafe extern "C" fn on_certificate_request(
+    ssl: *mut openssl_sys::SSL,
+    _x509: *mut *mut openssl_sys::X509,
+    _pkey: *mut *mut openssl_sys::EVP_PKEY,
+) -> std::os::raw::c_int {
+    // SAFETY: OpenSSL passes the live SSL of this handshake.
+    let ssl = unsafe { SslRef::from_ptr(ssl) };
+    if let Ok(idx) = request_index() {
+        if let Some(seen) = ssl.ex_data(idx) {
+            if let Ok(mut seen) = seen.lock() {
+                seen.requested = true;
+                seen.acceptable_cas = client_ca_names(ssl);
+            }
+        }
+    }
+    0
+}
+
+fn protocol_of(ssl: &SslRef) -> Option<Protocol> {
+    use openssl::ssl::SslVersion;
+    let v = ssl.version2()?;
+    Some(if v == SslVersion::TLS1_3 {
+        Protocol::Tls13
+    } else if v == SslVersion::TLS1_2 {
+        Protocol::Tls12
+    } else if v == SslVersion::TLS1_1 {
+        Protocol::Tls11
+    } else if v == SslVersion::TLS1 {
+        Protocol::Tls10
+    } else {
+        Protocol::Ssl3
+    })
+}
+
+impl OpensslProber {
+    fn full_context(&self, client: Option<&ClientCertificate>) -> Result<SslContext, ErrorStack> {
+        let mut b = super::openssl::broad_context()?;
+        match client {
+            Some(c) => {
+                if let Some(leaf) = c.chain.first() {
+                    b.set_certificate(leaf)?;
+                }
+                for extra in c.chain.iter().skip(1) {
+                    b.add_extra_chain_cert(extra.clone())?;
+                }
+                b.set_private_key(&c.key)?;
+                b.check_private_key()?;
+            }
+            None => {
+                // SAFETY: installs a plain function pointer on a context we own.
+                unsafe { SSL_CTX_set_client_cert_cb(b.as_ptr(), Some(on_certificate_request)) };
+            }
+        }
+        Ok(b.build())
+    }
+
+    /// One full handshake offering everything, with or without a client certificate. In TLS 1.3 a
+    /// server that requires a certificate only says so after the handshake, so the first read (up to
+    /// `read_wait`) is part of the check.
+    pub async fn full_handshake(
+        &self,
+        client: Option<&ClientCertificate>,
+        read_wait: Duration,
+    ) -> Result<HandshakeInfo, String> {
+        let ctx = self.full_context(client).map_err(|e| format!("cannot configure the client: {e}"))?;
+        let seen = Arc::new(Mutex::new(CertificateRequest::default()));
+        let setup = || -> Result<Ssl, ErrorStack> {
+            let mut ssl = Ssl::new(&ctx)?;
+            ssl.set_ex_data(request_index()?, Arc::clone(&seen));
+            ssl.set_status_type(StatusType::OCSP)?;
+            self.finish(ssl)
+        };
+        let ssl = setup().map_err(|e| e.to_string())?;
+        let tcp = match tokio::time::timeout(self.timeout(), TcpStream::connect(self.addr())).await {
+            Ok(Ok(t)) => t,
+            Ok(Err(e)) => return Err(format!("connection failed: {e}")),
+            Err(_) => return Err("connection timed out".into()),
+        };
+        let mut stream = SslStream::new(ssl, Tap::new(tcp, false)).map_err(|e| e.to_string())?;
+        let result = tokio::time::timeout(self.timeout(), Pin::new(&mut stream).connect()).await;
+        let mut failure = match result {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => Some(e.to_string()),
+            Err(_) => Some(format!(
+                "no complete handshake within {}",
+                crate::util::human_duration(self.timeout())
+            )),
+        };
+        if failure.is_none() && protocol_of(stream.ssl()) == Some(Protocol::Tls13) {
+            let mut buf = [0u8; 512];
+            if let Ok(Err(e)) = tokio::time::timeout(read_wait, stream.read(&mut buf)).await {
+                failure = Some(e.to_string());
+            }
+        }
+        let ssl = stream.ssl();
+        let chain = ssl
+            .peer_cert_chain()
+            .map(|c| c.iter().filter_map(|x| x.to_der().ok()).collect())
+            .unwrap_or_default();
+        let request = seen.lock().map(|s| s.clone()).unwrap_or_default();
+        Ok(HandshakeInfo {
+            protocol: protocol_of(ssl),
+            chain,
+            ocsp_staple: ssl.ocsp_status().map(|s| s.to_vec()),
+            request,
+            failure,
+        })
+    }
+}
