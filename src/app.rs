@@ -63,20 +63,26 @@ pub fn emit(report: &ScanReport, output: Output) -> ExitCode {
         Format::Json => json::render(report),
         Format::Table => table::render(report, output.rows),
     };
-    let mut stdout = std::io::stdout().lock();
-    match stdout
-        .write_all(text.as_bytes())
-        .and_then(|_| stdout.flush())
-    {
-        Ok(()) => {}
-        // A closed pipe (`| head`) is the reader's choice, not an error.
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
-        Err(e) => return fail(&format!("cannot write the report: {e}")),
+    if let Err(code) = print(&text) {
+        return code;
     }
     if report.has_inconclusive() {
         ExitCode::from(EXIT_ERROR)
     } else {
         ExitCode::from(EXIT_OK)
+    }
+}
+
+/// Writes the result to stdout. A closed pipe (`| head`) is the reader's choice, not an error.
+pub fn print(text: &str) -> Result<(), ExitCode> {
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|_| stdout.flush())
+    {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(fail(&format!("cannot write to stdout: {e}"))),
     }
 }
 
@@ -97,10 +103,9 @@ fn explain(text: &str, format: Format) -> ExitCode {
                     s
                 }
             };
-            let mut stdout = std::io::stdout().lock();
-            let _ = stdout
-                .write_all(out.as_bytes())
-                .and_then(|_| stdout.flush());
+            if let Err(code) = print(&out) {
+                return code;
+            }
             ExitCode::from(EXIT_OK)
         }
         Err(e) => fail(&e.to_string()),

@@ -1,7 +1,6 @@
 //! `cipher-test remediate`: scan, judge against an Envoy profile (and the Upstream's own parameters
 //! when `-f` gives one), then print the Gloo YAML that makes Envoy connect, in the form asked for.
 
-use std::io::Write;
 use std::process::ExitCode;
 
 use crate::app::{fail, scan_target, EXIT_ERROR, EXIT_OK};
@@ -220,14 +219,8 @@ pub async fn run(mut req: Request) -> ExitCode {
     if !yaml.ends_with('\n') {
         yaml.push('\n');
     }
-    let mut stdout = std::io::stdout().lock();
-    match stdout
-        .write_all(yaml.as_bytes())
-        .and_then(|_| stdout.flush())
-    {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
-        Err(e) => return fail(&format!("cannot write the YAML: {e}")),
+    if let Err(code) = crate::app::print(&yaml) {
+        return code;
     }
     if report.has_inconclusive() {
         ExitCode::from(EXIT_ERROR)

@@ -8,12 +8,7 @@ use openssl::ssl::SslVersion;
 use serde_json::{json, Value};
 
 fn scan(server: &TlsServer, extra: &[&str]) -> Value {
-    let target = format!("127.0.0.1:{}", server.port());
-    let mut args = vec![target.as_str(), "--format", "json", "--quiet"];
-    args.extend_from_slice(extra);
-    let out = common::run(&args);
-    assert_eq!(out.code, 0, "stderr: {}", out.stderr);
-    serde_json::from_str(&out.stdout).unwrap()
+    common::scan_json(server.port(), extra)
 }
 
 const DEFAULTS: [&str; 4] = [

@@ -10,7 +10,6 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use cipher_test::server::{self_signed, KeyKind};
-use serde_json::Value;
 
 /// Kills the child process when dropped, so a failing test leaves no server behind.
 struct Guard(Child);
@@ -72,23 +71,9 @@ fn require(tool: &str, package: &str) -> bool {
 }
 
 fn accepted_names(port: u16) -> BTreeSet<(String, String)> {
-    let target = format!("127.0.0.1:{port}");
-    let out = common::run(&[&target, "--format", "json", "--quiet"]);
-    assert_eq!(out.code, 0, "stderr: {}", out.stderr);
-    let r: Value = serde_json::from_str(&out.stdout).unwrap();
-    assert_eq!(r["summary"]["inconclusive"], 0);
-    r["ciphers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|c| c["status"] == "accepted")
-        .map(|c| {
-            (
-                c["protocol"].as_str().unwrap().into(),
-                c["openssl_name"].as_str().unwrap().into(),
-            )
-        })
-        .collect()
+    let report = common::scan_json(port, &[]);
+    assert_eq!(report["summary"]["inconclusive"], 0);
+    common::accepted(&report)
 }
 
 fn expected() -> BTreeSet<(String, String)> {

@@ -2,8 +2,7 @@
 //! write, a YAML 1.1 (PyYAML) read-back that stands in for kubectl, patching a realistic Upstream
 //! without touching anything else, and reading Upstreams from a `kind: List` and a mixed stream.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
+mod common;
 
 use cipher_test::gloo::{
     merge_patch, parse_gloo_version, patch_manifest, read_upstreams, service_annotation,
@@ -55,40 +54,9 @@ fn saphyr_docs(yaml: &str) -> Vec<Value> {
     serde_saphyr::from_multiple(yaml).expect("our own output must parse")
 }
 
-/// Parses with PyYAML, a YAML 1.1 reader like go-yaml behind kubectl. `None` (after printing
-/// SKIPPED) when PyYAML is missing outside CI; in CI (env `CI` set) a missing PyYAML fails the test.
+/// Parses with PyYAML, a YAML 1.1 reader like go-yaml behind kubectl (see `common::yaml11`).
 fn pyyaml_docs(yaml: &str) -> Option<Value> {
-    let script = "import sys, json, yaml; print(json.dumps(list(yaml.safe_load_all(sys.stdin))))";
-    let child = Command::new("python3")
-        .args(["-c", script])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn();
-    let unavailable = |why: String| {
-        if std::env::var_os("CI").is_some() {
-            panic!("PyYAML is needed in CI for the YAML 1.1 check: {why}");
-        }
-        println!("SKIPPED YAML 1.1 check: {why}");
-        None
-    };
-    let mut child = match child {
-        Ok(c) => c,
-        Err(e) => return unavailable(format!("cannot run python3: {e}")),
-    };
-    // A write error (python3 exited early) shows up below as its exit status and stderr.
-    if let Some(mut stdin) = child.stdin.take() {
-        let _ = stdin.write_all(yaml.as_bytes());
-    }
-    let out = child.wait_with_output().expect("python3 runs");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    if !out.status.success() {
-        if stderr.contains("No module named 'yaml'") {
-            return unavailable("python3 has no yaml module (pip install pyyaml)".into());
-        }
-        panic!("PyYAML could not read our YAML:\n{stderr}\n--- input ---\n{yaml}");
-    }
-    Some(serde_json::from_slice(&out.stdout).expect("python printed JSON"))
+    common::yaml11(yaml).map(Value::Array)
 }
 
 /// The JSON a YAML 1.1 reader (kubectl) gets from `yaml` must be exactly `want`.

@@ -3,51 +3,10 @@
 
 mod common;
 
-use std::io::Write;
-use std::process::{Command, Stdio};
-
 use cipher_test::server::{ServerConfig, TlsServer};
 use serde_json::{json, Value};
 
-/// Parses YAML with PyYAML (YAML 1.1) and returns the documents as JSON.
-fn yaml11(text: &str) -> Option<Vec<Value>> {
-    let child = Command::new("python3")
-        .args([
-            "-c",
-            "import sys, json, yaml; print(json.dumps(list(yaml.safe_load_all(sys.stdin))))",
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn();
-    let Ok(mut child) = child else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "python3 is required in CI"
-        );
-        return None;
-    };
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    if !out.status.success() {
-        let err = String::from_utf8_lossy(&out.stderr);
-        if err.contains("No module named 'yaml'") {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "PyYAML is required in CI: pip install pyyaml"
-            );
-            eprintln!("SKIPPED: PyYAML not installed");
-            return None;
-        }
-        panic!("PyYAML could not parse:\n{text}\n{err}");
-    }
-    Some(serde_json::from_slice(&out.stdout).unwrap())
-}
+use common::yaml11;
 
 const DEFAULTS: [&str; 4] = [
     "[ECDHE-ECDSA-AES128-GCM-SHA256|ECDHE-ECDSA-CHACHA20-POLY1305]",

@@ -3,51 +3,14 @@
 
 mod common;
 
-use std::collections::BTreeSet;
-
 use cipher_test::server::{ClientAuth, KeyKind, ServerConfig, TlsServer};
 use openssl::ssl::SslVersion;
 use serde_json::Value;
 
-/// Scans `server` and returns the parsed JSON report, asserting a clean run (exit 0, nothing on stdout
-/// but the document).
+use common::{accepted, pairs as set};
+
 fn scan(port: u16, extra: &[&str]) -> Value {
-    let target = format!("127.0.0.1:{port}");
-    let mut args = vec![
-        target.as_str(),
-        "--format",
-        "json",
-        "--quiet",
-        "--timeout",
-        "3s",
-    ];
-    args.extend_from_slice(extra);
-    let out = common::run(&args);
-    assert_eq!(out.code, 0, "exit code; stderr: {}", out.stderr);
-    serde_json::from_str(&out.stdout)
-        .unwrap_or_else(|e| panic!("stdout is not one JSON document: {e}\n{}", out.stdout))
-}
-
-fn accepted(report: &Value) -> BTreeSet<(String, String)> {
-    report["ciphers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|c| c["status"] == "accepted")
-        .map(|c| {
-            (
-                c["protocol"].as_str().unwrap().to_string(),
-                c["openssl_name"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect()
-}
-
-fn set(pairs: &[(&str, &str)]) -> BTreeSet<(String, String)> {
-    pairs
-        .iter()
-        .map(|(p, n)| (p.to_string(), n.to_string()))
-        .collect()
+    common::scan_json(port, extra)
 }
 
 fn protocol_status(report: &Value, version: &str) -> String {

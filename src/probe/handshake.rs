@@ -31,7 +31,11 @@ pub struct ClientCertificate {
 impl std::fmt::Debug for ClientCertificate {
     // Never print key material.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "ClientCertificate({} certificates, key hidden)", self.chain.len())
+        write!(
+            f,
+            "ClientCertificate({} certificates, key hidden)",
+            self.chain.len()
+        )
     }
 }
 
@@ -71,9 +75,11 @@ extern "C" {
     fn SSL_get_client_CA_list(s: *const openssl_sys::SSL) -> *mut openssl_sys::OPENSSL_STACK;
 }
 
-fn request_index() -> Result<Index<Ssl, Arc<Mutex<CertificateRequest>>>, ErrorStack> {
-    static INDEX: OnceLock<Result<Index<Ssl, Arc<Mutex<CertificateRequest>>>, ErrorStack>> =
-        OnceLock::new();
+/// Per-connection record of a CertificateRequest, shared with the OpenSSL callback.
+type RequestSlot = Arc<Mutex<CertificateRequest>>;
+
+fn request_index() -> Result<Index<Ssl, RequestSlot>, ErrorStack> {
+    static INDEX: OnceLock<Result<Index<Ssl, RequestSlot>, ErrorStack>> = OnceLock::new();
     INDEX.get_or_init(Ssl::new_ex_index).clone()
 }
 
@@ -172,7 +178,9 @@ impl OpensslProber {
         client: Option<&ClientCertificate>,
         read_wait: Duration,
     ) -> Result<HandshakeInfo, String> {
-        let ctx = self.full_context(client).map_err(|e| format!("cannot configure the client: {e}"))?;
+        let ctx = self
+            .full_context(client)
+            .map_err(|e| format!("cannot configure the client: {e}"))?;
         let seen = Arc::new(Mutex::new(CertificateRequest::default()));
         let setup = || -> Result<Ssl, ErrorStack> {
             let mut ssl = Ssl::new(&ctx)?;
@@ -181,7 +189,8 @@ impl OpensslProber {
             self.finish(ssl)
         };
         let ssl = setup().map_err(|e| e.to_string())?;
-        let tcp = match tokio::time::timeout(self.timeout(), TcpStream::connect(self.addr())).await {
+        let tcp = match tokio::time::timeout(self.timeout(), TcpStream::connect(self.addr())).await
+        {
             Ok(Ok(t)) => t,
             Ok(Err(e)) => return Err(format!("connection failed: {e}")),
             Err(_) => return Err("connection timed out".into()),

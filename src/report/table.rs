@@ -5,7 +5,9 @@ use tabled::builder::Builder;
 use tabled::settings::Style;
 
 use crate::protocol::Protocol;
-use crate::scan::{summary_line, CipherStatus, ParametersReport, ProtocolStatus, ScanReport};
+use crate::scan::{
+    summary_line, CipherStatus, NegotiatedReport, ParametersReport, ProtocolStatus, ScanReport,
+};
 use crate::verdict::{ProblemKind, Verdict};
 
 /// Which rows the table lists.
@@ -203,13 +205,8 @@ fn render_envoy(report: &ScanReport, out: &mut String) {
     out.push_str(&format!("Envoy    profile {}: {verdict}\n", envoy.profile));
     match &envoy.negotiated {
         Some(n) => out.push_str(&format!(
-            "         as configured, Envoy negotiates {} at {}{}\n",
-            n.cipher,
-            n.protocol,
-            n.group
-                .as_ref()
-                .map(|g| format!(" with {g}"))
-                .unwrap_or_default()
+            "         as configured, Envoy negotiates {}\n",
+            negotiated(n)
         )),
         None => out.push_str(&format!(
             "         as configured, the handshake fails: {}\n",
@@ -228,15 +225,9 @@ fn render_envoy(report: &ScanReport, out: &mut String) {
     match &report.remediation {
         Some(r) => {
             let check = match &r.negotiated_after {
-                Some(n) if r.verified => format!(
-                    "verified: Envoy then negotiates {} at {}{}",
-                    n.cipher,
-                    n.protocol,
-                    n.group
-                        .as_ref()
-                        .map(|g| format!(" with {g}"))
-                        .unwrap_or_default()
-                ),
+                Some(n) if r.verified => {
+                    format!("verified: Envoy then negotiates {}", negotiated(n))
+                }
                 _ => "NOT verified: a handshake with it still failed".into(),
             };
             out.push_str(&format!("         patch ({check}):\n"));
@@ -252,6 +243,16 @@ fn render_envoy(report: &ScanReport, out: &mut String) {
         None => out.push_str(&wrap(&envoy.advice, 9, 100)),
     }
     out.push('\n');
+}
+
+/// `ECDHE-RSA-AES256-SHA at TLSv1.2 with X25519`.
+fn negotiated(n: &NegotiatedReport) -> String {
+    let group = n
+        .group
+        .as_ref()
+        .map(|g| format!(" with {g}"))
+        .unwrap_or_default();
+    format!("{} at {}{group}", n.cipher, n.protocol)
 }
 
 fn target_arg(report: &ScanReport) -> String {

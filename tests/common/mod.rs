@@ -440,3 +440,88 @@ fn exit_code(status: std::process::ExitStatus) -> i32 {
     }
     -1
 }
+
+/// Runs `cipher-test 127.0.0.1:PORT --format json --quiet --timeout 3s EXTRA…`, asserts exit code 0
+/// and that stdout is exactly one JSON document, and returns it.
+pub fn scan_json(port: u16, extra: &[&str]) -> serde_json::Value {
+    let target = format!("127.0.0.1:{port}");
+    let mut args = vec![
+        target.as_str(),
+        "--format",
+        "json",
+        "--quiet",
+        "--timeout",
+        "3s",
+    ];
+    args.extend_from_slice(extra);
+    let out = run(&args);
+    assert_eq!(out.code, 0, "exit code; stderr: {}", out.stderr);
+    serde_json::from_str(&out.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not one JSON document: {e}\n{}", out.stdout))
+}
+
+/// The accepted (protocol, OpenSSL name) pairs of a scan report.
+pub fn accepted(report: &serde_json::Value) -> std::collections::BTreeSet<(String, String)> {
+    report["ciphers"]
+        .as_array()
+        .expect("ciphers is an array")
+        .iter()
+        .filter(|c| c["status"] == "accepted")
+        .map(|c| {
+            (
+                c["protocol"].as_str().unwrap_or_default().to_string(),
+                c["openssl_name"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// A set of (protocol, OpenSSL name) pairs, for comparing with [`accepted`].
+pub fn pairs(pairs: &[(&str, &str)]) -> std::collections::BTreeSet<(String, String)> {
+    pairs
+        .iter()
+        .map(|(p, n)| (p.to_string(), n.to_string()))
+        .collect()
+}
+
+/// Parses YAML with PyYAML (a YAML 1.1 parser, as kubectl's go-yaml reads YAML 1.1) and returns the
+/// documents as JSON. `None` (with a SKIPPED line) when PyYAML is missing outside CI; in CI it fails.
+pub fn yaml11(text: &str) -> Option<Vec<serde_json::Value>> {
+    use std::io::Write as _;
+    let missing = |why: String| {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{why}: CI must install PyYAML (pip install pyyaml)"
+        );
+        eprintln!("SKIPPED: {why}");
+        None
+    };
+    let child = Command::new("python3")
+        .args([
+            "-c",
+            "import sys, json, yaml; print(json.dumps(list(yaml.safe_load_all(sys.stdin))))",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn();
+    let mut child = match child {
+        Ok(c) => c,
+        Err(e) => return missing(format!("cannot run python3: {e}")),
+    };
+    // A write error (python3 exited early) shows up below as its exit status.
+    let _ = child
+        .stdin
+        .take()
+        .expect("piped stdin")
+        .write_all(text.as_bytes());
+    let out = child.wait_with_output().expect("python3 runs");
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        if err.contains("No module named 'yaml'") {
+            return missing("python3 has no yaml module".into());
+        }
+        panic!("PyYAML could not parse:\n{text}\n{err}");
+    }
+    Some(serde_json::from_slice(&out.stdout).expect("python3 printed JSON"))
+}
