@@ -10,7 +10,8 @@ use tokio::task::JoinSet;
 
 use crate::catalog::{catalog, CipherSuite, SuiteCode};
 use crate::envoy::{self, EnvoyClient, EnvoyProfile, TlsParams};
-use crate::probe::openssl::{Group, Negotiated, OpensslProber, Simulation, GROUPS};
+use crate::probe::handshake::Simulation;
+use crate::probe::openssl::{Group, Negotiated, OpensslProber, GROUPS};
 use crate::probe::{Inconclusive, ProbeOutcome, Refusal};
 use crate::protocol::Protocol;
 use crate::target::Target;
@@ -562,10 +563,10 @@ async fn judge(
     }
     let client = EnvoyClient::with_params(req.profile, &req.params);
     let mut plan = verdict::plan(&observed, &client, req.add_all);
-    let simulation = prober.simulate(&client).await;
+    let simulation = prober.simulate(&client, None).await;
     let (negotiated, handshake_error) = match &simulation {
         Simulation::Connected(n) => (Some(NegotiatedReport::from(n)), None),
-        Simulation::Failed { alert, error } => (
+        Simulation::Failed { alert, error, .. } => (
             None,
             Some(match alert {
                 Some(a) => format!("server sent {a}"),
@@ -611,14 +612,14 @@ async fn judge(
             merged.max_version = plan.params.max_version;
         }
         let after = prober
-            .simulate(&EnvoyClient::with_params(req.profile, &merged))
+            .simulate(&EnvoyClient::with_params(req.profile, &merged), None)
             .await;
         let (verified, negotiated_after) = match &after {
             Simulation::Connected(n) => (true, Some(NegotiatedReport::from(n))),
             Simulation::Failed { .. } => (false, None),
         };
         let mut advice = plan.advice.clone();
-        if let Simulation::Failed { alert, error } = &after {
+        if let Simulation::Failed { alert, error, .. } = &after {
             advice.push_str(&format!(
                 " Warning: a handshake with the patched parameters still failed ({}).",
                 alert

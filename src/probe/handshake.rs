@@ -10,15 +10,18 @@ use foreign_types::ForeignTypeRef;
 use openssl::error::ErrorStack;
 use openssl::ex_data::Index;
 use openssl::pkey::{PKey, Private};
-use openssl::ssl::{Ssl, SslContext, SslRef, StatusType};
+use openssl::ssl::{Ssl, SslContext, SslContextBuilder, SslRef, StatusType};
 use openssl::x509::{X509NameRef, X509};
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 use tokio_openssl::SslStream;
 
-use super::openssl::OpensslProber;
+use super::openssl::{negotiated_group, Negotiated, OpensslProber};
 use super::tap::Tap;
+use crate::catalog::catalog;
+use crate::envoy::EnvoyClient;
 use crate::protocol::Protocol;
+use crate::wire::{parse_server_reply, Alert, ServerReply};
 
 /// A client certificate to present (`--cert`/`--key`).
 #[derive(Clone)]
@@ -50,14 +53,34 @@ pub struct CertificateRequest {
 /// What a full handshake showed.
 #[derive(Debug, Clone)]
 pub struct HandshakeInfo {
-    /// The negotiated version and suite, when the server got that far.
-    pub protocol: Option<Protocol>,
+    /// What was negotiated, when the handshake (and, in TLS 1.3, the first read) succeeded.
+    pub negotiated: Option<Negotiated>,
+    /// The version and suite of the server's ServerHello, when one arrived (also on later failure).
+    pub server_hello: Option<(Protocol, u16)>,
     /// The certificate chain as the server sent it, leaf first (DER).
     pub chain: Vec<Vec<u8>>,
     pub ocsp_staple: Option<Vec<u8>>,
     pub request: CertificateRequest,
     /// `None` when the handshake (and the first read, in TLS 1.3) succeeded; else what failed.
     pub failure: Option<String>,
+    /// The server's alert, when it refused the ClientHello with one.
+    pub alert: Option<Alert>,
+}
+
+/// The outcome of an Envoy-client simulation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Simulation {
+    Connected(Negotiated),
+    /// The handshake failed.
+    Failed {
+        /// The server's alert, when it refused the ClientHello with one.
+        alert: Option<Alert>,
+        error: String,
+        /// The server answered with a ServerHello (version and suite were agreed) before it failed.
+        server_hello: Option<(Protocol, u16)>,
+        /// The server asked for a client certificate and the client had none to send.
+        certificate_requested: bool,
+    },
 }
 
 extern "C" {
@@ -149,8 +172,10 @@ fn protocol_of(ssl: &SslRef) -> Option<Protocol> {
 }
 
 impl OpensslProber {
-    fn full_context(&self, client: Option<&ClientCertificate>) -> Result<SslContext, ErrorStack> {
-        let mut b = super::openssl::broad_context()?;
+    fn configure_client_auth(
+        b: &mut SslContextBuilder,
+        client: Option<&ClientCertificate>,
+    ) -> Result<(), ErrorStack> {
         match client {
             Some(c) => {
                 if let Some(leaf) = c.chain.first() {
@@ -167,23 +192,87 @@ impl OpensslProber {
                 unsafe { SSL_CTX_set_client_cert_cb(b.as_ptr(), Some(on_certificate_request)) };
             }
         }
-        Ok(b.build())
+        Ok(())
     }
 
-    /// One full handshake offering everything, with or without a client certificate. In TLS 1.3 a
-    /// server that requires a certificate only says so after the handshake, so the first read (up to
-    /// `read_wait`) is part of the check.
+    /// One full handshake offering everything, with or without a client certificate.
     pub async fn full_handshake(
         &self,
         client: Option<&ClientCertificate>,
-        read_wait: Duration,
     ) -> Result<HandshakeInfo, String> {
-        let ctx = self
-            .full_context(client)
-            .map_err(|e| format!("cannot configure the client: {e}"))?;
-        let seen = Arc::new(Mutex::new(CertificateRequest::default()));
+        let build = || -> Result<SslContext, ErrorStack> {
+            let mut b = super::openssl::broad_context()?;
+            Self::configure_client_auth(&mut b, client)?;
+            Ok(b.build())
+        };
+        let ctx = build().map_err(|e| format!("cannot configure the client: {e}"))?;
+        self.handshake(&ctx, client.is_some()).await
+    }
+
+    /// One full handshake configured as `client` (suites in its order, curves, versions, signature
+    /// algorithms), presenting `certificate` if given, as Envoy does with an `sslConfig.secretRef`.
+    pub async fn simulate(
+        &self,
+        client: &EnvoyClient,
+        certificate: Option<&ClientCertificate>,
+    ) -> Simulation {
+        let failed = |error: String| Simulation::Failed {
+            alert: None,
+            error,
+            server_hello: None,
+            certificate_requested: false,
+        };
+        let tls12: Vec<&str> = client
+            .tls12_suites()
+            .iter()
+            .map(|s| s.openssl_name.as_str())
+            .collect();
+        let tls13: Vec<&str> = client
+            .tls13_suites()
+            .iter()
+            .map(|s| s.openssl_name.as_str())
+            .collect();
+        if tls12.is_empty() && tls13.is_empty() {
+            return failed("the client has no cipher suite for its protocol versions".into());
+        }
+        let build = || -> Result<SslContext, ErrorStack> {
+            let mut b = super::openssl::base_context()?;
+            b.set_min_proto_version(Some(client.min_version.openssl()))?;
+            b.set_max_proto_version(Some(client.max_version.openssl()))?;
+            if !tls12.is_empty() {
+                b.set_cipher_list(&format!("{}:@SECLEVEL=0", tls12.join(":")))?;
+            }
+            b.set_ciphersuites(&tls13.join(":"))?;
+            b.set_groups_list(&client.ecdh_curves.join(":"))?;
+            b.set_sigalgs_list(&client.profile.signature_algorithms.join(":"))?;
+            Self::configure_client_auth(&mut b, certificate)?;
+            Ok(b.build())
+        };
+        let ctx = match build() {
+            Ok(c) => c,
+            Err(e) => return failed(format!("cannot configure the simulated client: {e}")),
+        };
+        match self.handshake(&ctx, certificate.is_some()).await {
+            Err(e) => failed(e),
+            Ok(info) => match (info.negotiated, info.failure) {
+                (Some(n), None) => Simulation::Connected(n),
+                (_, failure) => Simulation::Failed {
+                    alert: info.alert,
+                    error: failure.unwrap_or_else(|| "handshake failed".into()),
+                    server_hello: info.server_hello,
+                    certificate_requested: info.request.requested,
+                },
+            },
+        }
+    }
+
+    /// Runs one handshake on `ctx` to completion. A TLS 1.3 server that requires a client certificate
+    /// says so only after the handshake, so when one was requested (or presented) the first read,
+    /// up to one second, is part of the check.
+    async fn handshake(&self, ctx: &SslContext, presented: bool) -> Result<HandshakeInfo, String> {
+        let seen: RequestSlot = Arc::new(Mutex::new(CertificateRequest::default()));
         let setup = || -> Result<Ssl, ErrorStack> {
-            let mut ssl = Ssl::new(&ctx)?;
+            let mut ssl = Ssl::new(ctx)?;
             ssl.set_ex_data(request_index()?, Arc::clone(&seen));
             ssl.set_status_type(StatusType::OCSP)?;
             self.finish(ssl)
@@ -205,24 +294,51 @@ impl OpensslProber {
                 crate::util::human_duration(self.timeout())
             )),
         };
-        if failure.is_none() && protocol_of(stream.ssl()) == Some(Protocol::Tls13) {
+        let requested = seen.lock().map(|s| s.requested).unwrap_or(false);
+        if failure.is_none()
+            && (requested || presented)
+            && protocol_of(stream.ssl()) == Some(Protocol::Tls13)
+        {
+            let wait = self.timeout().min(Duration::from_secs(1));
             let mut buf = [0u8; 512];
-            if let Ok(Err(e)) = tokio::time::timeout(read_wait, stream.read(&mut buf)).await {
+            if let Ok(Err(e)) = tokio::time::timeout(wait, stream.read(&mut buf)).await {
                 failure = Some(e.to_string());
             }
         }
+        let (server_hello, alert) = match parse_server_reply(stream.get_ref().received()) {
+            ServerReply::Hello(h) => (Protocol::from_wire(h.version).map(|p| (p, h.cipher)), None),
+            ServerReply::Alert(a) => (None, Some(a)),
+            _ => (None, None),
+        };
         let ssl = stream.ssl();
+        let negotiated = match (&failure, ssl.current_cipher(), protocol_of(ssl)) {
+            (None, Some(cipher), Some(protocol)) => {
+                let code = u16::from_be_bytes(cipher.protocol_id());
+                Some(Negotiated {
+                    protocol,
+                    code,
+                    cipher: catalog()
+                        .by_code(code)
+                        .map(|s| s.openssl_name.clone())
+                        .unwrap_or_else(|| cipher.name().to_string()),
+                    group: negotiated_group(ssl),
+                })
+            }
+            _ => None,
+        };
         let chain = ssl
             .peer_cert_chain()
             .map(|c| c.iter().filter_map(|x| x.to_der().ok()).collect())
             .unwrap_or_default();
         let request = seen.lock().map(|s| s.clone()).unwrap_or_default();
         Ok(HandshakeInfo {
-            protocol: protocol_of(ssl),
+            negotiated,
+            server_hello,
             chain,
             ocsp_staple: ssl.ocsp_status().map(|s| s.to_vec()),
             request,
             failure,
+            alert,
         })
     }
 }

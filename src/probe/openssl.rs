@@ -68,7 +68,7 @@ pub fn load_legacy_provider() {
     LEGACY.get_or_init(|| openssl::provider::Provider::try_load(None, "legacy", true).ok());
 }
 
-fn base_context() -> Result<openssl::ssl::SslContextBuilder, ErrorStack> {
+pub(crate) fn base_context() -> Result<openssl::ssl::SslContextBuilder, ErrorStack> {
     load_legacy_provider();
     let mut b = SslContext::builder(SslMethod::tls_client())?;
     b.set_verify(SslVerifyMode::NONE);
@@ -293,17 +293,6 @@ pub struct Negotiated {
     pub group: Option<String>,
 }
 
-/// The outcome of an Envoy-client simulation.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Simulation {
-    Connected(Negotiated),
-    /// The handshake failed: the server's alert when it sent one, and OpenSSL's error.
-    Failed {
-        alert: Option<crate::wire::Alert>,
-        error: String,
-    },
-}
-
 fn set_groups(ssl: &mut SslRef, groups: &str) -> Result<(), ErrorStack> {
     let c = std::ffi::CString::new(groups).map_err(|_| ErrorStack::get())?;
     // SAFETY: valid SSL and NUL-terminated string for the duration of the call; OpenSSL copies it.
@@ -315,7 +304,7 @@ fn set_groups(ssl: &mut SslRef, groups: &str) -> Result<(), ErrorStack> {
     }
 }
 
-fn negotiated_group(ssl: &SslRef) -> Option<String> {
+pub(crate) fn negotiated_group(ssl: &SslRef) -> Option<String> {
     // SSL_get_negotiated_group is a macro over SSL_ctrl(ssl, SSL_CTRL_GET_NEGOTIATED_GROUP = 134).
     // SAFETY: a read-only control call on a valid, connected SSL.
     let nid = unsafe { openssl_sys::SSL_ctrl(ssl.as_ptr(), 134, 0, std::ptr::null_mut()) };
@@ -362,95 +351,5 @@ impl OpensslProber {
         Ssl::new(&self.pinned[&Protocol::Tls12])
             .and_then(|mut ssl| set_groups(&mut ssl, group.name))
             .is_ok()
-    }
-
-    /// One full handshake configured as `client` (suites in its order, curves, versions, signature
-    /// algorithms): would this Envoy connect, and with what?
-    pub async fn simulate(&self, client: &crate::envoy::EnvoyClient) -> Simulation {
-        let failed = |error: String| Simulation::Failed { alert: None, error };
-        let tls12: Vec<&str> = client
-            .tls12_suites()
-            .iter()
-            .map(|s| s.openssl_name.as_str())
-            .collect();
-        let tls13: Vec<&str> = client
-            .tls13_suites()
-            .iter()
-            .map(|s| s.openssl_name.as_str())
-            .collect();
-        let build = || -> Result<SslContext, ErrorStack> {
-            let mut b = base_context()?;
-            b.set_min_proto_version(Some(client.min_version.openssl()))?;
-            b.set_max_proto_version(Some(client.max_version.openssl()))?;
-            if !tls12.is_empty() {
-                b.set_cipher_list(&format!("{}:@SECLEVEL=0", tls12.join(":")))?;
-            }
-            b.set_ciphersuites(&tls13.join(":"))?;
-            b.set_groups_list(&client.ecdh_curves.join(":"))?;
-            b.set_sigalgs_list(&client.profile.signature_algorithms.join(":"))?;
-            Ok(b.build())
-        };
-        if tls12.is_empty() && tls13.is_empty() {
-            return failed("the client has no cipher suite for its protocol versions".into());
-        }
-        let ctx = match build() {
-            Ok(c) => c,
-            Err(e) => return failed(format!("cannot configure the simulated client: {e}")),
-        };
-        let ssl = match Ssl::new(&ctx).and_then(|ssl| self.finish(ssl)) {
-            Ok(s) => s,
-            Err(e) => return failed(e.to_string()),
-        };
-        let tcp = match tokio::time::timeout(self.timeout, TcpStream::connect(self.addr)).await {
-            Ok(Ok(t)) => t,
-            Ok(Err(e)) => return failed(format!("connection failed: {e}")),
-            Err(_) => return failed("connection timed out".into()),
-        };
-        let mut stream = match SslStream::new(ssl, Tap::new(tcp, false)) {
-            Ok(s) => s,
-            Err(e) => return failed(e.to_string()),
-        };
-        let result = tokio::time::timeout(self.timeout, Pin::new(&mut stream).connect()).await;
-        match result {
-            Ok(Ok(())) => {
-                let ssl = stream.ssl();
-                let protocol = match ssl.version2() {
-                    Some(v) if v == openssl::ssl::SslVersion::TLS1_3 => Protocol::Tls13,
-                    Some(v) if v == openssl::ssl::SslVersion::TLS1_2 => Protocol::Tls12,
-                    Some(v) if v == openssl::ssl::SslVersion::TLS1_1 => Protocol::Tls11,
-                    Some(v) if v == openssl::ssl::SslVersion::TLS1 => Protocol::Tls10,
-                    _ => Protocol::Ssl3,
-                };
-                let Some(cipher) = ssl.current_cipher() else {
-                    return failed("handshake completed without a cipher".into());
-                };
-                let id = cipher.protocol_id();
-                let code = u16::from_be_bytes(id);
-                let name = crate::catalog::catalog()
-                    .by_code(code)
-                    .map(|s| s.openssl_name.clone())
-                    .unwrap_or_else(|| cipher.name().to_string());
-                Simulation::Connected(Negotiated {
-                    protocol,
-                    code,
-                    cipher: name,
-                    group: negotiated_group(ssl),
-                })
-            }
-            Ok(Err(e)) => {
-                let alert = match crate::wire::parse_server_reply(stream.get_ref().received()) {
-                    crate::wire::ServerReply::Alert(a) => Some(a),
-                    _ => None,
-                };
-                Simulation::Failed {
-                    alert,
-                    error: e.to_string(),
-                }
-            }
-            Err(_) => failed(format!(
-                "no complete handshake within {}",
-                crate::util::human_duration(self.timeout)
-            )),
-        }
     }
 }
