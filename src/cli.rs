@@ -225,6 +225,7 @@ impl EnvoyArgs {
             profile,
             params: Default::default(),
             add_all: self.add == "all",
+            client_certificate: None,
         })
     }
 }

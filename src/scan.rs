@@ -10,7 +10,7 @@ use tokio::task::JoinSet;
 
 use crate::catalog::{catalog, CipherSuite, SuiteCode};
 use crate::envoy::{self, EnvoyClient, EnvoyProfile, TlsParams};
-use crate::probe::handshake::Simulation;
+use crate::probe::handshake::{ClientCertificate, Simulation};
 use crate::probe::openssl::{Group, Negotiated, OpensslProber, GROUPS};
 use crate::probe::{Inconclusive, ProbeOutcome, Refusal};
 use crate::protocol::Protocol;
@@ -47,6 +47,8 @@ pub struct EnvoyRequest {
     pub params: TlsParams,
     /// Append every configurable accepted suite to a patch, not only the strongest.
     pub add_all: bool,
+    /// A client certificate Envoy would present (`sslConfig.secretRef`), from `--cert`/`--key`.
+    pub client_certificate: Option<ClientCertificate>,
 }
 
 impl EnvoyRequest {
@@ -56,6 +58,7 @@ impl EnvoyRequest {
             profile: envoy::profile("current").expect("the current profile is embedded"),
             params: TlsParams::default(),
             add_all: false,
+            client_certificate: None,
         }
     }
 }
@@ -537,8 +540,37 @@ pub fn parameters_report(params: &TlsParams) -> ParametersReport {
     }
 }
 
+/// Whether a simulated handshake agreed on version and suite (it connected, or it got as far as a
+/// ServerHello and then stopped only because the upstream wanted a client certificate).
+fn agreed(sim: &Simulation) -> Option<(Protocol, String)> {
+    match sim {
+        Simulation::Connected(n) => Some((n.protocol, n.cipher.clone())),
+        Simulation::Failed {
+            server_hello: Some((p, code)),
+            certificate_requested: true,
+            ..
+        } => Some((
+            *p,
+            catalog()
+                .by_code(*code)
+                .map(|s| s.openssl_name.clone())
+                .unwrap_or_else(|| format!("0x{code:04X}")),
+        )),
+        Simulation::Failed { .. } => None,
+    }
+}
+
+fn failure_text(sim: &Simulation) -> Option<String> {
+    match sim {
+        Simulation::Connected(_) => None,
+        Simulation::Failed { alert: Some(a), .. } => Some(format!("server sent {a}")),
+        Simulation::Failed { error, .. } => Some(error.clone()),
+    }
+}
+
 /// The verdict for `req`: the plan from the scan data, checked by a real handshake as that Envoy
-/// client, and the patch verified by a second handshake with the patched parameters.
+/// client, and the patch verified by a second handshake with the patched parameters. A client
+/// certificate from `--cert`/`--key` is presented as Envoy would present its `secretRef`.
 async fn judge(
     prober: &OpensslProber,
     req: &EnvoyRequest,
@@ -551,37 +583,38 @@ async fn judge(
             observed.suites.entry(r.protocol).or_default().push(s);
         }
     }
-    for g in groups.iter().filter(|g| g.status == CipherStatus::Accepted) {
-        observed
-            .groups
-            .entry(g.protocol)
-            .or_default()
-            .push(g.name.to_string());
-    }
     for g in groups {
-        observed.groups.entry(g.protocol).or_default();
+        let accepted = observed.groups.entry(g.protocol).or_default();
+        if g.status == CipherStatus::Accepted {
+            accepted.push(g.name.to_string());
+        }
     }
+    let certificate = req.client_certificate.as_ref();
     let client = EnvoyClient::with_params(req.profile, &req.params);
     let mut plan = verdict::plan(&observed, &client, req.add_all);
-    let simulation = prober.simulate(&client, None).await;
-    let (negotiated, handshake_error) = match &simulation {
-        Simulation::Connected(n) => (Some(NegotiatedReport::from(n)), None),
-        Simulation::Failed { alert, error, .. } => (
-            None,
-            Some(match alert {
-                Some(a) => format!("server sent {a}"),
-                None => error.clone(),
-            }),
-        ),
+    let simulation = prober.simulate(&client, certificate).await;
+    let negotiated = match &simulation {
+        Simulation::Connected(n) => Some(NegotiatedReport::from(n)),
+        Simulation::Failed { .. } => None,
     };
-    // The real handshake has the last word on "does it connect as configured".
-    match (&simulation, plan.verdict) {
-        (Simulation::Connected(_), Verdict::NeedsPatch | Verdict::Incompatible) => {
+    let handshake_error = failure_text(&simulation);
+    let needs_certificate = matches!(
+        simulation,
+        Simulation::Failed {
+            certificate_requested: true,
+            server_hello: Some(_),
+            ..
+        }
+    );
+    // The real handshake has the last word on "are version and suite agreed as configured".
+    match (agreed(&simulation), plan.verdict) {
+        (Some(_), Verdict::NeedsPatch | Verdict::Incompatible) => {
             plan.verdict = Verdict::Compatible;
             plan.params = TlsParams::default();
+            plan.problems.clear();
             plan.advice = "Envoy connects with its current settings; no patch is needed.".into();
         }
-        (Simulation::Failed { .. }, Verdict::Compatible) => {
+        (None, Verdict::Compatible) => {
             plan.verdict = Verdict::Incompatible;
             plan.problems.push(Problem {
                 kind: ProblemKind::HandshakeFailure,
@@ -597,6 +630,19 @@ async fn judge(
         }
         _ => {}
     }
+    if needs_certificate {
+        plan.problems.push(Problem {
+            kind: ProblemKind::ClientCertificate,
+            detail:
+                "the upstream requires a client certificate (mTLS); Envoy presents one only when \
+                     sslConfig.secretRef names a kubernetes.io/tls secret with tls.crt and tls.key"
+                    .into(),
+        });
+        if plan.verdict == Verdict::Compatible {
+            plan.verdict = Verdict::NeedsPatch;
+            plan.advice = String::new();
+        }
+    }
     let remediation = if plan.verdict == Verdict::NeedsPatch {
         let mut merged = req.params.clone();
         if plan.params.cipher_entries.is_some() {
@@ -611,27 +657,38 @@ async fn judge(
         if plan.params.max_version.is_some() {
             merged.max_version = plan.params.max_version;
         }
-        let after = prober
-            .simulate(&EnvoyClient::with_params(req.profile, &merged), None)
-            .await;
+        let after = if plan.params.is_empty() {
+            simulation.clone()
+        } else {
+            prober
+                .simulate(&EnvoyClient::with_params(req.profile, &merged), certificate)
+                .await
+        };
         let (verified, negotiated_after) = match &after {
             Simulation::Connected(n) => (true, Some(NegotiatedReport::from(n))),
             Simulation::Failed { .. } => (false, None),
         };
         let mut advice = plan.advice.clone();
-        if let Simulation::Failed { alert, error, .. } = &after {
+        if needs_certificate {
+            if let Some((p, cipher)) = agreed(&after) {
+                advice.push_str(&format!(
+                    " With these parameters Envoy agrees {cipher} at {p} with the upstream, which then \
+                     asks for a client certificate: create a kubernetes.io/tls secret (kubectl create \
+                     secret tls NAME --cert=client.crt --key=client.key -n NAMESPACE) and reference it \
+                     in sslConfig.secretRef (cipher-test remediate --secret NAME); pass --cert/--key to \
+                     verify the whole handshake."
+                ));
+            }
+        } else if let Some(e) = failure_text(&after) {
             advice.push_str(&format!(
-                " Warning: a handshake with the patched parameters still failed ({}).",
-                alert
-                    .map(|a| a.to_string())
-                    .unwrap_or_else(|| error.clone())
+                " Warning: a handshake with the patched parameters still failed ({e})."
             ));
         }
         Some(Remediation {
             parameters: parameters_report(&plan.params),
             verified,
             negotiated_after,
-            advice,
+            advice: advice.trim().to_string(),
             params: plan.params.clone(),
         })
     } else {

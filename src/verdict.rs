@@ -32,6 +32,8 @@ pub enum ProblemKind {
     ProtocolVersion,
     /// A real handshake failed although the scan found shared parameters.
     HandshakeFailure,
+    /// The upstream requires a client certificate (mTLS) and Envoy would present none.
+    ClientCertificate,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

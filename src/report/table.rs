@@ -219,6 +219,7 @@ fn render_envoy(report: &ScanReport, out: &mut String) {
             ProblemKind::NoSharedCurve => "no shared curve",
             ProblemKind::ProtocolVersion => "protocol version",
             ProblemKind::HandshakeFailure => "handshake failure",
+            ProblemKind::ClientCertificate => "client certificate required",
         };
         out.push_str(&wrap(&format!("problem: {kind}: {}", p.detail), 9, 100));
     }
