@@ -244,7 +244,7 @@ pub enum Action {
     Scan {
         target: HostPort,
         sni: SniChoice,
-        config: ScanConfig,
+        config: Box<ScanConfig>,
         output: Output,
     },
     Demo {
@@ -381,7 +381,7 @@ fn validate(cli: Cli) -> Result<Action, clap::Error> {
     Ok(Action::Scan {
         target,
         sni,
-        config,
+        config: Box::new(config),
         output: output(&scan.output),
     })
 }
