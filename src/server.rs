@@ -1,6 +1,7 @@
 // In-process OpenSSL TLS servers with a known configuration, for the tests and `cipher-test demo`.
 // Owns certificate generation (cached per process) and a blocking accept loop on std threads; it
 // must not use tokio, so it works both inside and outside a runtime, and it never panics on a bad peer.
+// Any certificate chain (broken ones included, see `testpki`) can be served exactly as given.
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
@@ -20,7 +21,7 @@ use openssl::nid::Nid;
 use openssl::pkey::{PKey, Private};
 use openssl::rsa::Rsa;
 use openssl::ssl::{
-    Ssl, SslContext, SslContextBuilder, SslMethod, SslOptions, SslVerifyMode, SslVersion,
+    Ssl, SslContext, SslContextBuilder, SslMethod, SslMode, SslOptions, SslVerifyMode, SslVersion,
 };
 use openssl::x509::extension::{
     AuthorityKeyIdentifier, BasicConstraints, ExtendedKeyUsage, KeyUsage, SubjectAlternativeName,
@@ -56,12 +57,15 @@ pub const CLIENT_CA_NAME: &str = "cipher-test client CA";
 /// A certificate and its private key.
 pub type Credentials = (X509, PKey<Private>);
 
-/// The server's key type; its certificate is self-signed with SHA-256.
+/// Key type of a server certificate (the generated one is self-signed with SHA-256) or of a
+/// `testpki` certificate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum KeyKind {
     /// RSA 2048: usable with RSA key transport, ECDHE-RSA and DHE-RSA suites.
     #[default]
     Rsa2048,
+    /// RSA 1024: a weak key (below the 2048 bits CAs have required since 2014), for weak-key checks.
+    Rsa1024,
     /// ECDSA on P-256 (secp256r1): usable with ECDHE-ECDSA suites.
     EcdsaP256,
     /// ECDSA on P-384 (secp384r1): usable with ECDHE-ECDSA suites.
@@ -101,6 +105,23 @@ pub struct ServerConfig {
     pub server_preference: bool,
     /// Certificate CN and SAN (a DNS name, or an IP address if it parses as one).
     pub hostname: String,
+    /// A chain to serve instead of the generated self-signed certificate (`key` and `hostname` are
+    /// then unused).
+    pub certificate: Option<ServerCertificate>,
+    /// A DER OCSP response stapled when the client asks for one (status_request).
+    pub ocsp_staple: Option<Vec<u8>>,
+    /// The CA client certificates are verified against, instead of the built-in [`client_ca`].
+    pub client_ca: Option<X509>,
+}
+
+/// A certificate chain and the leaf's private key, served exactly as given.
+#[derive(Debug, Clone)]
+pub struct ServerCertificate {
+    /// `chain[0]` is the leaf; the rest are sent after it in this order, even when that order is
+    /// wrong, and nothing is added or removed.
+    pub chain: Vec<X509>,
+    /// The private key of `chain[0]`.
+    pub key: PKey<Private>,
 }
 
 impl Default for ServerConfig {
@@ -115,6 +136,9 @@ impl Default for ServerConfig {
             client_auth: ClientAuth::None,
             server_preference: false,
             hostname: "localhost".to_string(),
+            certificate: None,
+            ocsp_staple: None,
+            client_ca: None,
         }
     }
 }
@@ -193,6 +217,28 @@ impl ServerConfig {
         self.hostname = hostname.to_string();
         self
     }
+
+    /// Serves `chain` (leaf first, then exactly these certificates in this order) with the leaf's `key`.
+    pub fn with_certificate(mut self, chain: Vec<X509>, key: PKey<Private>) -> Self {
+        self.certificate = Some(ServerCertificate { chain, key });
+        self
+    }
+
+    /// Staples `der` (an OCSP response) for clients that send status_request.
+    pub fn with_ocsp_staple(mut self, der: Vec<u8>) -> Self {
+        self.ocsp_staple = Some(der);
+        self
+    }
+
+    /// Verifies client certificates against `ca` instead of the built-in client CA, and names it in
+    /// the CertificateRequest. Turns client auth on as [`ClientAuth::Required`] unless it is already on.
+    pub fn with_client_ca(mut self, ca: X509) -> Self {
+        self.client_ca = Some(ca);
+        if self.client_auth == ClientAuth::None {
+            self.client_auth = ClientAuth::Required;
+        }
+        self
+    }
 }
 
 /// A running TLS server on 127.0.0.1; dropping it stops the accept loop.
@@ -253,22 +299,28 @@ impl TlsServer {
         &self.config
     }
 
-    /// The server's self-signed certificate (its own trust anchor).
+    /// The server's leaf certificate: the generated self-signed one (its own trust anchor), or
+    /// `chain[0]` of a configured [`ServerCertificate`].
     pub fn certificate(&self) -> &X509 {
         &self.certificate
     }
 
-    /// The CA that client certificates are verified against, when client auth is on.
+    /// The built-in CA that client certificates are verified against, when client auth is on and no
+    /// CA was configured with [`ServerConfig::with_client_ca`] (the caller already holds that one).
     pub fn client_ca(&self) -> Option<Credentials> {
         self.client_ca.clone()
     }
 
-    /// A fresh client certificate (ECDSA P-256) issued by this server's client CA, when client auth is on.
+    /// A fresh client certificate (ECDSA P-256) issued by this server's built-in client CA.
     pub fn issue_client_cert(&self, common_name: &str) -> Result<Credentials> {
-        let (ca, ca_key) = self
-            .client_ca
-            .as_ref()
-            .context("this server was started without client auth, so it has no client CA")?;
+        let (ca, ca_key) = self.client_ca.as_ref().with_context(|| {
+            if self.config.client_ca.is_some() {
+                "this server trusts a CA set with with_client_ca; issue client certificates from \
+                 that CA (testpki::issue)"
+            } else {
+                "this server was started without client auth, so it has no client CA"
+            }
+        })?;
         issue_client_cert(ca, ca_key, common_name)
     }
 }
@@ -340,7 +392,8 @@ pub fn issue_client_cert(
     Ok((builder.build(), key))
 }
 
-/// Builds the OpenSSL context for `config`; returns it with the server certificate and client CA.
+/// Builds the OpenSSL context for `config`; returns it with the leaf certificate and, when the
+/// built-in one is used, the client CA.
 fn build_context(config: &ServerConfig) -> Result<(SslContext, X509, Option<Credentials>)> {
     let mut ctx = SslContext::builder(SslMethod::tls_server())?;
     // Level 0 so that TLS 1.0/1.1 (MD5-SHA1 signatures), RSA key transport and 3DES stay available.
@@ -369,20 +422,60 @@ fn build_context(config: &ServerConfig) -> Result<(SslContext, X509, Option<Cred
         ctx.set_options(SslOptions::CIPHER_SERVER_PREFERENCE);
     }
 
-    let (cert, key) = self_signed(&config.key, &config.hostname)?;
-    ctx.set_certificate(&cert)?;
-    ctx.set_private_key(&key)?;
-    ctx.check_private_key()?;
+    let cert = match &config.certificate {
+        None => {
+            let (cert, key) = self_signed(&config.key, &config.hostname)?;
+            ctx.set_certificate(&cert)?;
+            ctx.set_private_key(&key)?;
+            cert
+        }
+        Some(certificate) => use_chain(&mut ctx, certificate)?,
+    };
+    ctx.check_private_key()
+        .context("the server certificate does not match its private key")?;
 
-    let client_ca = match config.client_auth {
-        ClientAuth::None => None,
-        ClientAuth::Optional | ClientAuth::Required => {
+    if let Some(der) = &config.ocsp_staple {
+        let der = der.clone();
+        // Only called when the client sent status_request; `true` means "a response was set".
+        ctx.set_status_callback(move |ssl| {
+            ssl.set_ocsp_status(&der)?;
+            Ok(true)
+        })?;
+    }
+
+    let client_ca = match (config.client_auth, &config.client_ca) {
+        (ClientAuth::None, _) => None,
+        (mode, Some(ca)) => {
+            enable_client_auth(&mut ctx, ca, mode)?;
+            None
+        }
+        (mode, None) => {
             let (ca, ca_key) = client_ca()?;
-            enable_client_auth(&mut ctx, &ca, config.client_auth)?;
+            enable_client_auth(&mut ctx, &ca, mode)?;
             Some((ca, ca_key))
         }
     };
     Ok((ctx.build(), cert, client_ca))
+}
+
+/// Installs a configured chain so that it is sent exactly as given; returns the leaf.
+fn use_chain(ctx: &mut SslContextBuilder, certificate: &ServerCertificate) -> Result<X509> {
+    let (leaf, rest) = certificate
+        .chain
+        .split_first()
+        .context("a server certificate chain needs at least the leaf certificate")?;
+    // At security level 0 OpenSSL accepts RSA-1024 keys and MD5/SHA-1 signatures here.
+    ctx.set_certificate(leaf)
+        .context("loading the server's leaf certificate")?;
+    ctx.set_private_key(&certificate.key)?;
+    for cert in rest {
+        ctx.add_extra_chain_cert(cert.clone())
+            .context("adding a certificate to the server's chain")?;
+    }
+    // Without this OpenSSL completes a leaf-only chain from the trust store (which holds the client
+    // CA), so a "missing intermediate" server would not be missing it.
+    ctx.set_mode(SslMode::NO_AUTO_CHAIN);
+    Ok(leaf.clone())
 }
 
 /// Trusts `ca` for client certificates, names it in the CertificateRequest and sets the verify mode.
@@ -477,13 +570,14 @@ fn cached(key: CacheKey, generate: impl FnOnce() -> Result<Credentials>) -> Resu
 }
 
 /// A fresh private key of the given kind.
-fn generate_key(kind: KeyKind) -> Result<PKey<Private>> {
+pub(crate) fn generate_key(kind: KeyKind) -> Result<PKey<Private>> {
     let ec = |nid| -> Result<PKey<Private>> {
         let group = EcGroup::from_curve_name(nid)?;
         Ok(PKey::from_ec_key(EcKey::generate(&group)?)?)
     };
     match kind {
         KeyKind::Rsa2048 => Ok(PKey::from_rsa(Rsa::generate(2048)?)?),
+        KeyKind::Rsa1024 => Ok(PKey::from_rsa(Rsa::generate(1024)?)?),
         KeyKind::EcdsaP256 => ec(Nid::X9_62_PRIME256V1),
         KeyKind::EcdsaP384 => ec(Nid::SECP384R1),
     }
@@ -494,7 +588,7 @@ fn server_certificate(key: &PKey<Private>, kind: KeyKind, hostname: &str) -> Res
     let mut builder = certificate_builder(hostname, key)?;
     let mut usage = KeyUsage::new();
     usage.critical().digital_signature();
-    if kind == KeyKind::Rsa2048 {
+    if matches!(kind, KeyKind::Rsa2048 | KeyKind::Rsa1024) {
         // RSA key transport suites (AES256-SHA) encrypt the premaster secret to this key.
         usage.key_encipherment();
     }
