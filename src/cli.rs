@@ -5,15 +5,19 @@ use std::time::Duration;
 
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
+use crate::cert::TrustAnchors;
 use crate::envoy;
 use crate::gloo::SecretRef;
+use crate::probe::handshake::ClientCertificate;
 use crate::protocol::Protocol;
 use crate::remediate::{Emit, Request};
 use crate::report::table::Rows;
 use crate::report::Format;
-use crate::scan::{EnvoyRequest, ScanConfig};
+use crate::scan::{CertConfig, EnvoyRequest, ScanConfig};
 use crate::target::{parse_host_port, HostPort, SniChoice};
 use crate::util::parse_duration;
+use openssl::pkey::PKey;
+use openssl::x509::X509;
 
 const EXIT_CODES: &str = "\
 Exit codes:
@@ -102,6 +106,9 @@ struct ScanArgs {
     envoy: EnvoyArgs,
 
     #[command(flatten)]
+    certs: CertArgs,
+
+    #[command(flatten)]
     output: OutputArgs,
 }
 
@@ -165,6 +172,9 @@ struct RemediateArgs {
     #[command(flatten)]
     envoy: EnvoyArgs,
 
+    #[command(flatten)]
+    certs: CertArgs,
+
     /// What to print: a complete Upstream, a merge patch with its kubectl command, or a Service annotation.
     #[arg(long, value_enum, default_value_t = Emit::Upstream)]
     emit: Emit,
@@ -204,6 +214,69 @@ struct ExplainArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
+}
+
+#[derive(Debug, Args)]
+struct CertArgs {
+    /// Verify the upstream's chain against exactly the CAs in this PEM file, as Gloo's rootCa would
+    /// (default: the system trust store).
+    #[arg(long, value_name = "PEM")]
+    ca_file: Option<String>,
+
+    /// Warn when a certificate expires within this many days.
+    #[arg(long, value_name = "DAYS", default_value_t = 30)]
+    warn_days: u32,
+
+    /// Present this client certificate (PEM, leaf first) in an mTLS check and in the Envoy simulation.
+    #[arg(long, value_name = "PEM", requires = "key")]
+    cert: Option<String>,
+
+    /// The private key of --cert (PEM). It is never printed.
+    #[arg(long, value_name = "PEM", requires = "cert")]
+    key: Option<String>,
+}
+
+impl CertArgs {
+    fn config(&self) -> Result<CertConfig, String> {
+        let anchors = match &self.ca_file {
+            Some(path) => TrustAnchors::Pem(
+                crate::cert::load_ca_file(std::path::Path::new(path)).map_err(|e| e.to_string())?,
+            ),
+            None => TrustAnchors::System,
+        };
+        let client_certificate = match (&self.cert, &self.key) {
+            (Some(c), Some(k)) => Some(load_client_certificate(c, k)?),
+            _ => None,
+        };
+        Ok(CertConfig {
+            anchors,
+            warn_days: self.warn_days,
+            client_certificate,
+        })
+    }
+}
+
+/// Loads `--cert`/`--key` and checks that the key belongs to the certificate, before any connection.
+/// Messages never quote file contents.
+fn load_client_certificate(cert_path: &str, key_path: &str) -> Result<ClientCertificate, String> {
+    let read = |path: &str| std::fs::read(path).map_err(|e| format!("cannot read {path}: {e}"));
+    let chain = X509::stack_from_pem(&read(cert_path)?)
+        .map_err(|_| format!("{cert_path} holds no PEM certificate"))?;
+    if chain.is_empty() {
+        return Err(format!("{cert_path} holds no PEM certificate"));
+    }
+    let key = PKey::private_key_from_pem(&read(key_path)?)
+        .map_err(|_| format!("{key_path} holds no unencrypted PEM private key"))?;
+    let matches = chain[0]
+        .public_key()
+        .map(|p| p.public_eq(&key))
+        .unwrap_or(false);
+    if !matches {
+        return Err(format!(
+            "the key in {key_path} does not belong to the certificate in {cert_path}; no connection was made"
+        ));
+    }
+    Ok(ClientCertificate { chain, key })
 }
 
 #[derive(Debug, Args)]
@@ -303,9 +376,8 @@ fn usage(msg: String) -> clap::Error {
 fn probe_config(
     probe: ProbeArgs,
     envoy: &EnvoyArgs,
-    target: &HostPort,
+    certs: &CertArgs,
 ) -> Result<(SniChoice, ScanConfig), clap::Error> {
-    let _ = target;
     let sni = match (probe.sni, probe.no_sni) {
         (Some(name), _) => SniChoice::Name(name),
         (None, true) => SniChoice::None,
@@ -314,7 +386,7 @@ fn probe_config(
     let mut protocols = probe.protocols;
     protocols.sort();
     protocols.dedup();
-    let config = ScanConfig {
+    let mut config = ScanConfig {
         protocols,
         concurrency: usize::from(probe.concurrency),
         timeout: probe.timeout,
@@ -322,7 +394,11 @@ fn probe_config(
         retries: probe.retries,
         progress: false,
         envoy: Some(envoy.request().map_err(usage)?),
+        certs: Some(certs.config().map_err(usage)?),
     };
+    if let (Some(e), Some(c)) = (config.envoy.as_mut(), config.certs.as_ref()) {
+        e.client_certificate = c.client_certificate.clone();
+    }
     Ok((sni, config))
 }
 
@@ -377,7 +453,7 @@ fn validate(cli: Cli) -> Result<Action, clap::Error> {
     };
     let raw = scan.target.unwrap_or_default();
     let target = parse_host_port(&raw).map_err(|e| usage(e.to_string()))?;
-    let (sni, config) = probe_config(scan.probe, &scan.envoy, &target)?;
+    let (sni, config) = probe_config(scan.probe, &scan.envoy, &scan.certs)?;
     Ok(Action::Scan {
         target,
         sni,
@@ -389,7 +465,7 @@ fn validate(cli: Cli) -> Result<Action, clap::Error> {
 fn remediate(r: RemediateArgs) -> Result<Action, clap::Error> {
     use std::io::IsTerminal;
     let target = parse_host_port(&r.target).map_err(|e| usage(e.to_string()))?;
-    let (sni, mut config) = probe_config(r.probe, &r.envoy, &target)?;
+    let (sni, mut config) = probe_config(r.probe, &r.envoy, &r.certs)?;
     config.progress = !r.quiet && std::io::stderr().is_terminal();
     let kube_service = r
         .kube_service

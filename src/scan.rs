@@ -9,6 +9,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::catalog::{catalog, CipherSuite, SuiteCode};
+use crate::cert::{self, CertCheck, CertificateReport, Finding, Severity, TrustAnchors};
 use crate::envoy::{self, EnvoyClient, EnvoyProfile, TlsParams};
 use crate::probe::handshake::{ClientCertificate, Simulation};
 use crate::probe::openssl::{Group, Negotiated, OpensslProber, GROUPS};
@@ -37,6 +38,29 @@ pub struct ScanConfig {
     pub progress: bool,
     /// Judge the upstream as this Envoy client would see it (`None`: no Envoy analysis).
     pub envoy: Option<EnvoyRequest>,
+    /// Check the certificate chain and client authentication (`None`: skip).
+    pub certs: Option<CertConfig>,
+}
+
+/// How to judge certificates.
+#[derive(Debug, Clone)]
+pub struct CertConfig {
+    /// The system store, or exactly the CAs of `--ca-file` (as Gloo's `rootCa`).
+    pub anchors: TrustAnchors,
+    /// Warn when a certificate expires within this many days.
+    pub warn_days: u32,
+    /// A client certificate to present in an mTLS check (`--cert`/`--key`).
+    pub client_certificate: Option<ClientCertificate>,
+}
+
+impl Default for CertConfig {
+    fn default() -> Self {
+        CertConfig {
+            anchors: TrustAnchors::System,
+            warn_days: 30,
+            client_certificate: None,
+        }
+    }
 }
 
 /// Which Envoy client to judge the upstream against.
@@ -73,6 +97,7 @@ impl Default for ScanConfig {
             retries: 2,
             progress: false,
             envoy: Some(EnvoyRequest::current()),
+            certs: Some(CertConfig::default()),
         }
     }
 }
@@ -171,7 +196,32 @@ pub struct ScanReport {
     pub groups: Vec<GroupResult>,
     pub envoy: Option<EnvoyReport>,
     pub remediation: Option<Remediation>,
+    pub certificate: Option<CertificateReport>,
+    pub client_auth: Option<ClientAuthReport>,
+    /// Certificate and client-authentication findings, errors first.
+    pub findings: Vec<Finding>,
     pub summary: Summary,
+}
+
+/// Whether the server asks for a client certificate, and what happened when one was presented.
+#[derive(Debug, Clone, Serialize)]
+pub struct ClientAuthReport {
+    pub requested: bool,
+    /// Whether the handshake fails without a certificate (`null` when that could not be told).
+    pub required: Option<bool>,
+    /// The CA names the server sent in its CertificateRequest.
+    pub acceptable_cas: Vec<String>,
+    /// The outcome of presenting `--cert`/`--key`, when given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_certificate: Option<PresentedCertificate>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PresentedCertificate {
+    pub subject: String,
+    pub accepted: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -419,6 +469,10 @@ pub async fn scan(target: &Target, cfg: &ScanConfig) -> Result<ScanReport, ScanE
         }
         None => (None, None),
     };
+    let (certificate, client_auth, findings) = match &cfg.certs {
+        Some(c) => inspect_certificates(&prober, target, c).await,
+        None => (None, None, Vec::new()),
+    };
     let count = |s: CipherStatus| rows.iter().filter(|r| r.status == s).count();
     let summary = Summary {
         accepted: count(CipherStatus::Accepted),
@@ -445,6 +499,9 @@ pub async fn scan(target: &Target, cfg: &ScanConfig) -> Result<ScanReport, ScanE
         groups,
         envoy,
         remediation,
+        certificate,
+        client_auth,
+        findings,
         summary,
     })
 }
@@ -703,6 +760,161 @@ async fn judge(
         advice: plan.advice,
     };
     (report, remediation)
+}
+
+fn now_unix() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// The certificate chain and client authentication: one full handshake without a client certificate
+/// (what Envoy without a secret sees), and one with `--cert`/`--key` when given.
+async fn inspect_certificates(
+    prober: &OpensslProber,
+    target: &Target,
+    cfg: &CertConfig,
+) -> (
+    Option<CertificateReport>,
+    Option<ClientAuthReport>,
+    Vec<Finding>,
+) {
+    let mut findings = Vec::new();
+    let info = match prober.full_handshake(None).await {
+        Ok(i) => i,
+        Err(e) => {
+            findings.push(Finding::new(
+                "cert.unavailable",
+                Severity::Warning,
+                format!("cipher-test could not complete a handshake to read the certificate: {e}"),
+            ));
+            return (None, None, findings);
+        }
+    };
+    let ip = target.host_port.host.parse::<std::net::IpAddr>().ok();
+    let host = target
+        .sni
+        .clone()
+        .or_else(|| ip.is_none().then(|| target.host_port.host.clone()));
+    let certificate = if info.chain.is_empty() {
+        findings.push(Finding::new(
+            "cert.unavailable",
+            Severity::Warning,
+            match &info.failure {
+                Some(e) => {
+                    format!("the server sent no certificate before the handshake failed: {e}")
+                }
+                None => {
+                    "the server sent no certificate (an anonymous or PSK suite was chosen)".into()
+                }
+            },
+        ));
+        None
+    } else {
+        let check = CertCheck {
+            chain: &info.chain,
+            anchors: &cfg.anchors,
+            host: host.as_deref(),
+            ip,
+            now: now_unix(),
+            warn_days: cfg.warn_days,
+            ocsp_stapled: info.ocsp_staple.is_some(),
+        };
+        match cert::evaluate(&check) {
+            Ok((report, mut f)) => {
+                findings.append(&mut f);
+                Some(report)
+            }
+            Err(e) => {
+                findings.push(Finding::new("cert.invalid", Severity::Error, e.to_string()));
+                None
+            }
+        }
+    };
+
+    let request = &info.request;
+    let required = if request.requested {
+        Some(info.failure.is_some())
+    } else if info.failure.is_none() {
+        Some(false)
+    } else {
+        None
+    };
+    let cas = if request.acceptable_cas.is_empty() {
+        String::new()
+    } else {
+        format!(
+            " It accepts certificates issued by: {}.",
+            request.acceptable_cas.join("; ")
+        )
+    };
+    match required {
+        Some(true) => findings.push(Finding::new(
+            "client_auth.required",
+            Severity::Error,
+            format!(
+                "The upstream requires a client certificate (mTLS) and refuses the handshake without one.{cas} \
+                 Envoy presents one only when sslConfig.secretRef names a kubernetes.io/tls secret with tls.crt \
+                 and tls.key: kubectl create secret tls NAME --cert=client.crt --key=client.key -n NAMESPACE \
+                 (or glooctl create secret tls NAME --certchain client.crt --privatekey client.key), then \
+                 cipher-test remediate --secret NAME. Check the certificate first with --cert/--key."
+            ),
+        )),
+        Some(false) if request.requested => findings.push(Finding::new(
+            "client_auth.optional",
+            Severity::Info,
+            format!("The upstream asks for a client certificate but also accepts connections without one.{cas}"),
+        )),
+        _ => {}
+    }
+    let presented = match &cfg.client_certificate {
+        None => None,
+        Some(cc) => {
+            let subject = cc
+                .chain
+                .first()
+                .and_then(|c| cert::parse_chain(&[c.to_der().unwrap_or_default()]).ok())
+                .and_then(|mut v| v.pop())
+                .map(|c| c.subject)
+                .unwrap_or_default();
+            let result = prober.full_handshake(Some(cc)).await;
+            let (accepted, error) = match result {
+                Ok(i) => (i.failure.is_none(), i.failure),
+                Err(e) => (false, Some(e)),
+            };
+            if accepted {
+                findings.push(Finding::new(
+                    "client_auth.accepted",
+                    Severity::Info,
+                    format!("The upstream accepts the client certificate {subject}: put it and its key in the kubernetes.io/tls secret that sslConfig.secretRef names."),
+                ));
+            } else {
+                findings.push(Finding::new(
+                    "client_auth.rejected",
+                    Severity::Error,
+                    format!(
+                        "The upstream refused the client certificate {subject}: {}. Use a certificate issued by a CA the upstream trusts{}.",
+                        error.clone().unwrap_or_default(),
+                        if request.acceptable_cas.is_empty() { String::new() } else { format!(" ({})", request.acceptable_cas.join("; ")) }
+                    ),
+                ));
+            }
+            Some(PresentedCertificate {
+                subject,
+                accepted,
+                error,
+            })
+        }
+    };
+    findings.sort_by_key(|f| f.severity);
+    let client_auth = ClientAuthReport {
+        requested: request.requested,
+        required,
+        acceptable_cas: request.acceptable_cas.clone(),
+        client_certificate: presented,
+    };
+    (certificate, Some(client_auth), findings)
 }
 
 fn row(

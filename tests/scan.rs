@@ -88,8 +88,8 @@ fn single_suite_server_like_the_gloo_example() {
         .unwrap();
     assert_eq!(refused["status"], "rejected");
     assert_eq!(refused["alert"], 40, "{refused}");
-    // One connection per probe: the preflight, the suites, the groups, and the two Envoy handshakes
-    // (as configured, and with the patch).
+    // One connection per probe: the preflight, the suites, the groups, the two Envoy handshakes
+    // (as configured, and with the patch), and the certificate handshake.
     let count = |key: &str| {
         r[key]
             .as_array()
@@ -100,7 +100,7 @@ fn single_suite_server_like_the_gloo_example() {
     };
     let (probed, groups) = (count("ciphers"), count("groups"));
     assert_eq!(groups, 5);
-    assert_eq!(server.connections(), 1 + probed + groups + 2);
+    assert_eq!(server.connections(), 1 + probed + groups + 2 + 1);
 }
 
 #[test]

@@ -144,6 +144,7 @@ pub fn render(report: &ScanReport, rows: Rows) -> String {
     }
     render_groups(report, &mut out);
     render_envoy(report, &mut out);
+    render_certificate(report, &mut out);
     out.push_str(&summary_line(&report.summary));
     out.push('\n');
     if report.summary.untestable > 0 && rows != Rows::All {
@@ -301,4 +302,68 @@ fn wrap(text: &str, indent: usize, width: usize) -> String {
         out.push_str(&format!("{pad}{line}\n"));
     }
     out
+}
+
+fn render_certificate(report: &ScanReport, out: &mut String) {
+    if let Some(c) = &report.certificate {
+        for (i, cert) in c.chain.iter().enumerate() {
+            let head = if i == 0 { "Cert" } else { "" };
+            let until = cert.not_after.split('T').next().unwrap_or(&cert.not_after);
+            out.push_str(&format!(
+                "{head:<8} {}. {}  ({}, {}, until {until})\n",
+                i + 1,
+                cert.subject,
+                cert.key,
+                cert.signature
+            ));
+            if i == 0 && !cert.sans.is_empty() {
+                out.push_str(&wrap(&format!("   SANs: {}", cert.sans.join(", ")), 9, 100));
+            }
+        }
+        let trust = if c.trusted {
+            "trusted".to_string()
+        } else {
+            format!(
+                "NOT trusted ({})",
+                c.verify_error.as_deref().unwrap_or("verification failed")
+            )
+        };
+        let host = match c.hostname_match {
+            Some(true) => "name matches",
+            Some(false) => "name does NOT match",
+            None => "no name to match",
+        };
+        out.push_str(&format!("         {trust}; {host}\n"));
+    }
+    if let Some(a) = &report.client_auth {
+        let state = match (a.requested, a.required) {
+            (false, _) => "not requested".to_string(),
+            (true, Some(true)) => "REQUIRED by the upstream".to_string(),
+            (true, Some(false)) => "requested, optional".to_string(),
+            (true, None) => "requested".to_string(),
+        };
+        out.push_str(&format!("mTLS     client certificate {state}\n"));
+        if !a.acceptable_cas.is_empty() {
+            out.push_str(&wrap(
+                &format!("acceptable CAs: {}", a.acceptable_cas.join("; ")),
+                9,
+                100,
+            ));
+        }
+        if let Some(p) = &a.client_certificate {
+            let verdict = if p.accepted { "accepted" } else { "REJECTED" };
+            out.push_str(&format!("         presented {}: {verdict}\n", p.subject));
+        }
+    }
+    if !report.findings.is_empty() {
+        out.push_str("\nFindings\n");
+        for f in &report.findings {
+            let head = format!("  {:<8} {}", f.severity.as_str(), f.id);
+            out.push_str(&format!("{head}\n"));
+            out.push_str(&wrap(&f.message, 11, 100));
+        }
+    }
+    if report.certificate.is_some() || report.client_auth.is_some() {
+        out.push('\n');
+    }
 }
