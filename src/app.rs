@@ -39,6 +39,11 @@ pub fn run(action: Action) -> ExitCode {
         Action::Demo { output } => runtime.block_on(crate::demo::run(output)),
         Action::Remediate(req) => runtime.block_on(crate::remediate::run(*req)),
         Action::Explain { text, format } => explain(&text, format),
+        Action::Secret {
+            input,
+            warn_days,
+            format,
+        } => secret(&input, warn_days, format),
     }
 }
 
@@ -109,5 +114,28 @@ fn explain(text: &str, format: Format) -> ExitCode {
             ExitCode::from(EXIT_OK)
         }
         Err(e) => fail(&e.to_string()),
+    }
+}
+
+/// Exit code of `secret`: an error finding.
+pub const EXIT_FINDINGS: u8 = 1;
+
+fn secret(input: &crate::secret::SecretInput, warn_days: u32, format: Format) -> ExitCode {
+    let report = crate::secret::lint(input, crate::util::now_unix(), warn_days);
+    let out = match format {
+        Format::Table => crate::secret::render_text(&report),
+        Format::Json => {
+            let mut s = serde_json::to_string_pretty(&report).unwrap_or_default();
+            s.push('\n');
+            s
+        }
+    };
+    if let Err(code) = print(&out) {
+        return code;
+    }
+    if report.has_errors() {
+        ExitCode::from(EXIT_FINDINGS)
+    } else {
+        ExitCode::from(EXIT_OK)
     }
 }

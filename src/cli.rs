@@ -72,6 +72,11 @@ enum Command {
         after_help = "Examples:\n  cipher-test explain 'TLS error: 268436496:SSL routines:OPENSSL_internal:SSLV3_ALERT_HANDSHAKE_FAILURE'\n  cipher-test explain 268435703\n  kubectl logs deploy/gateway-proxy | grep -o 'TLS_error:.*TLS_error_end' | head -1 | cipher-test explain -"
     )]
     Explain(ExplainArgs),
+    /// Lint what would go into the Kubernetes secret an Upstream's sslConfig.secretRef names: PEM
+    /// parses, key matches certificate, chain order, expiry, and `type: kubernetes.io/tls` (Gloo ignores
+    /// generic secrets). Private key material is never printed.
+    #[command(after_help = SECRET_HELP)]
+    Secret(SecretArgs),
     /// Start a built-in TLS server on 127.0.0.1 (TLS 1.2 only, ECDHE-RSA-AES256-SHA only, self-signed
     /// localhost certificate), scan it, and print the report.
     #[command(after_help = "Example:\n  cipher-test demo\n  cipher-test demo --format json")]
@@ -204,6 +209,44 @@ struct RemediateArgs {
     quiet: bool,
 }
 
+const SECRET_HELP: &str = "\
+Examples:
+  cipher-test secret --cert tls.crt --key tls.key --ca ca.crt
+  cipher-test secret -f upstream-tls-secret.yaml
+  kubectl get secret upstream-tls -n gloo-system -o yaml | cipher-test secret -f -
+
+Exit codes:
+  0  no error finding
+  1  at least one error finding (Gloo would ignore or reject the secret, or Envoy would fail with it)
+  2  usage error, unreadable file, or not a Secret manifest";
+
+#[derive(Debug, Args)]
+struct SecretArgs {
+    /// A Secret manifest (YAML; `data` base64 or `stringData`); `-` reads stdin.
+    #[arg(short = 'f', long = "file", value_name = "SECRET.yaml", conflicts_with_all = ["cert", "key", "ca"])]
+    file: Option<String>,
+
+    /// The certificate chain that would be tls.crt (PEM, leaf first).
+    #[arg(long, value_name = "PEM", required_unless_present = "file")]
+    cert: Option<String>,
+
+    /// The private key that would be tls.key (PEM).
+    #[arg(long, value_name = "PEM")]
+    key: Option<String>,
+
+    /// The CA bundle that would be ca.crt (PEM).
+    #[arg(long, value_name = "PEM")]
+    ca: Option<String>,
+
+    /// Warn when a certificate expires within this many days.
+    #[arg(long, value_name = "DAYS", default_value_t = 30)]
+    warn_days: u32,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+}
+
 #[derive(Debug, Args)]
 struct ExplainArgs {
     /// Envoy's transport failure reason (old `TLS error: …` or new `TLS_error:|…|TLS_error_end` form), a
@@ -328,6 +371,11 @@ pub enum Action {
         text: String,
         format: Format,
     },
+    Secret {
+        input: Box<crate::secret::SecretInput>,
+        warn_days: u32,
+        format: Format,
+    },
 }
 
 fn output(o: &OutputArgs) -> Output {
@@ -448,6 +496,7 @@ fn validate(cli: Cli) -> Result<Action, clap::Error> {
             });
         }
         Some(Command::Remediate(r)) => return remediate(r),
+        Some(Command::Secret(a)) => return secret(a),
         Some(Command::Scan(s)) => s,
         None => cli.scan,
     };
@@ -459,6 +508,28 @@ fn validate(cli: Cli) -> Result<Action, clap::Error> {
         sni,
         config: Box::new(config),
         output: output(&scan.output),
+    })
+}
+
+fn secret(a: SecretArgs) -> Result<Action, clap::Error> {
+    use std::path::Path;
+    let input = match (&a.file, &a.cert) {
+        (Some(path), _) => {
+            let text = read_input(path).map_err(usage)?;
+            crate::secret::from_manifest(&text, path).map_err(|e| usage(e.to_string()))?
+        }
+        (None, Some(cert)) => crate::secret::from_files(
+            Path::new(cert),
+            a.key.as_deref().map(Path::new),
+            a.ca.as_deref().map(Path::new),
+        )
+        .map_err(|e| usage(e.to_string()))?,
+        (None, None) => return Err(usage("give -f SECRET.yaml or --cert tls.crt".into())),
+    };
+    Ok(Action::Secret {
+        input: Box::new(input),
+        warn_days: a.warn_days,
+        format: a.format,
     })
 }
 
@@ -477,10 +548,12 @@ fn remediate(r: RemediateArgs) -> Result<Action, clap::Error> {
         Some((name, ns)) => SecretRef {
             name: name.into(),
             namespace: ns.into(),
+            ..SecretRef::default()
         },
         None => SecretRef {
             name: s,
             namespace: r.namespace.clone(),
+            ..SecretRef::default()
         },
     });
     let manifest = match r.file {

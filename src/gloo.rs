@@ -143,13 +143,17 @@ pub enum UpstreamTarget {
     },
 }
 
-/// A reference to a TLS secret (`sslConfig.secretRef`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A reference to a TLS secret (`sslConfig.secretRef`), and the names to verify the upstream's
+/// certificate against when that secret carries a `ca.crt` (Gloo requires a root CA for
+/// `verifySubjectAltName`, so the two travel together).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SecretRef {
     /// Secret name.
     pub name: String,
     /// Secret namespace.
     pub namespace: String,
+    /// `sslConfig.verifySubjectAltName`; empty = not set.
+    pub verify_subject_alt_name: Vec<String>,
 }
 
 /// Everything [`upstream_manifest`] needs apart from the TLS parameters.
@@ -353,6 +357,9 @@ pub fn patch_manifest(
             }
         }
         ssl.set_ordered("secretRef", secret_node(secret), SSL_CONFIG_ORDER);
+        if let Some(names) = san_node(secret) {
+            ssl.set_ordered("verifySubjectAltName", names, SSL_CONFIG_ORDER);
+        }
     }
     if let Some(sni) = sni {
         ssl.set_ordered("sni", Node::Str(sni.to_string()), SSL_CONFIG_ORDER);
@@ -673,7 +680,21 @@ fn secret_node(secret: &SecretRef) -> Node {
     ])
 }
 
-/// `sslConfig` with the given fields, in the order secretRef, sni, parameters.
+/// `verifySubjectAltName` of a secret reference, when it names any.
+fn san_node(secret: &SecretRef) -> Option<Node> {
+    if secret.verify_subject_alt_name.is_empty() {
+        return None;
+    }
+    Some(Node::Seq(
+        secret
+            .verify_subject_alt_name
+            .iter()
+            .map(|n| Node::Str(n.clone()))
+            .collect(),
+    ))
+}
+
+/// `sslConfig` with the given fields, in the order secretRef, sni, verifySubjectAltName, parameters.
 fn ssl_config_node(params: &SslParameters, sni: Option<&str>, secret: Option<&SecretRef>) -> Node {
     let mut entries = Vec::new();
     if let Some(secret) = secret {
@@ -681,6 +702,9 @@ fn ssl_config_node(params: &SslParameters, sni: Option<&str>, secret: Option<&Se
     }
     if let Some(sni) = sni {
         entries.push(("sni", Node::Str(sni.to_string())));
+    }
+    if let Some(names) = secret.and_then(san_node) {
+        entries.push(("verifySubjectAltName", names));
     }
     if !params.is_empty() {
         entries.push(("parameters", params.to_node()));
@@ -885,7 +909,11 @@ fn read_upstream(doc: &Node, place: &str) -> Result<Option<UpstreamInfo>, GlooEr
                 Some(n) => r.string(n, "spec.sslConfig.secretRef.namespace")?,
                 None => String::new(),
             };
-            Some(SecretRef { name, namespace })
+            Some(SecretRef {
+                name,
+                namespace,
+                ..SecretRef::default()
+            })
         }
         None => None,
     };

@@ -164,6 +164,52 @@ pub async fn run(mut req: Request) -> ExitCode {
     }
 
     let sni = report.target.sni.clone();
+    let private_ca = matches!(
+        req.config.certs.as_ref().map(|c| &c.anchors),
+        Some(crate::cert::TrustAnchors::Pem(_))
+    );
+    let mut notes = Vec::new();
+    if let Some(secret) = req.secret.as_mut() {
+        // The chain verifies against --ca-file: Envoy can verify it the same way with that CA as the
+        // secret's ca.crt, and the names it should insist on.
+        if let (true, Some(c)) = (private_ca, report.certificate.as_ref()) {
+            if c.trusted {
+                secret.verify_subject_alt_name = match (&sni, c.hostname_match) {
+                    (Some(name), Some(true)) => vec![name.clone()],
+                    _ => c
+                        .chain
+                        .first()
+                        .map(|leaf| {
+                            leaf.sans
+                                .iter()
+                                .map(|s| {
+                                    s.split_once(':')
+                                        .map(|(_, v)| v.to_string())
+                                        .unwrap_or_else(|| s.clone())
+                                })
+                                .collect()
+                        })
+                        .unwrap_or_default(),
+                };
+                notes.push(format!(
+                    "the secret {} must carry the CA as ca.crt (kubectl cannot add it to a tls secret): \
+                     glooctl create secret tls {} --namespace {} --rootca CA.pem [--certchain tls.crt --privatekey tls.key]",
+                    secret.name, secret.name, secret.namespace
+                ));
+            }
+        }
+        if report.client_auth.as_ref().and_then(|a| a.required) == Some(true) {
+            notes.push(format!(
+                "the upstream requires a client certificate: the secret {} needs tls.crt and tls.key: \
+                 kubectl create secret tls {} -n {} --cert=client.crt --key=client.key",
+                secret.name, secret.name, secret.namespace
+            ));
+        }
+    } else if report.client_auth.as_ref().and_then(|a| a.required) == Some(true) {
+        notes.push(
+            "the upstream requires a client certificate: pass --secret NAME to add sslConfig.secretRef".into(),
+        );
+    }
     let yaml = match (&req.manifest, req.emit) {
         (Some((path, text)), _) => {
             match gloo::patch_manifest(text, &params, sni.as_deref(), req.secret.as_ref()) {
@@ -215,6 +261,9 @@ pub async fn run(mut req: Request) -> ExitCode {
         }
     };
     eprintln!("{note}");
+    for n in &notes {
+        eprintln!("cipher-test: note: {n}");
+    }
     let mut yaml = yaml;
     if !yaml.ends_with('\n') {
         yaml.push('\n');

@@ -762,13 +762,6 @@ async fn judge(
     (report, remediation)
 }
 
-fn now_unix() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
-
 /// The certificate chain and client authentication: one full handshake without a client certificate
 /// (what Envoy without a secret sees), and one with `--cert`/`--key` when given.
 async fn inspect_certificates(
@@ -817,13 +810,23 @@ async fn inspect_certificates(
             anchors: &cfg.anchors,
             host: host.as_deref(),
             ip,
-            now: now_unix(),
+            now: crate::util::now_unix(),
             warn_days: cfg.warn_days,
             ocsp_stapled: info.ocsp_staple.is_some(),
         };
         match cert::evaluate(&check) {
             Ok((report, mut f)) => {
                 findings.append(&mut f);
+                if report.trusted && matches!(cfg.anchors, TrustAnchors::Pem(_)) {
+                    findings.push(Finding::new(
+                        "gloo.root_ca",
+                        Severity::Info,
+                        "The chain verifies against the --ca-file CAs. To have Envoy verify it the same way, \
+                         put that file in the secret's ca.crt (glooctl create secret tls NAME --rootca CA.pem) \
+                         and set sslConfig.verifySubjectAltName: `cipher-test remediate --ca-file CA.pem \
+                         --secret NAME` writes both.",
+                    ));
+                }
                 Some(report)
             }
             Err(e) => {

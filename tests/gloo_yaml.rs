@@ -32,6 +32,7 @@ fn secret() -> SecretRef {
     SecretRef {
         name: "legacy-ca".into(),
         namespace: "gloo-system".into(),
+        ..SecretRef::default()
     }
 }
 
@@ -206,6 +207,7 @@ fn yaml11_readers_see_strings_where_we_wrote_strings() {
         secret: Some(SecretRef {
             name: "n".into(),
             namespace: "Off".into(),
+            ..SecretRef::default()
         }),
     };
     let yaml = upstream_manifest(&opts, &tricky);
@@ -318,6 +320,7 @@ fn merge_patch_json_and_kubectl_line() {
     let s = SecretRef {
         name: "o'brien".into(),
         namespace: "team a".into(),
+        ..SecretRef::default()
     };
     let p = merge_patch("api", "team a", &only_ciphers, None, Some(&s));
     assert_eq!(
@@ -440,6 +443,7 @@ fn patch_manifest_sets_sni_and_secret_and_host_sni_addrs() {
     let mtls = SecretRef {
         name: "payments-mtls".into(),
         namespace: "gloo-system".into(),
+        ..SecretRef::default()
     };
     let patched = patch_manifest(
         STATIC_UPSTREAM,
@@ -572,6 +576,7 @@ fn read_upstreams_from_a_kubectl_list() {
         Some(SecretRef {
             name: "petstore-ca".into(),
             namespace: "default".into(),
+            ..SecretRef::default()
         })
     );
     assert_eq!(kube.parameters.cipher_suites.len(), 3);
