@@ -404,11 +404,18 @@ pub fn command() -> clap::Command {
 /// Parses the process arguments; on `--help`, `--version` or a usage error clap prints and exits
 /// (usage errors with code 2).
 pub fn parse() -> Action {
-    parse_from(std::env::args_os()).unwrap_or_else(|e| e.exit())
+    match parse_from(std::env::args_os()) {
+        Ok(action) => action,
+        Err(CliError::Usage(e)) => e.exit(),
+        Err(CliError::Input(msg)) => {
+            eprintln!("cipher-test: error: {msg}");
+            std::process::exit(2);
+        }
+    }
 }
 
 /// Parses `args` (the program name first) into a validated action.
-pub fn parse_from<I, T>(args: I) -> Result<Action, clap::Error>
+pub fn parse_from<I, T>(args: I) -> Result<Action, CliError>
 where
     I: IntoIterator<Item = T>,
     T: Into<std::ffi::OsString> + Clone,
@@ -417,15 +424,33 @@ where
     validate(Cli::from_arg_matches(&matches)?)
 }
 
-fn usage(msg: String) -> clap::Error {
-    command().error(clap::error::ErrorKind::ValueValidation, msg)
+fn usage(msg: String) -> CliError {
+    CliError::Usage(command().error(clap::error::ErrorKind::ValueValidation, msg))
+}
+
+fn input(msg: String) -> CliError {
+    CliError::Input(msg)
+}
+
+/// Why the command line cannot run: a usage error (clap prints it, with the usage), or an input that
+/// cannot be read or parsed (one line on stderr). Both exit with code 2.
+#[derive(Debug)]
+pub enum CliError {
+    Usage(clap::Error),
+    Input(String),
+}
+
+impl From<clap::Error> for CliError {
+    fn from(e: clap::Error) -> Self {
+        CliError::Usage(e)
+    }
 }
 
 fn probe_config(
     probe: ProbeArgs,
     envoy: &EnvoyArgs,
     certs: &CertArgs,
-) -> Result<(SniChoice, ScanConfig), clap::Error> {
+) -> Result<(SniChoice, ScanConfig), CliError> {
     let sni = match (probe.sni, probe.no_sni) {
         (Some(name), _) => SniChoice::Name(name),
         (None, true) => SniChoice::None,
@@ -442,7 +467,7 @@ fn probe_config(
         retries: probe.retries,
         progress: false,
         envoy: Some(envoy.request().map_err(usage)?),
-        certs: Some(certs.config().map_err(usage)?),
+        certs: Some(certs.config().map_err(input)?),
     };
     if let (Some(e), Some(c)) = (config.envoy.as_mut(), config.certs.as_ref()) {
         e.client_certificate = c.client_certificate.clone();
@@ -481,12 +506,12 @@ fn read_input(path: &str) -> Result<String, String> {
     Ok(text)
 }
 
-fn validate(cli: Cli) -> Result<Action, clap::Error> {
+fn validate(cli: Cli) -> Result<Action, CliError> {
     let scan = match cli.command {
         Some(Command::Demo(o)) => return Ok(Action::Demo { output: output(&o) }),
         Some(Command::Explain(e)) => {
             let text = if e.text.len() == 1 && e.text[0] == "-" {
-                read_input("-").map_err(usage)?
+                read_input("-").map_err(input)?
             } else {
                 e.text.join(" ")
             };
@@ -511,19 +536,19 @@ fn validate(cli: Cli) -> Result<Action, clap::Error> {
     })
 }
 
-fn secret(a: SecretArgs) -> Result<Action, clap::Error> {
+fn secret(a: SecretArgs) -> Result<Action, CliError> {
     use std::path::Path;
     let input = match (&a.file, &a.cert) {
         (Some(path), _) => {
-            let text = read_input(path).map_err(usage)?;
-            crate::secret::from_manifest(&text, path).map_err(|e| usage(e.to_string()))?
+            let text = read_input(path).map_err(input)?;
+            crate::secret::from_manifest(&text, path).map_err(|e| input(e.to_string()))?
         }
         (None, Some(cert)) => crate::secret::from_files(
             Path::new(cert),
             a.key.as_deref().map(Path::new),
             a.ca.as_deref().map(Path::new),
         )
-        .map_err(|e| usage(e.to_string()))?,
+        .map_err(|e| input(e.to_string()))?,
         (None, None) => return Err(usage("give -f SECRET.yaml or --cert tls.crt".into())),
     };
     Ok(Action::Secret {
@@ -533,7 +558,7 @@ fn secret(a: SecretArgs) -> Result<Action, clap::Error> {
     })
 }
 
-fn remediate(r: RemediateArgs) -> Result<Action, clap::Error> {
+fn remediate(r: RemediateArgs) -> Result<Action, CliError> {
     use std::io::IsTerminal;
     let target = parse_host_port(&r.target).map_err(|e| usage(e.to_string()))?;
     let (sni, mut config) = probe_config(r.probe, &r.envoy, &r.certs)?;
@@ -557,7 +582,7 @@ fn remediate(r: RemediateArgs) -> Result<Action, clap::Error> {
         },
     });
     let manifest = match r.file {
-        Some(path) => Some((path.clone(), read_input(&path).map_err(usage)?)),
+        Some(path) => Some((path.clone(), read_input(&path).map_err(input)?)),
         None => None,
     };
     Ok(Action::Remediate(Box::new(Request {
@@ -577,7 +602,7 @@ fn remediate(r: RemediateArgs) -> Result<Action, clap::Error> {
 mod tests {
     use super::*;
 
-    fn action(args: &[&str]) -> Result<Action, clap::Error> {
+    fn action(args: &[&str]) -> Result<Action, CliError> {
         let mut all = vec!["cipher-test"];
         all.extend_from_slice(args);
         parse_from(all)
