@@ -38,6 +38,7 @@ pub fn run(action: Action) -> ExitCode {
         }
         Action::Demo { output } => runtime.block_on(crate::demo::run(output)),
         Action::Remediate(req) => runtime.block_on(crate::remediate::run(*req)),
+        Action::Check(req) => runtime.block_on(crate::check::execute(*req)),
         Action::Explain { text, format } => explain(&text, format),
         Action::Secret {
             input,
@@ -53,7 +54,20 @@ pub async fn scan_target(
     sni: &SniChoice,
     config: &ScanConfig,
 ) -> Result<ScanReport, String> {
-    let address = resolve(hp).await.map_err(|e| e.to_string())?;
+    scan_target_at(hp, sni, config, None).await
+}
+
+/// Scans one target, connecting to `address` instead of resolving the host when given (`--resolve`).
+pub async fn scan_target_at(
+    hp: &HostPort,
+    sni: &SniChoice,
+    config: &ScanConfig,
+    address: Option<std::net::SocketAddr>,
+) -> Result<ScanReport, String> {
+    let address = match address {
+        Some(a) => a,
+        None => resolve(hp).await.map_err(|e| e.to_string())?,
+    };
     let target = Target {
         host_port: hp.clone(),
         sni: effective_sni(hp, sni),

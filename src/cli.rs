@@ -6,6 +6,7 @@ use std::time::Duration;
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::cert::TrustAnchors;
+use crate::check::{CheckFormat, CheckRequest, Forbid, Requirement};
 use crate::envoy;
 use crate::gloo::SecretRef;
 use crate::probe::handshake::ClientCertificate;
@@ -72,6 +73,9 @@ enum Command {
         after_help = "Examples:\n  cipher-test explain 'TLS error: 268436496:SSL routines:OPENSSL_internal:SSLV3_ALERT_HANDSHAKE_FAILURE'\n  cipher-test explain 268435703\n  kubectl logs deploy/gateway-proxy | grep -o 'TLS_error:.*TLS_error_end' | head -1 | cipher-test explain -"
     )]
     Explain(ExplainArgs),
+    /// Gate CI or audit a fleet: scan many upstreams concurrently and judge each against a policy.
+    #[command(after_help = CHECK_HELP)]
+    Check(CheckArgs),
     /// Lint what would go into the Kubernetes secret an Upstream's sslConfig.secretRef names: PEM
     /// parses, key matches certificate, chain order, expiry, and `type: kubernetes.io/tls` (Gloo ignores
     /// generic secrets). Private key material is never printed.
@@ -207,6 +211,77 @@ struct RemediateArgs {
     /// No progress bar.
     #[arg(short, long)]
     quiet: bool,
+}
+
+const CHECK_HELP: &str = "\
+Examples:
+  cipher-test check api.example.com:443 payments.internal:8443
+  cipher-test check --targets fleet.txt --forbid weak,insecure --min-cert-days 30 --junit report.xml
+  kubectl get upstreams -A -o yaml | cipher-test check --upstreams -
+  cipher-test check --upstreams upstreams.yaml --resolve legacy.default.svc.cluster.local:443=127.0.0.1:8443
+
+Exit codes:
+  0  every target passes the policy
+  1  at least one target fails the policy
+  2  any error (unreachable, not TLS, inconclusive probes, unreadable input); an error beats a failure";
+
+#[derive(Debug, Args)]
+struct CheckArgs {
+    /// Targets: HOST[:PORT] (port 443 when omitted).
+    #[arg(value_name = "HOST[:PORT]")]
+    targets: Vec<String>,
+
+    /// A file of targets: one `HOST[:PORT] [sni=NAME]` per line, `#` comments.
+    #[arg(long = "targets", value_name = "FILE")]
+    targets_file: Option<String>,
+
+    /// Gloo Upstream manifests (one, a multi-document stream, or `kubectl get upstreams -A -o yaml`);
+    /// each TLS Upstream is judged with its own sslConfig.parameters. `-` reads stdin.
+    #[arg(long, value_name = "FILE")]
+    upstreams: Option<String>,
+
+    /// Connect to ADDR for NAME:PORT (e.g. a cluster service name reached through a port-forward).
+    #[arg(long, value_name = "NAME:PORT=ADDR")]
+    resolve: Vec<String>,
+
+    /// compatible: Envoy with the Upstream's own (or default) parameters connects; no-patch: Envoy's
+    /// defaults connect.
+    #[arg(long, value_enum, default_value_t = Requirement::Compatible)]
+    require: Requirement,
+
+    /// Fail when a certificate expires within this many days.
+    #[arg(long, value_name = "DAYS", default_value_t = 14)]
+    min_cert_days: u32,
+
+    /// Fail when the upstream accepts these suite classes: weak (CBC-SHA1, RSA key transport),
+    /// insecure (3DES, RC4, NULL, anonymous, EXPORT). Comma-separated or repeated.
+    #[arg(long, value_enum, value_delimiter = ',')]
+    forbid: Vec<Forbid>,
+
+    /// Fail when the certificate is not trusted (system store, or --ca-file) or does not match the name.
+    #[arg(long)]
+    require_trusted: bool,
+
+    /// Probe connections in flight across all targets.
+    #[arg(long, value_name = "N", default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..=4096))]
+    max_connections: u16,
+
+    /// Output format on stdout.
+    #[arg(long, value_enum, default_value_t = CheckFormat::Table)]
+    format: CheckFormat,
+
+    /// Also write a JUnit XML report (one testcase per target) to FILE.
+    #[arg(long, value_name = "FILE")]
+    junit: Option<std::path::PathBuf>,
+
+    #[command(flatten)]
+    probe: ProbeArgs,
+
+    #[command(flatten)]
+    envoy: EnvoyArgs,
+
+    #[command(flatten)]
+    certs: CertArgs,
 }
 
 const SECRET_HELP: &str = "\
@@ -371,6 +446,7 @@ pub enum Action {
         text: String,
         format: Format,
     },
+    Check(Box<CheckRequest>),
     Secret {
         input: Box<crate::secret::SecretInput>,
         warn_days: u32,
@@ -468,6 +544,7 @@ fn probe_config(
         progress: false,
         envoy: Some(envoy.request().map_err(usage)?),
         certs: Some(certs.config().map_err(input)?),
+        global_permits: None,
     };
     if let (Some(e), Some(c)) = (config.envoy.as_mut(), config.certs.as_ref()) {
         e.client_certificate = c.client_certificate.clone();
@@ -522,6 +599,7 @@ fn validate(cli: Cli) -> Result<Action, CliError> {
         }
         Some(Command::Remediate(r)) => return remediate(r),
         Some(Command::Secret(a)) => return secret(a),
+        Some(Command::Check(c)) => return check(c),
         Some(Command::Scan(s)) => s,
         None => cli.scan,
     };
@@ -534,6 +612,70 @@ fn validate(cli: Cli) -> Result<Action, CliError> {
         config: Box::new(config),
         output: output(&scan.output),
     })
+}
+
+fn check(c: CheckArgs) -> Result<Action, CliError> {
+    use crate::check::{parse_resolve, parse_targets_file, plain_target, upstream_targets, Policy};
+    let (sni, config) = probe_config(c.probe, &c.envoy, &c.certs)?;
+    let mut targets = Vec::new();
+    for t in &c.targets {
+        let hp = parse_host_port(t).map_err(|e| usage(e.to_string()))?;
+        targets.push(plain_target(hp, sni.clone()));
+    }
+    if let Some(path) = &c.targets_file {
+        let text = read_input(path).map_err(input)?;
+        targets.extend(parse_targets_file(&text, path).map_err(input)?);
+    }
+    if let Some(path) = &c.upstreams {
+        let text = read_input(path).map_err(input)?;
+        let infos =
+            crate::gloo::read_upstreams(&text).map_err(|e| input(format!("{path}: {e}")))?;
+        let found = upstream_targets(&infos);
+        if found.is_empty() {
+            return Err(input(format!("{path}: no Upstream in it uses TLS (sslConfig, useTls, or a static host on port 443)")));
+        }
+        targets.extend(found);
+    }
+    if targets.is_empty() {
+        return Err(usage(
+            "no targets: give HOST[:PORT], --targets FILE or --upstreams FILE".into(),
+        ));
+    }
+    if targets.len() > crate::check::MAX_TARGETS {
+        return Err(input(format!(
+            "{} targets: more than {} in one run",
+            targets.len(),
+            crate::check::MAX_TARGETS
+        )));
+    }
+    let mut map = std::collections::HashMap::new();
+    for r in &c.resolve {
+        let (key, addr) = parse_resolve(r).map_err(usage)?;
+        map.insert(key, addr);
+    }
+    for t in &mut targets {
+        t.address = map
+            .get(&(t.host_port.host.to_ascii_lowercase(), t.host_port.port))
+            .copied();
+    }
+    let mut forbid = c.forbid;
+    forbid.sort();
+    forbid.dedup();
+    let policy = Policy {
+        envoy: c.envoy.envoy.clone(),
+        require: c.require,
+        min_cert_days: c.min_cert_days,
+        forbid,
+        require_trusted: c.require_trusted,
+    };
+    Ok(Action::Check(Box::new(CheckRequest {
+        targets,
+        policy,
+        config,
+        max_connections: usize::from(c.max_connections),
+        format: c.format,
+        junit: c.junit,
+    })))
 }
 
 fn secret(a: SecretArgs) -> Result<Action, CliError> {

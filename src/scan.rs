@@ -40,6 +40,8 @@ pub struct ScanConfig {
     pub envoy: Option<EnvoyRequest>,
     /// Check the certificate chain and client authentication (`None`: skip).
     pub certs: Option<CertConfig>,
+    /// A bound on connections shared by every target of a run (`check`), on top of `concurrency`.
+    pub global_permits: Option<Arc<Semaphore>>,
 }
 
 /// How to judge certificates.
@@ -98,6 +100,7 @@ impl Default for ScanConfig {
             progress: false,
             envoy: Some(EnvoyRequest::current()),
             certs: Some(CertConfig::default()),
+            global_permits: None,
         }
     }
 }
@@ -379,10 +382,17 @@ where
         let Ok(permit) = Arc::clone(&permits).acquire_owned().await else {
             break;
         };
+        let global = match &cfg.global_permits {
+            Some(g) => match Arc::clone(g).acquire_owned().await {
+                Ok(p) => Some(p),
+                Err(_) => break,
+            },
+            None => None,
+        };
         let probe = Arc::clone(&probe);
         let retries = cfg.retries;
         set.spawn(async move {
-            let _permit = permit;
+            let _permits = (permit, global);
             let mut attempts = 0;
             loop {
                 attempts += 1;

@@ -284,7 +284,7 @@ pub fn parameters_yaml(p: &ParametersReport) -> String {
 }
 
 /// Word-wraps `text` to `width` columns, every line indented by `indent` spaces.
-fn wrap(text: &str, indent: usize, width: usize) -> String {
+pub(crate) fn wrap(text: &str, indent: usize, width: usize) -> String {
     let pad = " ".repeat(indent);
     let mut out = String::new();
     let mut line = String::new();

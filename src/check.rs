@@ -1,0 +1,785 @@
+//! `cipher-test check`: a CI gate and fleet audit. Turns targets (command line, a targets file, Gloo
+//! Upstream manifests) into scans run concurrently under one connection bound, judges each report
+//! against a policy, and renders the verdicts (table, JSON, JUnit, remediation YAML).
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use tokio::sync::Semaphore;
+
+use crate::catalog::catalog;
+use crate::envoy::TlsParams;
+use crate::gloo::{self, SecretRef, UpstreamInfo, UpstreamTarget};
+use crate::scan::{CipherStatus, ScanConfig, ScanReport, SCHEMA_VERSION};
+use crate::target::{parse_host_port, HostPort, SniChoice};
+use crate::verdict::{ProblemKind, Verdict};
+
+/// The most targets one run accepts.
+pub const MAX_TARGETS: usize = 10_000;
+
+/// What "Envoy connects" means for the gate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Requirement {
+    /// Envoy with the Upstream's own parameters (or the defaults) connects.
+    Compatible,
+    /// Envoy connects with its default parameters: no Upstream customisation needed.
+    NoPatch,
+}
+
+/// Suite classes a policy can forbid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Forbid {
+    /// CBC with a SHA-1 MAC, and RSA key transport.
+    Weak,
+    /// 3DES, RC4, NULL, anonymous and EXPORT suites.
+    Insecure,
+}
+
+/// The policy every target must meet.
+#[derive(Debug, Clone, Serialize)]
+pub struct Policy {
+    pub envoy: String,
+    pub require: Requirement,
+    pub min_cert_days: u32,
+    pub forbid: Vec<Forbid>,
+    pub require_trusted: bool,
+}
+
+/// The Upstream a target comes from.
+#[derive(Debug, Clone, Serialize)]
+pub struct UpstreamRef {
+    pub name: String,
+    pub namespace: String,
+    /// The Upstream names a TLS secret (so Envoy presents a client certificate, if it holds one).
+    pub has_secret: bool,
+}
+
+/// One thing to check.
+#[derive(Debug, Clone)]
+pub struct CheckTarget {
+    pub host_port: HostPort,
+    pub sni: SniChoice,
+    /// Where to connect instead of resolving the host (`--resolve`).
+    pub address: Option<SocketAddr>,
+    pub upstream: Option<UpstreamRef>,
+    /// The Upstream's own `sslConfig.parameters`.
+    pub params: TlsParams,
+    /// The Upstream's parameters cannot work in Envoy at all (e.g. a name BoringSSL rejects).
+    pub params_error: Option<String>,
+}
+
+impl CheckTarget {
+    /// `namespace/name host:port` for Upstreams, `host:port` otherwise.
+    pub fn label(&self) -> String {
+        match &self.upstream {
+            Some(u) => format!("{}/{} {}", u.namespace, u.name, self.host_port.display()),
+            None => self.host_port.display(),
+        }
+    }
+}
+
+/// A target from the command line or a targets file.
+pub fn plain_target(hp: HostPort, sni: SniChoice) -> CheckTarget {
+    CheckTarget {
+        host_port: hp,
+        sni,
+        address: None,
+        upstream: None,
+        params: TlsParams::default(),
+        params_error: None,
+    }
+}
+
+/// Parses a targets file: one `HOST[:PORT] [sni=NAME]` per line; blank lines and `#` comments skipped.
+pub fn parse_targets_file(text: &str, source: &str) -> Result<Vec<CheckTarget>, String> {
+    let mut out = Vec::new();
+    for (i, raw) in text.lines().enumerate() {
+        let line = raw.split('#').next().unwrap_or("").trim();
+        if line.is_empty() {
+            continue;
+        }
+        let err = |m: String| format!("{source} line {}: {m}", i + 1);
+        let mut words = line.split_whitespace();
+        let hp =
+            parse_host_port(words.next().unwrap_or_default()).map_err(|e| err(e.to_string()))?;
+        let mut sni = SniChoice::Auto;
+        for w in words {
+            match w.split_once('=') {
+                Some(("sni", "")) | Some(("sni", "-")) => sni = SniChoice::None,
+                Some(("sni", name)) => sni = SniChoice::Name(name.to_string()),
+                _ => return Err(err(format!("unexpected '{w}' (expected sni=NAME)"))),
+            }
+        }
+        out.push(plain_target(hp, sni));
+        if out.len() > MAX_TARGETS {
+            return Err(format!("{source}: more than {MAX_TARGETS} targets"));
+        }
+    }
+    Ok(out)
+}
+
+/// Parses `--resolve NAME:PORT=ADDR` (ADDR is an IP, `IP:PORT` or `[IPV6]:PORT`; without a port the
+/// target's own port is used).
+pub fn parse_resolve(text: &str) -> Result<((String, u16), SocketAddr), String> {
+    let bad = || {
+        format!("--resolve '{text}': expected NAME:PORT=ADDR, e.g. api.default.svc.cluster.local:443=127.0.0.1:8443")
+    };
+    let (from, to) = text.split_once('=').ok_or_else(bad)?;
+    let hp = parse_host_port(from).map_err(|_| bad())?;
+    if !from.contains(':') {
+        return Err(bad());
+    }
+    let addr = if let Ok(ip) = to.parse::<IpAddr>() {
+        SocketAddr::new(ip, hp.port)
+    } else {
+        to.parse::<SocketAddr>().map_err(|_| bad())?
+    };
+    Ok(((hp.host.to_ascii_lowercase(), hp.port), addr))
+}
+
+/// The targets of Gloo Upstreams that use TLS: each static host with the SNI Envoy would send, or
+/// the Kubernetes Service's cluster DNS name, judged against the Upstream's own parameters.
+pub fn upstream_targets(infos: &[UpstreamInfo]) -> Vec<CheckTarget> {
+    let mut out = Vec::new();
+    for u in infos.iter().filter(|u| u.uses_tls) {
+        let (params, params_error) = match crate::remediate::tls_params(&u.parameters) {
+            Ok(p) => (p, None),
+            Err(e) => (TlsParams::default(), Some(e)),
+        };
+        let upstream = UpstreamRef {
+            name: u.name.clone(),
+            namespace: u.namespace.clone(),
+            has_secret: u.secret.is_some(),
+        };
+        let hosts: Vec<(String, u16, Option<String>)> = match &u.target {
+            // Gloo rewrites SNI per host: sniAddr, else the host's addr when it is a name (facts §4.4).
+            UpstreamTarget::Static(hosts) => hosts
+                .iter()
+                .map(|h| {
+                    let name_addr = h.addr.parse::<IpAddr>().is_err().then(|| h.addr.clone());
+                    let sni = h.sni_addr.clone().or(name_addr).or_else(|| u.sni.clone());
+                    (h.addr.clone(), h.port, sni)
+                })
+                .collect(),
+            UpstreamTarget::Kube {
+                service_name,
+                service_namespace,
+                service_port,
+            } => vec![(
+                format!("{service_name}.{service_namespace}.svc.cluster.local"),
+                *service_port,
+                u.sni.clone(),
+            )],
+        };
+        for (host, port, sni) in hosts {
+            out.push(CheckTarget {
+                host_port: HostPort { host, port },
+                sni: sni.map(SniChoice::Name).unwrap_or(SniChoice::None),
+                address: None,
+                upstream: Some(upstream.clone()),
+                params: params.clone(),
+                params_error: params_error.clone(),
+            });
+        }
+    }
+    out
+}
+
+/// pass, fail or error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    Pass,
+    Fail,
+    Error,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TargetResult {
+    pub target: String,
+    pub host: String,
+    pub port: u16,
+    pub upstream: Option<UpstreamRef>,
+    pub result: Outcome,
+    /// Why it failed or erred, each saying what to change.
+    pub reasons: Vec<String>,
+    /// The full scan report (`null` when the scan could not run).
+    pub report: Option<ScanReport>,
+    #[serde(skip)]
+    pub elapsed: Duration,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CheckSummary {
+    pub targets: usize,
+    pub passed: usize,
+    pub failed: usize,
+    pub errors: usize,
+    pub elapsed_ms: u64,
+}
+
+/// The `check --format json` document.
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckReport {
+    pub schema_version: u32,
+    pub tool_version: &'static str,
+    pub kind: &'static str,
+    pub policy: Policy,
+    pub targets: Vec<TargetResult>,
+    pub summary: CheckSummary,
+}
+
+impl CheckReport {
+    /// 0 all pass, 1 a policy failure, 2 an error or inconclusive result (an error beats a failure).
+    pub fn exit_code(&self) -> u8 {
+        if self.summary.errors > 0 {
+            2
+        } else if self.summary.failed > 0 {
+            1
+        } else {
+            0
+        }
+    }
+}
+
+/// Days from 1970-01-01 to a civil date (proleptic Gregorian).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = if y >= 0 { y } else { y - 399 } / 400;
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// Unix seconds of an RFC 3339 UTC timestamp as the reports write them (`2026-11-26T17:00:00Z`).
+fn parse_rfc3339(s: &str) -> Option<i64> {
+    let (date, time) = s.trim_end_matches('Z').split_once('T')?;
+    let mut d = date.split('-').map(|x| x.parse::<i64>().ok());
+    let (y, m, day) = (d.next()??, d.next()??, d.next()??);
+    let mut t = time.split(':').map(|x| x.parse::<i64>().ok());
+    let (h, min, sec) = (t.next()??, t.next()??, t.next()??);
+    Some(days_from_civil(y, m, day) * 86_400 + h * 3600 + min * 60 + sec)
+}
+
+fn is_insecure(s: &crate::catalog::CipherSuite) -> bool {
+    s.enc.starts_with("3DES")
+        || s.enc.starts_with("RC4")
+        || s.enc == "None"
+        || s.auth == "None"
+        || s.openssl_name.starts_with("EXP")
+}
+
+fn is_weak(s: &crate::catalog::CipherSuite) -> bool {
+    !s.is_tls13() && (s.kx == "RSA" || (s.mac == "SHA1" && s.enc != "None"))
+}
+
+fn problem_label(kind: ProblemKind) -> &'static str {
+    match kind {
+        ProblemKind::NoSharedCipher => "no shared cipher suite",
+        ProblemKind::NoSharedCurve => "no shared curve",
+        ProblemKind::ProtocolVersion => "no shared protocol version",
+        ProblemKind::HandshakeFailure => "handshake failure",
+        ProblemKind::ClientCertificate => "client certificate required",
+    }
+}
+
+/// A one-line summary of a patch: what it adds or sets.
+fn describe_patch(params: &TlsParams, report: &ScanReport) -> String {
+    let mut parts = Vec::new();
+    if let Some(v) = params.min_version {
+        parts.push(format!(
+            "minimumProtocolVersion {}",
+            gloo::gloo_version_name(v).unwrap_or("?")
+        ));
+    }
+    if let Some(v) = params.max_version {
+        parts.push(format!(
+            "maximumProtocolVersion {}",
+            gloo::gloo_version_name(v).unwrap_or("?")
+        ));
+    }
+    if let Some(entries) = &params.cipher_entries {
+        let defaults = report
+            .envoy
+            .as_ref()
+            .and_then(|e| crate::envoy::profile(&e.profile))
+            .map(|p| p.cipher_entries.len())
+            .unwrap_or(0);
+        let added: Vec<String> = entries
+            .iter()
+            .skip(defaults)
+            .map(|e| e.to_string())
+            .collect();
+        parts.push(format!("append {} to cipherSuites", added.join(", ")));
+    }
+    if let Some(curves) = &params.ecdh_curves {
+        parts.push(format!("ecdhCurves {}", curves.join(", ")));
+    }
+    parts.join("; ")
+}
+
+/// Judges one scan report against the policy.
+pub fn evaluate(
+    policy: &Policy,
+    target: &CheckTarget,
+    report: &ScanReport,
+    now: i64,
+) -> (Outcome, Vec<String>) {
+    let mut errors = Vec::new();
+    let mut fails = Vec::new();
+    if report.has_inconclusive() {
+        let examples: Vec<String> = report
+            .ciphers
+            .iter()
+            .filter(|c| c.status == CipherStatus::Inconclusive)
+            .take(3)
+            .map(|c| format!("{} {}: {}", c.protocol, c.openssl_name, c.reason))
+            .collect();
+        errors.push(format!(
+            "{} probes stayed inconclusive, so the result cannot be trusted (e.g. {}); rerun with a longer --timeout or more --retries",
+            report.summary.inconclusive,
+            examples.join("; ")
+        ));
+    }
+    if let Some(e) = &target.params_error {
+        fails.push(format!(
+            "the Upstream's sslConfig.parameters would fail Envoy's config load: {e}"
+        ));
+    }
+    if let Some(envoy) = &report.envoy {
+        let mut problems: Vec<_> = envoy.problems.iter().collect();
+        // The Upstream names a TLS secret: assume it carries the client certificate the upstream wants.
+        if target.upstream.as_ref().is_some_and(|u| u.has_secret) {
+            problems.retain(|p| p.kind != ProblemKind::ClientCertificate);
+        }
+        let connects = envoy.verdict == Verdict::Compatible
+            || (envoy.verdict == Verdict::NeedsPatch
+                && problems.is_empty()
+                && report
+                    .remediation
+                    .as_ref()
+                    .is_some_and(|r| r.params.is_empty()));
+        if !connects {
+            let how = match policy.require {
+                Requirement::Compatible if target.upstream.is_some() => {
+                    "with the Upstream's own parameters"
+                }
+                Requirement::Compatible => "with its default parameters",
+                Requirement::NoPatch => "with its default parameters (--require no-patch)",
+            };
+            let what: Vec<&str> = problems.iter().map(|p| problem_label(p.kind)).collect();
+            let fix = match (&report.remediation, envoy.verdict) {
+                (Some(r), _) if !r.params.is_empty() => format!(
+                    "{} (cipher-test remediate {} prints the patch)",
+                    describe_patch(&r.params, report),
+                    target.host_port.display()
+                ),
+                (_, Verdict::Incompatible) => envoy.advice.clone(),
+                _ => "add sslConfig.secretRef to a kubernetes.io/tls secret with the client certificate".into(),
+            };
+            fails.push(format!(
+                "Envoy ({}) would not connect {how}: {}; fix: {fix}",
+                envoy.profile,
+                if what.is_empty() {
+                    "handshake failure".to_string()
+                } else {
+                    what.join(", ")
+                }
+            ));
+        }
+    }
+    if let Some(cert) = &report.certificate {
+        let earliest = cert
+            .chain
+            .iter()
+            .filter_map(|c| parse_rfc3339(&c.not_after))
+            .min();
+        if let Some(t) = earliest {
+            let days = (t - now).div_euclid(86_400);
+            if t <= now {
+                fails.push("the certificate has expired: renew it".into());
+            } else if days < i64::from(policy.min_cert_days) {
+                fails.push(format!(
+                    "the certificate expires in {days} day{} (policy: at least {}): renew it",
+                    if days == 1 { "" } else { "s" },
+                    policy.min_cert_days
+                ));
+            }
+        }
+        if policy.require_trusted {
+            if !cert.trusted {
+                fails.push(format!(
+                    "the certificate is not trusted ({}): serve a chain that verifies against the CA Envoy uses (rootCa)",
+                    cert.verify_error.as_deref().unwrap_or("verification failed")
+                ));
+            }
+            if cert.hostname_match == Some(false) {
+                fails.push("the certificate does not match the host name (verifySubjectAltName would fail)".into());
+            }
+        }
+    } else if policy.require_trusted {
+        fails.push("no certificate could be read to check trust".into());
+    }
+    for class in &policy.forbid {
+        let bad: Vec<String> = report
+            .ciphers
+            .iter()
+            .filter(|c| c.status == CipherStatus::Accepted)
+            .filter_map(|c| catalog().by_code(c.code.0).map(|s| (c.protocol, s)))
+            .filter(|(_, s)| match class {
+                Forbid::Weak => is_weak(s),
+                Forbid::Insecure => is_insecure(s),
+            })
+            .map(|(p, s)| format!("{} {}", p.name(), s.openssl_name))
+            .collect();
+        if !bad.is_empty() {
+            let name = match class {
+                Forbid::Weak => "weak",
+                Forbid::Insecure => "insecure",
+            };
+            fails.push(format!(
+                "the upstream accepts {name} suites ({}): disable them on the upstream",
+                bad.join(", ")
+            ));
+        }
+    }
+    if !errors.is_empty() {
+        errors.extend(fails);
+        (Outcome::Error, errors)
+    } else if !fails.is_empty() {
+        (Outcome::Fail, fails)
+    } else {
+        (Outcome::Pass, Vec::new())
+    }
+}
+
+/// Scans every target concurrently (at most `max_connections` probe connections in flight across
+/// all of them, and `base.concurrency` per host) and judges each.
+pub async fn run(
+    targets: Vec<CheckTarget>,
+    policy: Policy,
+    mut base: ScanConfig,
+    max_connections: usize,
+) -> CheckReport {
+    let started = Instant::now();
+    base.global_permits = Some(Arc::new(Semaphore::new(max_connections.max(1))));
+    base.progress = false;
+    let policy = Arc::new(policy);
+    let mut set = tokio::task::JoinSet::new();
+    for (i, target) in targets.into_iter().enumerate() {
+        let mut cfg = base.clone();
+        if let Some(envoy) = cfg.envoy.as_mut() {
+            envoy.params = match policy.require {
+                Requirement::Compatible => target.params.clone(),
+                Requirement::NoPatch => TlsParams::default(),
+            };
+        }
+        let policy = Arc::clone(&policy);
+        set.spawn(async move {
+            let t0 = Instant::now();
+            let scanned =
+                crate::app::scan_target_at(&target.host_port, &target.sni, &cfg, target.address)
+                    .await;
+            let (result, reasons, report) = match scanned {
+                Ok(report) => {
+                    let (o, r) = evaluate(&policy, &target, &report, crate::util::now_unix());
+                    (o, r, Some(report))
+                }
+                Err(e) => (Outcome::Error, vec![e], None),
+            };
+            (
+                i,
+                TargetResult {
+                    target: target.label(),
+                    host: target.host_port.host.clone(),
+                    port: target.host_port.port,
+                    upstream: target.upstream.clone(),
+                    result,
+                    reasons,
+                    report,
+                    elapsed: t0.elapsed(),
+                },
+            )
+        });
+    }
+    let mut done: BTreeMap<usize, TargetResult> = BTreeMap::new();
+    while let Some(r) = set.join_next().await {
+        if let Ok((i, t)) = r {
+            done.insert(i, t);
+        }
+    }
+    let targets: Vec<TargetResult> = done.into_values().collect();
+    let count = |o: Outcome| targets.iter().filter(|t| t.result == o).count();
+    let summary = CheckSummary {
+        targets: targets.len(),
+        passed: count(Outcome::Pass),
+        failed: count(Outcome::Fail),
+        errors: count(Outcome::Error),
+        elapsed_ms: started.elapsed().as_millis() as u64,
+    };
+    CheckReport {
+        schema_version: SCHEMA_VERSION,
+        tool_version: env!("CARGO_PKG_VERSION"),
+        kind: "check",
+        policy: (*policy).clone(),
+        targets,
+        summary,
+    }
+}
+
+/// The summary table for people.
+pub fn render_table(report: &CheckReport) -> String {
+    use tabled::builder::Builder;
+    use tabled::settings::Style;
+    let mut b = Builder::default();
+    b.push_record(["Target", "Result", "Reasons"]);
+    for t in &report.targets {
+        let result = match t.result {
+            Outcome::Pass => "PASS",
+            Outcome::Fail => "FAIL",
+            Outcome::Error => "ERROR",
+        };
+        let reasons: String = t
+            .reasons
+            .iter()
+            .map(|r| {
+                let wrapped = crate::report::table::wrap(&format!("- {r}"), 2, 90);
+                wrapped.trim_start().to_string()
+            })
+            .collect();
+        b.push_record([
+            t.target.clone(),
+            result.to_string(),
+            reasons.trim_end().to_string(),
+        ]);
+    }
+    let mut table = b.build();
+    table.with(Style::psql());
+    let s = &report.summary;
+    format!(
+        "{table}\n\n{} targets: {} passed, {} failed, {} errors in {}\n",
+        s.targets,
+        s.passed,
+        s.failed,
+        s.errors,
+        crate::util::human_duration(Duration::from_millis(s.elapsed_ms))
+    )
+}
+
+fn xml_escape(s: &str) -> String {
+    s.chars()
+        .filter(|c| !c.is_control() || *c == '\n' || *c == '\t')
+        .map(|c| match c {
+            '&' => "&amp;".to_string(),
+            '<' => "&lt;".to_string(),
+            '>' => "&gt;".to_string(),
+            '"' => "&quot;".to_string(),
+            '\'' => "&apos;".to_string(),
+            c => c.to_string(),
+        })
+        .collect()
+}
+
+/// JUnit XML: one testcase per target; failures and errors say what to change.
+pub fn render_junit(report: &CheckReport) -> String {
+    let s = &report.summary;
+    let secs = s.elapsed_ms as f64 / 1000.0;
+    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    out.push_str(&format!(
+        "<testsuites name=\"cipher-test check\" tests=\"{}\" failures=\"{}\" errors=\"{}\" time=\"{secs:.3}\">\n",
+        s.targets, s.failed, s.errors
+    ));
+    out.push_str(&format!(
+        "  <testsuite name=\"cipher-test check (envoy {})\" tests=\"{}\" failures=\"{}\" errors=\"{}\" time=\"{secs:.3}\">\n",
+        xml_escape(&report.policy.envoy),
+        s.targets,
+        s.failed,
+        s.errors
+    ));
+    for t in &report.targets {
+        out.push_str(&format!(
+            "    <testcase classname=\"cipher-test.check\" name=\"{}\" time=\"{:.3}\"",
+            xml_escape(&t.target),
+            t.elapsed.as_secs_f64()
+        ));
+        let body = xml_escape(&t.reasons.join("\n"));
+        let first = xml_escape(t.reasons.first().map(String::as_str).unwrap_or(""));
+        match t.result {
+            Outcome::Pass => out.push_str("/>\n"),
+            Outcome::Fail => out.push_str(&format!(
+                ">\n      <failure message=\"{first}\" type=\"policy\">{body}</failure>\n    </testcase>\n"
+            )),
+            Outcome::Error => out.push_str(&format!(
+                ">\n      <error message=\"{first}\" type=\"error\">{body}</error>\n    </testcase>\n"
+            )),
+        }
+    }
+    out.push_str("  </testsuite>\n</testsuites>\n");
+    out
+}
+
+/// The remediation of every failing target as YAML documents: a merge patch (with its kubectl line)
+/// for Upstreams, a complete Upstream for plain targets, a comment where no setting can work.
+pub fn render_yaml(report: &CheckReport) -> String {
+    let mut docs = Vec::new();
+    for t in report.targets.iter().filter(|t| t.result == Outcome::Fail) {
+        let Some(r) = &t.report else { continue };
+        let Some(rem) = &r.remediation else {
+            if let Some(e) = &r.envoy {
+                if e.verdict == Verdict::Incompatible {
+                    docs.push(format!(
+                        "# {}: no Envoy setting can work. {}\n",
+                        t.target, e.advice
+                    ));
+                }
+            }
+            continue;
+        };
+        let params = crate::remediate::ssl_parameters(&rem.params);
+        match &t.upstream {
+            Some(u) => {
+                let p = gloo::merge_patch(&u.name, &u.namespace, &params, None, None);
+                docs.push(format!("# {}\n# {}\n{}", t.target, p.kubectl, p.yaml));
+            }
+            None => {
+                let hp = HostPort {
+                    host: t.host.clone(),
+                    port: t.port,
+                };
+                let opts = gloo::UpstreamOptions {
+                    name: crate::remediate::default_upstream_name(&hp),
+                    namespace: "gloo-system".into(),
+                    target: UpstreamTarget::Static(vec![gloo::StaticHost {
+                        addr: t.host.clone(),
+                        port: t.port,
+                        sni_addr: None,
+                    }]),
+                    sni: r.target.sni.clone(),
+                    secret: None::<SecretRef>,
+                };
+                docs.push(format!(
+                    "# {}\n{}",
+                    t.target,
+                    gloo::upstream_manifest(&opts, &params)
+                ));
+            }
+        }
+    }
+    if docs.is_empty() {
+        return "# every target passed or needs no parameter change: nothing to patch\n".into();
+    }
+    docs.join("---\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_files_take_sni_and_comments() {
+        let t = parse_targets_file(
+            "# fleet\napi.example.com:8443 sni=api.internal\n\n10.0.0.1 # db\n[::1]:4433 sni=-\n",
+            "t",
+        )
+        .unwrap();
+        assert_eq!(t.len(), 3);
+        assert_eq!(t[0].sni, SniChoice::Name("api.internal".into()));
+        assert_eq!(t[1].host_port.port, 443);
+        assert_eq!(t[2].sni, SniChoice::None);
+        let e = parse_targets_file("ok:1\nbad:port\n", "targets.txt").unwrap_err();
+        assert!(e.starts_with("targets.txt line 2:"), "{e}");
+        assert!(parse_targets_file("a:1 foo=bar", "t").is_err());
+    }
+
+    #[test]
+    fn resolve_maps_names_to_addresses() {
+        let ((h, p), a) =
+            parse_resolve("api.default.svc.cluster.local:443=127.0.0.1:8443").unwrap();
+        assert_eq!(
+            (h.as_str(), p, a.to_string().as_str()),
+            ("api.default.svc.cluster.local", 443, "127.0.0.1:8443")
+        );
+        let (_, a) = parse_resolve("x:443=127.0.0.2").unwrap();
+        assert_eq!(a.to_string(), "127.0.0.2:443");
+        assert!(parse_resolve("x=127.0.0.1").is_err());
+        assert!(parse_resolve("x:443=nowhere").is_err());
+    }
+
+    #[test]
+    fn rfc3339_dates() {
+        assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(parse_rfc3339("2000-03-01T00:00:00Z"), Some(951_868_800));
+        assert_eq!(parse_rfc3339("garbage"), None);
+    }
+
+    #[test]
+    fn suite_classes() {
+        let c = catalog();
+        assert!(is_weak(c.by_name("AES128-SHA").unwrap()));
+        assert!(is_weak(c.by_name("ECDHE-RSA-AES256-SHA").unwrap()));
+        assert!(!is_weak(c.by_name("ECDHE-RSA-AES128-GCM-SHA256").unwrap()));
+        assert!(is_insecure(c.by_name("DES-CBC3-SHA").unwrap()));
+        assert!(is_insecure(c.by_name("RC4-SHA").unwrap()));
+        assert!(is_insecure(c.by_name("ADH-AES128-SHA").unwrap()));
+        assert!(is_insecure(c.by_name("NULL-SHA").unwrap()));
+        assert!(!is_insecure(c.by_name("AES128-SHA").unwrap()));
+    }
+}
+
+/// Output formats of `check`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CheckFormat {
+    /// A summary table: target, result, reasons.
+    Table,
+    /// One JSON document: every target's report and a summary.
+    Json,
+    /// The remediation YAML for every failing target.
+    Yaml,
+}
+
+/// A validated `check` run.
+#[derive(Debug)]
+pub struct CheckRequest {
+    pub targets: Vec<CheckTarget>,
+    pub policy: Policy,
+    pub config: ScanConfig,
+    pub max_connections: usize,
+    pub format: CheckFormat,
+    pub junit: Option<std::path::PathBuf>,
+}
+
+/// Runs the request, prints the result, writes the JUnit file, and returns the exit code.
+pub async fn execute(req: CheckRequest) -> std::process::ExitCode {
+    use std::process::ExitCode;
+    let report = run(req.targets, req.policy, req.config, req.max_connections).await;
+    if let Some(path) = &req.junit {
+        // Written to a temporary file first, so a failed write never leaves half a report behind.
+        let tmp = path.with_extension("xml.partial");
+        let written =
+            std::fs::write(&tmp, render_junit(&report)).and_then(|_| std::fs::rename(&tmp, path));
+        if let Err(e) = written {
+            let _ = std::fs::remove_file(&tmp);
+            return crate::app::fail(&format!("cannot write {}: {e}", path.display()));
+        }
+    }
+    let text = match req.format {
+        CheckFormat::Table => render_table(&report),
+        CheckFormat::Json => {
+            let mut s = serde_json::to_string_pretty(&report).unwrap_or_default();
+            s.push('\n');
+            s
+        }
+        CheckFormat::Yaml => render_yaml(&report),
+    };
+    if let Err(code) = crate::app::print(&text) {
+        return code;
+    }
+    ExitCode::from(report.exit_code())
+}
