@@ -9,25 +9,20 @@ use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::{self, JoinHandle};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use anyhow::{Context, Result};
-use openssl::asn1::Asn1Time;
-use openssl::bn::{BigNum, MsbOption};
+
+use crate::testpki::{self, CertSpec};
 use openssl::dh::Dh;
 use openssl::ec::{EcGroup, EcKey};
-use openssl::hash::MessageDigest;
 use openssl::nid::Nid;
 use openssl::pkey::{PKey, Private};
 use openssl::rsa::Rsa;
 use openssl::ssl::{
     Ssl, SslContext, SslContextBuilder, SslMethod, SslMode, SslOptions, SslVerifyMode, SslVersion,
 };
-use openssl::x509::extension::{
-    AuthorityKeyIdentifier, BasicConstraints, ExtendedKeyUsage, KeyUsage, SubjectAlternativeName,
-    SubjectKeyIdentifier,
-};
-use openssl::x509::{X509Builder, X509Name, X509};
+use openssl::x509::X509;
 
 /// RFC 7919 ffdhe2048, the group a well-configured DHE server uses (as printed by
 /// `openssl genpkey -genparam -algorithm DH -pkeyopt group:ffdhe2048`).
@@ -340,13 +335,12 @@ impl Drop for TlsServer {
 }
 
 /// The cached self-signed certificate and key for `(key, hostname)`: valid from yesterday for 365 days,
-/// SAN `DNS:hostname` (or `IP:` for an address), SHA-256.
+/// SAN `DNS:hostname` (or `IP:` for an address), SHA-256 (made by [`crate::testpki`]).
 pub fn self_signed(key: &KeyKind, hostname: &str) -> Result<Credentials> {
     let kind = *key;
     cached(CacheKey::Server(kind, hostname.to_string()), || {
-        let key = generate_key(kind)?;
-        let cert = server_certificate(&key, kind, hostname)?;
-        Ok((cert, key))
+        let issued = testpki::self_signed(&CertSpec::leaf(hostname).key(kind))?;
+        Ok((issued.cert, issued.key))
     })
     .with_context(|| format!("generating a self-signed {kind:?} certificate for {hostname}"))
 }
@@ -354,20 +348,8 @@ pub fn self_signed(key: &KeyKind, hostname: &str) -> Result<Credentials> {
 /// The process-wide throwaway CA (ECDSA P-256) that servers with client auth trust.
 pub fn client_ca() -> Result<Credentials> {
     cached(CacheKey::ClientCa, || {
-        let key = generate_key(KeyKind::EcdsaP256)?;
-        let mut builder = certificate_builder(CLIENT_CA_NAME, &key)?;
-        builder.append_extension(BasicConstraints::new().critical().ca().build()?)?;
-        builder.append_extension(
-            KeyUsage::new()
-                .critical()
-                .key_cert_sign()
-                .crl_sign()
-                .build()?,
-        )?;
-        let ski = SubjectKeyIdentifier::new().build(&builder.x509v3_context(None, None))?;
-        builder.append_extension(ski)?;
-        builder.sign(&key, MessageDigest::sha256())?;
-        Ok((builder.build(), key))
+        let issued = testpki::self_signed(&CertSpec::ca(CLIENT_CA_NAME))?;
+        Ok((issued.cert, issued.key))
     })
     .context("generating the client CA")
 }
@@ -378,18 +360,15 @@ pub fn issue_client_cert(
     ca_key: &PKey<Private>,
     common_name: &str,
 ) -> Result<Credentials> {
-    let key = generate_key(KeyKind::EcdsaP256)?;
-    let mut builder = certificate_builder(common_name, &key)?;
-    builder.set_issuer_name(ca.subject_name())?;
-    builder.append_extension(BasicConstraints::new().critical().build()?)?;
-    builder.append_extension(KeyUsage::new().critical().digital_signature().build()?)?;
-    builder.append_extension(ExtendedKeyUsage::new().client_auth().build()?)?;
-    let aki = AuthorityKeyIdentifier::new()
-        .keyid(false)
-        .build(&builder.x509v3_context(Some(ca), None))?;
-    builder.append_extension(aki)?;
-    builder.sign(ca_key, MessageDigest::sha256())?;
-    Ok((builder.build(), key))
+    let issuer = testpki::Issued {
+        cert: ca.clone(),
+        key: ca_key.clone(),
+    };
+    let issued = testpki::issue(
+        &CertSpec::leaf(common_name).key(KeyKind::EcdsaP256),
+        &issuer,
+    )?;
+    Ok((issued.cert, issued.key))
 }
 
 /// Builds the OpenSSL context for `config`; returns it with the leaf certificate and, when the
@@ -581,53 +560,4 @@ pub(crate) fn generate_key(kind: KeyKind) -> Result<PKey<Private>> {
         KeyKind::EcdsaP256 => ec(Nid::X9_62_PRIME256V1),
         KeyKind::EcdsaP384 => ec(Nid::SECP384R1),
     }
-}
-
-/// A self-signed server certificate for `hostname` over `key`.
-fn server_certificate(key: &PKey<Private>, kind: KeyKind, hostname: &str) -> Result<X509> {
-    let mut builder = certificate_builder(hostname, key)?;
-    let mut usage = KeyUsage::new();
-    usage.critical().digital_signature();
-    if matches!(kind, KeyKind::Rsa2048 | KeyKind::Rsa1024) {
-        // RSA key transport suites (AES256-SHA) encrypt the premaster secret to this key.
-        usage.key_encipherment();
-    }
-    builder.append_extension(usage.build()?)?;
-    builder.append_extension(ExtendedKeyUsage::new().server_auth().build()?)?;
-    let mut san = SubjectAlternativeName::new();
-    if hostname.parse::<std::net::IpAddr>().is_ok() {
-        san.ip(hostname);
-    } else {
-        san.dns(hostname);
-    }
-    let san = san.build(&builder.x509v3_context(None, None))?;
-    builder.append_extension(san)?;
-    let ski = SubjectKeyIdentifier::new().build(&builder.x509v3_context(None, None))?;
-    builder.append_extension(ski)?;
-    builder.sign(key, MessageDigest::sha256())?;
-    Ok(builder.build())
-}
-
-/// A v3 certificate builder with subject = issuer = CN `common_name`, a random serial, the public
-/// key of `key`, valid from one day ago for 365 days.
-fn certificate_builder(common_name: &str, key: &PKey<Private>) -> Result<X509Builder> {
-    let mut name = X509Name::builder()?;
-    name.append_entry_by_nid(Nid::COMMONNAME, common_name)?;
-    let name = name.build();
-    let mut serial = BigNum::new()?;
-    serial.rand(64, MsbOption::MAYBE_ZERO, false)?;
-    let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
-    let not_before = Asn1Time::from_unix((now - 86_400) as _)?;
-    let not_after = Asn1Time::days_from_now(365)?;
-
-    let mut builder = X509Builder::new()?;
-    builder.set_version(2)?;
-    let serial = serial.to_asn1_integer()?;
-    builder.set_serial_number(&serial)?;
-    builder.set_subject_name(&name)?;
-    builder.set_issuer_name(&name)?;
-    builder.set_not_before(&not_before)?;
-    builder.set_not_after(&not_after)?;
-    builder.set_pubkey(key)?;
-    Ok(builder)
 }
