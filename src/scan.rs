@@ -585,13 +585,10 @@ async fn scan_groups(
 }
 
 fn gloo_version(p: Protocol) -> String {
-    match p {
-        Protocol::Ssl3 => "TLS_AUTO".into(),
-        Protocol::Tls10 => "TLSv1_0".into(),
-        Protocol::Tls11 => "TLSv1_1".into(),
-        Protocol::Tls12 => "TLSv1_2".into(),
-        Protocol::Tls13 => "TLSv1_3".into(),
-    }
+    // Gloo has no SSLv3; the lowest version it can express is TLSv1_0.
+    crate::gloo::gloo_version_name(p)
+        .unwrap_or("TLSv1_0")
+        .to_string()
 }
 
 /// The patch as Gloo field values.
@@ -609,14 +606,14 @@ pub fn parameters_report(params: &TlsParams) -> ParametersReport {
 
 /// Whether a simulated handshake agreed on version and suite (it connected, or it got as far as a
 /// ServerHello and then stopped only because the upstream wanted a client certificate).
-fn agreed(sim: &Simulation) -> Option<(Protocol, String)> {
+fn agreed(sim: &Simulation, presented: bool) -> Option<(Protocol, String)> {
     match sim {
         Simulation::Connected(n) => Some((n.protocol, n.cipher.clone())),
         Simulation::Failed {
             server_hello: Some((p, code)),
-            certificate_requested: true,
+            certificate_requested,
             ..
-        } => Some((
+        } if *certificate_requested || presented => Some((
             *p,
             catalog()
                 .by_code(*code)
@@ -665,16 +662,11 @@ async fn judge(
         Simulation::Failed { .. } => None,
     };
     let handshake_error = failure_text(&simulation);
-    let needs_certificate = matches!(
-        simulation,
-        Simulation::Failed {
-            certificate_requested: true,
-            server_hello: Some(_),
-            ..
-        }
-    );
+    let presented = certificate.is_some();
+    let needs_certificate =
+        agreed(&simulation, presented).is_some() && matches!(simulation, Simulation::Failed { .. });
     // The real handshake has the last word on "are version and suite agreed as configured".
-    match (agreed(&simulation), plan.verdict) {
+    match (agreed(&simulation, presented), plan.verdict) {
         (Some(_), Verdict::NeedsPatch | Verdict::Incompatible) => {
             plan.verdict = Verdict::Compatible;
             plan.params = TlsParams::default();
@@ -698,16 +690,33 @@ async fn judge(
         _ => {}
     }
     if needs_certificate {
+        let detail = if presented {
+            format!(
+                "the upstream refused the client certificate given with --cert ({}); Envoy would \
+                 fail the same way with it in its secret",
+                handshake_error.clone().unwrap_or_default()
+            )
+        } else {
+            "the upstream requires a client certificate (mTLS); Envoy presents one only when \
+             sslConfig.secretRef names a kubernetes.io/tls secret with tls.crt and tls.key"
+                .into()
+        };
         plan.problems.push(Problem {
             kind: ProblemKind::ClientCertificate,
-            detail:
-                "the upstream requires a client certificate (mTLS); Envoy presents one only when \
-                     sslConfig.secretRef names a kubernetes.io/tls secret with tls.crt and tls.key"
-                    .into(),
+            detail,
         });
         if plan.verdict == Verdict::Compatible {
             plan.verdict = Verdict::NeedsPatch;
-            plan.advice = String::new();
+            plan.advice = if presented {
+                "Use a client certificate issued by a CA the upstream trusts (see \
+                 client_auth.acceptable_cas)."
+                    .into()
+            } else {
+                "Add sslConfig.secretRef naming a kubernetes.io/tls secret with the client \
+                 certificate (kubectl create secret tls NAME --cert=client.crt --key=client.key), \
+                 then rerun with --cert/--key to verify the whole handshake."
+                    .into()
+            };
         }
     }
     let remediation = if plan.verdict == Verdict::NeedsPatch {
@@ -736,8 +745,8 @@ async fn judge(
             Simulation::Failed { .. } => (false, None),
         };
         let mut advice = plan.advice.clone();
-        if needs_certificate {
-            if let Some((p, cipher)) = agreed(&after) {
+        if needs_certificate && !presented {
+            if let Some((p, cipher)) = agreed(&after, presented) {
                 advice.push_str(&format!(
                     " With these parameters Envoy agrees {cipher} at {p} with the upstream, which then \
                      asks for a client certificate: create a kubernetes.io/tls secret (kubectl create \

@@ -171,6 +171,26 @@ fn protocol_of(ssl: &SslRef) -> Option<Protocol> {
     })
 }
 
+/// OpenSSL's error text without its codes and source locations: `error:0A000418:SSL routines:
+/// ssl3_read_bytes:tlsv1 alert unknown ca:../ssl/record/rec_layer_s3.c:1601:SSL alert number 48`
+/// becomes `server sent alert unknown_ca (48)`.
+pub fn tidy_error(text: &str) -> String {
+    if let Some(n) = text
+        .rsplit("SSL alert number ")
+        .next()
+        .filter(|_| text.contains("SSL alert number "))
+        .and_then(|n| n.trim().parse::<u8>().ok())
+    {
+        return format!("server sent alert {} ({n})", crate::wire::alert_name(n));
+    }
+    // error:CODE:LIBRARY:FUNCTION:REASON:FILE:LINE[:DATA]
+    let parts: Vec<&str> = text.split(':').collect();
+    if parts.len() >= 5 && parts[0].trim_start().ends_with("error") {
+        return parts[4].trim().to_string();
+    }
+    text.to_string()
+}
+
 impl OpensslProber {
     fn configure_client_auth(
         b: &mut SslContextBuilder,
@@ -288,7 +308,7 @@ impl OpensslProber {
         let result = tokio::time::timeout(self.timeout(), Pin::new(&mut stream).connect()).await;
         let mut failure = match result {
             Ok(Ok(())) => None,
-            Ok(Err(e)) => Some(e.to_string()),
+            Ok(Err(e)) => Some(tidy_error(&e.to_string())),
             Err(_) => Some(format!(
                 "no complete handshake within {}",
                 crate::util::human_duration(self.timeout())
@@ -302,7 +322,7 @@ impl OpensslProber {
             let wait = self.timeout().min(Duration::from_secs(1));
             let mut buf = [0u8; 512];
             if let Ok(Err(e)) = tokio::time::timeout(wait, stream.read(&mut buf)).await {
-                failure = Some(e.to_string());
+                failure = Some(tidy_error(&e.to_string()));
             }
         }
         let (server_hello, alert) = match parse_server_reply(stream.get_ref().received()) {
@@ -340,5 +360,23 @@ impl OpensslProber {
             failure,
             alert,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tidy_error;
+
+    #[test]
+    fn openssl_errors_are_tidied() {
+        assert_eq!(
+            tidy_error("error:0A000418:SSL routines:ssl3_read_bytes:tlsv1 alert unknown ca:../ssl/record/rec_layer_s3.c:1601:SSL alert number 48"),
+            "server sent alert unknown_ca (48)"
+        );
+        assert_eq!(
+            tidy_error("error:0A000126:SSL routines::unexpected eof while reading:../ssl/record/rec_layer_s3.c:317:"),
+            "unexpected eof while reading"
+        );
+        assert_eq!(tidy_error("connection timed out"), "connection timed out");
     }
 }
