@@ -5,6 +5,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use crate::cli::{Action, Output};
+use crate::color::Painter;
 use crate::report::{json, table, Format};
 use crate::scan::{self, ScanConfig, ScanReport};
 use crate::target::{effective_sni, resolve, HostPort, SniChoice, Target};
@@ -16,6 +17,11 @@ pub const EXIT_ERROR: u8 = 2;
 
 /// Runs `action` to completion.
 pub fn run(action: Action) -> ExitCode {
+    let action = match action {
+        Action::Completions { shell } => return emit_text(completions(shell)),
+        Action::Man { command } => return emit_text(man_page(command.as_deref())),
+        other => other,
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -45,6 +51,44 @@ pub fn run(action: Action) -> ExitCode {
             warn_days,
             format,
         } => secret(&input, warn_days, format),
+        Action::Completions { .. } | Action::Man { .. } => unreachable!("handled above"),
+    }
+}
+
+/// The completion script for `shell`, generated from the clap definitions.
+pub fn completions(shell: clap_complete::Shell) -> Result<String, String> {
+    let mut cmd = crate::cli::command();
+    let mut buf = Vec::new();
+    clap_complete::generate(shell, &mut cmd, "cipher-test", &mut buf);
+    String::from_utf8(buf).map_err(|e| format!("completion script is not UTF-8: {e}"))
+}
+
+/// The man page (roff) of the tool, or of one of its commands (`cipher-test-check(1)`).
+pub fn man_page(command: Option<&str>) -> Result<String, String> {
+    let mut cmd = crate::cli::command();
+    cmd.build();
+    let page = match command {
+        None => cmd,
+        Some(name) => cmd
+            .find_subcommand(name)
+            .cloned()
+            .ok_or_else(|| format!("no command '{name}'"))?,
+    };
+    let mut buf = Vec::new();
+    clap_mangen::Man::new(page)
+        .source(format!("cipher-test {}", env!("CARGO_PKG_VERSION")))
+        .render(&mut buf)
+        .map_err(|e| format!("cannot render the man page: {e}"))?;
+    String::from_utf8(buf).map_err(|e| format!("man page is not UTF-8: {e}"))
+}
+
+fn emit_text(text: Result<String, String>) -> ExitCode {
+    match text {
+        Ok(t) => match print(&t) {
+            Ok(()) => ExitCode::from(EXIT_OK),
+            Err(code) => code,
+        },
+        Err(e) => fail(&e),
     }
 }
 
@@ -80,7 +124,7 @@ pub async fn scan_target_at(
 pub fn emit(report: &ScanReport, output: Output) -> ExitCode {
     let text = match output.format {
         Format::Json => json::render(report),
-        Format::Table => table::render(report, output.rows),
+        Format::Table => table::render_with(report, output.rows, Painter::new(output.color)),
     };
     if let Err(code) = print(&text) {
         return code;

@@ -7,6 +7,7 @@ use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::cert::TrustAnchors;
 use crate::check::{CheckFormat, CheckRequest, Forbid, Requirement};
+use crate::color::ColorChoice;
 use crate::envoy;
 use crate::gloo::SecretRef;
 use crate::probe::handshake::ClientCertificate;
@@ -20,6 +21,10 @@ use crate::util::parse_duration;
 use openssl::pkey::PKey;
 use openssl::x509::X509;
 
+const COLOR_HELP: &str = "\
+Colour: tables are coloured when stdout is a terminal; --color always|never overrides, and a
+non-empty NO_COLOR turns it off in auto mode. JSON and YAML are never coloured.";
+
 const EXIT_CODES: &str = "\
 Exit codes:
   0  the scan completed and every probe has an answer
@@ -32,6 +37,18 @@ Examples:
   cipher-test [::1]:4433 --protocols tls1.2,tls1.3 --format json
   cipher-test demo                            scan a built-in local server: no network needed";
 
+const TOP_EXAMPLES: &str = "\
+Examples:
+  cipher-test demo                            a report from a built-in server: no network needed
+  cipher-test api.example.com:443             which suites it accepts, and would Envoy connect?
+  cipher-test remediate api.example.com:443   the Gloo Upstream YAML that makes Envoy connect
+  cipher-test check --upstreams up.yaml       gate CI on every TLS Upstream (add --junit FILE)
+  cipher-test explain 268435703               decode an Envoy TLS error (code or message)
+  cipher-test completions bash                shell completions (also zsh and fish)
+  cipher-test man | man -l -                  the manual page
+
+Each command has its own help and examples: cipher-test help COMMAND.";
+
 #[derive(Debug, Parser)]
 #[command(
     name = "cipher-test",
@@ -41,7 +58,7 @@ Examples:
         concurrently, and reports each suite as accepted, rejected (the server refused it with a TLS \
         alert) or inconclusive (the network failed; the reason is given). A network error is never \
         reported as a rejection.",
-    after_help = format!("{SCAN_EXAMPLES}\n\n{EXIT_CODES}"),
+    after_help = format!("{TOP_EXAMPLES}\n\n{EXIT_CODES}\n\n{COLOR_HELP}"),
     args_conflicts_with_subcommands = true,
     subcommand_negates_reqs = true,
     disable_version_flag = true
@@ -56,35 +73,137 @@ struct Cli {
     /// Print the version and the OpenSSL library in use.
     #[arg(short = 'V', long, action = clap::ArgAction::Version)]
     version: Option<bool>,
+
+    /// When to colour the table output: auto (when stdout is a terminal and NO_COLOR is unset or
+    /// empty), always, never. JSON and YAML are never coloured.
+    #[arg(
+        long,
+        global = true,
+        value_name = "WHEN",
+        value_enum,
+        default_value_t = ColorChoice::Auto,
+        hide_possible_values = true
+    )]
+    color: ColorChoice,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Scan one TLS server (the default command: `cipher-test HOST` is `cipher-test scan HOST`).
+    /// Scan one TLS server: every suite at every version, and would Envoy connect (the default command)
+    ///
+    /// `cipher-test HOST` is `cipher-test scan HOST`. One TCP connection per (protocol version, cipher
+    /// suite), each offering exactly that suite, tells which suites the server accepts; a refused or
+    /// timed-out probe is reported as inconclusive, never as a rejection. The same run enumerates the
+    /// key-exchange groups, makes one real handshake as Envoy's client would (verdict: compatible,
+    /// needs patch, incompatible, with a verified sslConfig patch), and reports the certificate chain,
+    /// trust, name match and whether the server asks for a client certificate.
     #[command(after_help = format!("{SCAN_EXAMPLES}\n\n{EXIT_CODES}"))]
     Scan(ScanArgs),
-    /// Scan an upstream and print the Gloo Upstream YAML that makes Envoy connect to it, verified by a
-    /// real handshake as the patched Envoy client.
+    /// Print the Gloo Upstream YAML that makes Envoy connect to an upstream, verified by a handshake
+    ///
+    /// Scans the upstream like `scan`, then writes what kubectl applies: a complete Upstream, a merge
+    /// patch with its `kubectl patch` command, or a Service annotation, holding only the
+    /// sslConfig.parameters that must change. The patch is verified by a second real handshake as the
+    /// patched Envoy client before it is printed. With -f, your own Upstream manifest is judged as
+    /// configured and patched with every other field kept. The verdict goes to stderr, the YAML to
+    /// stdout.
     #[command(after_help = REMEDIATE_EXAMPLES)]
     Remediate(RemediateArgs),
-    /// Decode an Envoy TLS error (from a 503 body or %UPSTREAM_TRANSPORT_FAILURE_REASON%) into what it
-    /// means for the upstream and what to run next.
-    #[command(
-        after_help = "Examples:\n  cipher-test explain 'TLS error: 268436496:SSL routines:OPENSSL_internal:SSLV3_ALERT_HANDSHAKE_FAILURE'\n  cipher-test explain 268435703\n  kubectl logs deploy/gateway-proxy | grep -o 'TLS_error:.*TLS_error_end' | head -1 | cipher-test explain -"
-    )]
+    /// Decode an Envoy TLS error into what it means for the upstream and what to run next
+    ///
+    /// Takes Envoy's upstream transport failure reason as it appears in a 503 body, an access log
+    /// (%UPSTREAM_TRANSPORT_FAILURE_REASON%) or `kubectl logs` of the gateway proxy: the old `TLS
+    /// error: …` form, the new `TLS_error:|…|TLS_error_end` form, a bare packed error code, or a whole
+    /// response body. Nothing is connected to; the answer names the likely cause on the upstream side
+    /// and the cipher-test command that confirms it.
+    #[command(after_help = EXPLAIN_HELP)]
     Explain(ExplainArgs),
-    /// Gate CI or audit a fleet: scan many upstreams concurrently and judge each against a policy.
+    /// Gate CI or audit a fleet: scan many upstreams concurrently and judge each against a policy
+    ///
+    /// Targets come from the command line, a targets file, or Gloo Upstream manifests (`kubectl get
+    /// upstreams -A -o yaml`), where each TLS Upstream is scanned at the address and SNI Gloo would use
+    /// and judged with its own sslConfig.parameters. The policy (Envoy profile, patch allowed or not,
+    /// certificate lifetime, forbidden suite classes, trust) decides pass or fail per target; the
+    /// output is a table, JSON, the YAML that fixes each failing Upstream, and optionally JUnit XML.
     #[command(after_help = CHECK_HELP)]
     Check(CheckArgs),
-    /// Lint what would go into the Kubernetes secret an Upstream's sslConfig.secretRef names: PEM
-    /// parses, key matches certificate, chain order, expiry, and `type: kubernetes.io/tls` (Gloo ignores
-    /// generic secrets). Private key material is never printed.
+    /// Lint the Kubernetes TLS secret an Upstream's sslConfig.secretRef names, before Gloo sees it
+    ///
+    /// Reads the files that would become tls.crt, tls.key and ca.crt, or a Secret manifest (`data` or
+    /// `stringData`, also from `kubectl get secret -o yaml`), and checks that the PEM parses, the key
+    /// matches the certificate, the chain is in order and in date, and the secret has `type:
+    /// kubernetes.io/tls` (Gloo silently ignores a generic/Opaque secret). Private key material is
+    /// never printed.
     #[command(after_help = SECRET_HELP)]
     Secret(SecretArgs),
-    /// Start a built-in TLS server on 127.0.0.1 (TLS 1.2 only, ECDHE-RSA-AES256-SHA only, self-signed
-    /// localhost certificate), scan it, and print the report.
-    #[command(after_help = "Example:\n  cipher-test demo\n  cipher-test demo --format json")]
+    /// Scan a built-in local TLS server and print the report: try the tool without a network
+    ///
+    /// Starts an in-process TLS server on 127.0.0.1 like Gloo's example-tls-server (TLS 1.2 only,
+    /// ECDHE-RSA-AES256-SHA only, a self-signed localhost certificate), scans it exactly like `scan`
+    /// would scan a remote host, and prints the report: one accepted suite, an Envoy verdict of NEEDS
+    /// PATCH with its verified patch, and the certificate findings. The server's address goes to
+    /// stderr.
+    #[command(after_help = DEMO_HELP)]
     Demo(OutputArgs),
+    /// Print a shell completion script for bash, zsh, fish, elvish or powershell
+    ///
+    /// The script completes subcommands, flags and flag values, and is generated from the same
+    /// definitions the tool parses with, so it never drifts. Write it where your shell loads
+    /// completions from, or source it from your shell's startup file.
+    #[command(after_help = COMPLETIONS_HELP)]
+    Completions(CompletionsArgs),
+    /// Print the man page (roff) for cipher-test or one of its commands
+    ///
+    /// Without COMMAND, the page of the tool: synopsis, every flag of the default scan, the list of
+    /// commands and the exit codes. With COMMAND, that command's own page, cipher-test-COMMAND(1).
+    /// Generated from the same definitions as --help, so it never drifts: write it into a man
+    /// directory to read it with `man cipher-test`, or view it at once with `man -l -`.
+    #[command(after_help = MAN_HELP)]
+    Man(ManArgs),
+}
+
+const EXPLAIN_HELP: &str = "\
+Examples:
+  cipher-test explain \\
+    'TLS error: 268436496:SSL routines:OPENSSL_internal:SSLV3_ALERT_HANDSHAKE_FAILURE'
+  cipher-test explain 268435703
+  kubectl logs deploy/gateway-proxy -n gloo-system | grep -o 'TLS_error:.*TLS_error_end' \\
+    | head -1 | cipher-test explain -
+
+Exit codes:
+  0  the error was decoded
+  2  nothing in the text is an Envoy TLS error this tool knows";
+
+const DEMO_HELP: &str = "\
+Examples:
+  cipher-test demo
+  cipher-test demo --all --color always | less -R
+  cipher-test demo --format json | jq '.envoy.verdict'";
+
+const COMPLETIONS_HELP: &str = "\
+Examples:
+  cipher-test completions bash > ~/.local/share/bash-completion/completions/cipher-test
+  cipher-test completions zsh > \"${fpath[1]}/_cipher-test\"
+  cipher-test completions fish > ~/.config/fish/completions/cipher-test.fish";
+
+const MAN_HELP: &str = "\
+Examples:
+  cipher-test man | man -l -
+  cipher-test man > /usr/local/share/man/man1/cipher-test.1
+  cipher-test man check > /usr/local/share/man/man1/cipher-test-check.1";
+
+#[derive(Debug, Args)]
+struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_name = "SHELL", value_enum)]
+    shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+struct ManArgs {
+    /// A command (scan, remediate, check, explain, secret, demo, ...) for its own page: cipher-test-COMMAND(1).
+    #[arg(value_name = "COMMAND")]
+    command: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -216,14 +335,15 @@ struct RemediateArgs {
 const CHECK_HELP: &str = "\
 Examples:
   cipher-test check api.example.com:443 payments.internal:8443
-  cipher-test check --targets fleet.txt --forbid weak,insecure --min-cert-days 30 --junit report.xml
+  cipher-test check --targets fleet.txt --forbid insecure --min-cert-days 30 --junit report.xml
   kubectl get upstreams -A -o yaml | cipher-test check --upstreams -
-  cipher-test check --upstreams upstreams.yaml --resolve legacy.default.svc.cluster.local:443=127.0.0.1:8443
+  cipher-test check --upstreams upstreams.yaml \\
+    --resolve legacy.default.svc.cluster.local:443=127.0.0.1:8443
 
 Exit codes:
   0  every target passes the policy
   1  at least one target fails the policy
-  2  any error (unreachable, not TLS, inconclusive probes, unreadable input); an error beats a failure";
+  2  any error (unreachable, not TLS, inconclusive, unreadable input); an error beats a failure";
 
 #[derive(Debug, Args)]
 struct CheckArgs {
@@ -292,7 +412,7 @@ Examples:
 
 Exit codes:
   0  no error finding
-  1  at least one error finding (Gloo would ignore or reject the secret, or Envoy would fail with it)
+  1  an error finding: Gloo would ignore or reject the secret, or Envoy would fail with it
   2  usage error, unreadable file, or not a Secret manifest";
 
 #[derive(Debug, Args)]
@@ -427,6 +547,8 @@ pub struct Output {
     pub format: Format,
     pub rows: Rows,
     pub progress: bool,
+    /// Colour the table (`--color`, resolved against the terminal and NO_COLOR). Never used for JSON.
+    pub color: bool,
 }
 
 /// A validated command.
@@ -452,14 +574,19 @@ pub enum Action {
         warn_days: u32,
         format: Format,
     },
+    /// Print a completion script for this shell.
+    Completions { shell: clap_complete::Shell },
+    /// Print the man page of the tool, or of one of its commands.
+    Man { command: Option<String> },
 }
 
-fn output(o: &OutputArgs) -> Output {
+fn output(o: &OutputArgs, color: ColorChoice) -> Output {
     use std::io::IsTerminal;
     Output {
         format: o.format,
         rows: if o.all { Rows::All } else { Rows::Interesting },
         progress: !o.quiet && std::io::stderr().is_terminal(),
+        color: o.format == Format::Table && color.enabled(),
     }
 }
 
@@ -496,8 +623,29 @@ where
     I: IntoIterator<Item = T>,
     T: Into<std::ffi::OsString> + Clone,
 {
-    let matches = command().try_get_matches_from(args)?;
+    let args: Vec<std::ffi::OsString> = args.into_iter().map(Into::into).collect();
+    let matches = command().try_get_matches_from(color_after_command(args))?;
     validate(Cli::from_arg_matches(&matches)?)
+}
+
+/// `cipher-test --color WHEN COMMAND …` becomes `cipher-test COMMAND --color WHEN …`: any flag before
+/// a command makes clap read the command as the scan target, and `--color` is global.
+fn color_after_command(args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    let taken = match args.get(1).and_then(|a| a.to_str()) {
+        Some(a) if a.starts_with("--color=") => 1,
+        Some("--color") => 2,
+        _ => return args,
+    };
+    let Some(next) = args.get(1 + taken).and_then(|a| a.to_str()) else {
+        return args;
+    };
+    if !command().get_subcommands().any(|s| s.get_name() == next) {
+        return args;
+    }
+    let mut out = vec![args[0].clone(), args[1 + taken].clone()];
+    out.extend_from_slice(&args[1..1 + taken]);
+    out.extend_from_slice(&args[2 + taken..]);
+    out
 }
 
 fn usage(msg: String) -> CliError {
@@ -545,6 +693,7 @@ fn probe_config(
         envoy: Some(envoy.request().map_err(usage)?),
         certs: Some(certs.config().map_err(input)?),
         global_permits: None,
+        engine: crate::scan::EngineChoice::Auto,
     };
     if let (Some(e), Some(c)) = (config.envoy.as_mut(), config.certs.as_ref()) {
         e.client_certificate = c.client_certificate.clone();
@@ -585,7 +734,22 @@ fn read_input(path: &str) -> Result<String, String> {
 
 fn validate(cli: Cli) -> Result<Action, CliError> {
     let scan = match cli.command {
-        Some(Command::Demo(o)) => return Ok(Action::Demo { output: output(&o) }),
+        Some(Command::Demo(o)) => {
+            return Ok(Action::Demo {
+                output: output(&o, cli.color),
+            })
+        }
+        Some(Command::Completions(c)) => return Ok(Action::Completions { shell: c.shell }),
+        Some(Command::Man(m)) => {
+            if let Some(name) = &m.command {
+                if !command().get_subcommands().any(|s| s.get_name() == name) {
+                    return Err(usage(format!(
+                        "man: no command '{name}' (try scan, remediate, check, explain, secret, demo)"
+                    )));
+                }
+            }
+            return Ok(Action::Man { command: m.command });
+        }
         Some(Command::Explain(e)) => {
             let text = if e.text.len() == 1 && e.text[0] == "-" {
                 read_input("-").map_err(input)?
@@ -610,7 +774,7 @@ fn validate(cli: Cli) -> Result<Action, CliError> {
         target,
         sni,
         config: Box::new(config),
-        output: output(&scan.output),
+        output: output(&scan.output, cli.color),
     })
 }
 
@@ -753,6 +917,67 @@ mod tests {
     #[test]
     fn clap_definitions_are_consistent() {
         command().debug_assert();
+    }
+
+    /// Help is wrapped at 100 columns: an example line longer than that would break mid-command.
+    #[test]
+    fn help_examples_fit_in_100_columns() {
+        let mut cmd = command();
+        cmd.build();
+        let mut all = vec![cmd.clone()];
+        all.extend(cmd.get_subcommands().cloned());
+        for c in all {
+            let text = c.get_after_help().map(|h| h.to_string()).unwrap_or_default();
+            for line in text.lines() {
+                assert!(
+                    line.chars().count() <= 98,
+                    "{}: help line too long: {line}",
+                    c.get_name()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn color_before_a_command_is_moved_after_it() {
+        let os = |v: &[&str]| v.iter().map(std::ffi::OsString::from).collect::<Vec<_>>();
+        assert_eq!(
+            color_after_command(os(&["ct", "--color", "never", "demo", "--all"])),
+            os(&["ct", "demo", "--color", "never", "--all"])
+        );
+        assert_eq!(
+            color_after_command(os(&["ct", "--color=always", "check", "a"])),
+            os(&["ct", "check", "--color=always", "a"])
+        );
+        // A scan target stays a scan target.
+        let scan = os(&["ct", "--color", "never", "example.com"]);
+        assert_eq!(color_after_command(scan.clone()), scan);
+        assert!(matches!(
+            action(&["--color", "never", "demo"]),
+            Ok(Action::Demo { output }) if !output.color
+        ));
+        assert!(matches!(
+            action(&["demo", "--color", "always"]),
+            Ok(Action::Demo { output }) if output.color
+        ));
+        assert!(matches!(
+            action(&["demo", "--color", "always", "--format", "json"]),
+            Ok(Action::Demo { output }) if !output.color
+        ));
+    }
+
+    #[test]
+    fn completions_and_man_are_commands() {
+        assert!(matches!(
+            action(&["completions", "zsh"]),
+            Ok(Action::Completions { .. })
+        ));
+        assert!(action(&["completions", "tcsh"]).is_err());
+        assert!(matches!(
+            action(&["man", "check"]),
+            Ok(Action::Man { command: Some(c) }) if c == "check"
+        ));
+        assert!(action(&["man", "nope"]).is_err());
     }
 
     #[test]

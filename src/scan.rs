@@ -13,6 +13,7 @@ use crate::cert::{self, CertCheck, CertificateReport, Finding, Severity, TrustAn
 use crate::envoy::{self, EnvoyClient, EnvoyProfile, TlsParams};
 use crate::probe::handshake::{ClientCertificate, Simulation};
 use crate::probe::openssl::{Group, Negotiated, OpensslProber, GROUPS};
+use crate::probe::raw::RawProber;
 use crate::probe::{Inconclusive, ProbeOutcome, Refusal};
 use crate::protocol::Protocol;
 use crate::target::Target;
@@ -42,6 +43,28 @@ pub struct ScanConfig {
     pub certs: Option<CertConfig>,
     /// A bound on connections shared by every target of a run (`check`), on top of `concurrency`.
     pub global_permits: Option<Arc<Semaphore>>,
+    /// Which engine builds the ClientHellos.
+    pub engine: EngineChoice,
+}
+
+/// Which probe engine offers each suite.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum EngineChoice {
+    /// The local OpenSSL where it can offer the suite, the raw ClientHello engine for the rest.
+    Auto,
+    /// The local OpenSSL only: suites it cannot offer are untestable.
+    Openssl,
+    /// The raw ClientHello engine for every suite.
+    Raw,
+}
+
+/// The engine that probed one suite.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Engine {
+    Openssl,
+    Raw,
 }
 
 /// How to judge certificates.
@@ -101,6 +124,7 @@ impl Default for ScanConfig {
             envoy: Some(EnvoyRequest::current()),
             certs: Some(CertConfig::default()),
             global_permits: None,
+            engine: EngineChoice::Auto,
         }
     }
 }
@@ -168,6 +192,9 @@ pub struct CipherResult {
     pub alert: Option<u8>,
     /// Connections used for this probe (0 when untestable).
     pub attempts: u32,
+    /// The engine that probed it (absent when untestable).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub engine: Option<Engine>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -423,8 +450,13 @@ pub async fn scan(target: &Target, cfg: &ScanConfig) -> Result<ScanReport, ScanE
     preflight(&prober, &shown, cfg.retries).await?;
     let prober = Arc::new(prober);
 
+    let raw = Arc::new(RawProber::new(
+        target.address,
+        target.sni.clone(),
+        cfg.timeout,
+    ));
     let mut rows: Vec<CipherResult> = Vec::new();
-    let mut jobs: Vec<(Protocol, &'static CipherSuite)> = Vec::new();
+    let mut jobs: Vec<(Protocol, &'static CipherSuite, Engine)> = Vec::new();
     for &p in &cfg.protocols {
         let applicable: Vec<&'static CipherSuite> = catalog()
             .suites()
@@ -434,11 +466,15 @@ pub async fn scan(target: &Target, cfg: &ScanConfig) -> Result<ScanReport, ScanE
         let offerable: Vec<bool> = applicable.iter().map(|s| prober.can_offer(p, s)).collect();
         let any = offerable.iter().any(|&o| o);
         for (suite, ok) in applicable.into_iter().zip(offerable) {
-            if ok {
-                jobs.push((p, suite));
-            } else {
-                let reason = untestable_reason(p, suite, any);
-                rows.push(row(p, suite, CipherStatus::Untestable, reason, None, 0));
+            match (cfg.engine, ok) {
+                (EngineChoice::Raw, _) | (EngineChoice::Auto, false) => {
+                    jobs.push((p, suite, Engine::Raw))
+                }
+                (_, true) => jobs.push((p, suite, Engine::Openssl)),
+                (EngineChoice::Openssl, false) => {
+                    let reason = untestable_reason(p, suite, any);
+                    rows.push(row(p, suite, CipherStatus::Untestable, reason, None, 0));
+                }
             }
         }
     }
@@ -449,15 +485,25 @@ pub async fn scan(target: &Target, cfg: &ScanConfig) -> Result<ScanReport, ScanE
         jobs,
         cfg,
         &bar,
-        move |(p, suite): (Protocol, &'static CipherSuite)| {
+        move |(p, suite, engine): (Protocol, &'static CipherSuite, Engine)| {
             let prober = Arc::clone(&suite_prober);
-            async move { prober.probe(p, suite).await }
+            let raw = Arc::clone(&raw);
+            async move {
+                match engine {
+                    Engine::Openssl => prober.probe(p, suite).await,
+                    Engine::Raw => raw.probe(p, &[suite.code.0]).await,
+                }
+            }
         },
     )
     .await;
     rows.extend(
         done.into_iter()
-            .map(|((p, suite), outcome, attempts)| finished(p, suite, outcome, attempts)),
+            .map(|((p, suite, engine), outcome, attempts)| {
+                let mut r = finished(p, suite, outcome, attempts);
+                r.engine = Some(engine);
+                r
+            }),
     );
     rows.sort_by_key(|r| (r.protocol, r.code));
 
@@ -501,7 +547,11 @@ pub async fn scan(target: &Target, cfg: &ScanConfig) -> Result<ScanReport, ScanE
             address: target.address.to_string(),
         },
         scanner: ScannerInfo {
-            engine: "openssl",
+            engine: match cfg.engine {
+                EngineChoice::Auto => "openssl+raw",
+                EngineChoice::Openssl => "openssl",
+                EngineChoice::Raw => "raw",
+            },
             openssl: crate::util::tls_library(),
         },
         protocols,
@@ -956,6 +1006,7 @@ fn row(
         reason,
         alert,
         attempts,
+        engine: None,
     }
 }
 

@@ -154,7 +154,21 @@ fn tls13_only() {
         ])
     );
     assert_eq!(protocol_status(&r, "TLSv1.2"), "not_supported");
-    assert_eq!(protocol_status(&r, "SSLv3"), "untestable");
+    // The raw ClientHello engine tests what the local OpenSSL cannot offer: SSLv3 and RC4 are probed
+    // and refused, not left untestable.
+    assert_eq!(protocol_status(&r, "SSLv3"), "not_supported");
+    assert_eq!(r["summary"]["untestable"], 0);
+    let rc4 = r["ciphers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["protocol"] == "TLSv1.2" && c["openssl_name"] == "RC4-SHA")
+        .unwrap();
+    assert_eq!(
+        (&rc4["status"], &rc4["engine"]),
+        (&"rejected".into(), &"raw".into()),
+        "{rc4}"
+    );
 }
 
 #[test]

@@ -4,6 +4,7 @@
 
 pub mod handshake;
 pub mod openssl;
+pub mod raw;
 mod tap;
 
 use std::fmt;

@@ -1,9 +1,14 @@
 //! The table renderer: protocol lines first, then the suites that matter (accepted and
 //! inconclusive; every suite with `--all`), then a one-line summary.
+//!
+//! Colour (`render_with` and a `Painter` that is on) marks statuses, the Envoy verdict and finding
+//! severities. It is applied after layout, so a coloured table stripped of its escape codes is the
+//! plain table, column for column.
 
 use tabled::builder::Builder;
-use tabled::settings::Style;
 
+use crate::cert::Severity;
+use crate::color::{Painter, Style};
 use crate::protocol::Protocol;
 use crate::scan::{
     summary_line, CipherStatus, NegotiatedReport, ParametersReport, ProtocolStatus, ScanReport,
@@ -37,6 +42,42 @@ fn cipher_word(s: CipherStatus) -> &'static str {
     }
 }
 
+fn status_style(s: ProtocolStatus) -> Option<Style> {
+    match s {
+        ProtocolStatus::Supported => Some(Style::Green),
+        ProtocolStatus::NotSupported => None,
+        ProtocolStatus::Inconclusive => Some(Style::Yellow),
+        ProtocolStatus::Untestable => Some(Style::Dim),
+    }
+}
+
+/// Colour of a suite or group status, by its word in the table.
+fn cipher_style(word: &str) -> Option<Style> {
+    match word {
+        "accepted" => Some(Style::Green),
+        "rejected" => Some(Style::Dim),
+        "inconclusive" => Some(Style::Yellow),
+        "untestable" => Some(Style::Dim),
+        _ => None,
+    }
+}
+
+fn verdict_style(v: Verdict) -> Style {
+    match v {
+        Verdict::Compatible => Style::Green,
+        Verdict::NeedsPatch => Style::Yellow,
+        Verdict::Incompatible => Style::Red,
+    }
+}
+
+fn severity_style(s: Severity) -> Style {
+    match s {
+        Severity::Error => Style::Red,
+        Severity::Warning => Style::Yellow,
+        Severity::Info => Style::Blue,
+    }
+}
+
 fn counts(report: &ScanReport, p: Protocol) -> String {
     let mut parts = Vec::new();
     for s in [
@@ -53,8 +94,13 @@ fn counts(report: &ScanReport, p: Protocol) -> String {
     parts.join(", ")
 }
 
-/// Renders the report for a terminal or a pager.
+/// Renders the report for a terminal or a pager, without colour.
 pub fn render(report: &ScanReport, rows: Rows) -> String {
+    render_with(report, rows, Painter::OFF)
+}
+
+/// Renders the report, coloured by `paint` when it is on.
+pub fn render_with(report: &ScanReport, rows: Rows, paint: Painter) -> String {
     let mut out = String::new();
     let t = &report.target;
     let sni = t.sni.as_deref().unwrap_or("none");
@@ -91,9 +137,9 @@ pub fn render(report: &ScanReport, rows: Rows) -> String {
             _ => counts(report, p.version),
         };
         out.push_str(&format!(
-            "{:<8} {:<width$}  {}\n",
+            "{:<8} {}  {}\n",
             p.version.name(),
-            status_word(p.status),
+            paint.padded(status_word(p.status), width, status_style(p.status)),
             detail,
         ));
     }
@@ -138,13 +184,13 @@ pub fn render(report: &ScanReport, rows: Rows) -> String {
             b.push_record(rec);
         }
         let mut table = b.build();
-        table.with(Style::psql());
-        out.push_str(&table.to_string());
+        table.with(tabled::settings::Style::psql());
+        out.push_str(&paint.column(&table.to_string(), 4, cipher_style));
         out.push_str("\n\n");
     }
     render_groups(report, &mut out);
-    render_envoy(report, &mut out);
-    render_certificate(report, &mut out);
+    render_envoy(report, &mut out, paint);
+    render_certificate(report, &mut out, paint);
     out.push_str(&summary_line(&report.summary));
     out.push('\n');
     if report.summary.untestable > 0 && rows != Rows::All {
@@ -154,9 +200,11 @@ pub fn render(report: &ScanReport, rows: Rows) -> String {
         ));
     }
     if report.has_inconclusive() {
-        out.push_str(
-            "Some probes stayed inconclusive: the accepted set may be incomplete (exit code 2).\n",
-        );
+        out.push_str(&paint.paint(
+            "Some probes stayed inconclusive: the accepted set may be incomplete (exit code 2).",
+            Some(Style::Yellow),
+        ));
+        out.push('\n');
     }
     out
 }
@@ -194,7 +242,7 @@ fn render_groups(report: &ScanReport, out: &mut String) {
     out.push('\n');
 }
 
-fn render_envoy(report: &ScanReport, out: &mut String) {
+fn render_envoy(report: &ScanReport, out: &mut String, paint: Painter) {
     let Some(envoy) = &report.envoy else {
         return;
     };
@@ -203,7 +251,11 @@ fn render_envoy(report: &ScanReport, out: &mut String) {
         Verdict::NeedsPatch => "NEEDS PATCH",
         Verdict::Incompatible => "INCOMPATIBLE",
     };
-    out.push_str(&format!("Envoy    profile {}: {verdict}\n", envoy.profile));
+    out.push_str(&format!(
+        "Envoy    profile {}: {}\n",
+        envoy.profile,
+        paint.paint(verdict, Some(verdict_style(envoy.verdict)))
+    ));
     match &envoy.negotiated {
         Some(n) => out.push_str(&format!(
             "         as configured, Envoy negotiates {}\n",
@@ -304,7 +356,7 @@ pub(crate) fn wrap(text: &str, indent: usize, width: usize) -> String {
     out
 }
 
-fn render_certificate(report: &ScanReport, out: &mut String) {
+fn render_certificate(report: &ScanReport, out: &mut String, paint: Painter) {
     if let Some(c) = &report.certificate {
         for (i, cert) in c.chain.iter().enumerate() {
             let head = if i == 0 { "Cert" } else { "" };
@@ -358,7 +410,8 @@ fn render_certificate(report: &ScanReport, out: &mut String) {
     if !report.findings.is_empty() {
         out.push_str("\nFindings\n");
         for f in &report.findings {
-            let head = format!("  {:<8} {}", f.severity.as_str(), f.id);
+            let severity = paint.padded(f.severity.as_str(), 8, Some(severity_style(f.severity)));
+            let head = format!("  {severity} {}", f.id);
             out.push_str(&format!("{head}\n"));
             out.push_str(&wrap(&f.message, 11, 100));
         }
