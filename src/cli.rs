@@ -575,9 +575,13 @@ pub enum Action {
         format: Format,
     },
     /// Print a completion script for this shell.
-    Completions { shell: clap_complete::Shell },
+    Completions {
+        shell: clap_complete::Shell,
+    },
     /// Print the man page of the tool, or of one of its commands.
-    Man { command: Option<String> },
+    Man {
+        command: Option<String>,
+    },
 }
 
 fn output(o: &OutputArgs, color: ColorChoice) -> Output {
@@ -927,7 +931,10 @@ mod tests {
         let mut all = vec![cmd.clone()];
         all.extend(cmd.get_subcommands().cloned());
         for c in all {
-            let text = c.get_after_help().map(|h| h.to_string()).unwrap_or_default();
+            let text = c
+                .get_after_help()
+                .map(|h| h.to_string())
+                .unwrap_or_default();
             for line in text.lines() {
                 assert!(
                     line.chars().count() <= 98,

@@ -9,6 +9,7 @@ pub mod check;
 pub mod cli;
 pub mod color;
 pub mod demo;
+pub mod eliminate;
 pub mod envoy;
 pub mod explain;
 pub mod gloo;

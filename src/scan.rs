@@ -140,6 +140,8 @@ pub enum ScanError {
     NotTls { target: String, answer: String },
     #[error("{target}: no TLS answer: {why}")]
     NoTlsAnswer { target: String, why: String },
+    #[error("{target} refused the ClientHello with alert unrecognized_name (112): it wants an SNI name it serves ({sent}); pass --sni NAME")]
+    SniRequired { target: String, sent: String },
     #[error("local OpenSSL error: {0}")]
     Local(String),
 }
@@ -230,6 +232,8 @@ pub struct ScanReport {
     pub client_auth: Option<ClientAuthReport>,
     /// Certificate and client-authentication findings, errors first.
     pub findings: Vec<Finding>,
+    /// How the network behaved during the scan (throttling, retries).
+    pub network: NetworkReport,
     pub summary: Summary,
 }
 
@@ -345,12 +349,27 @@ fn untestable_reason(protocol: Protocol, suite: &CipherSuite, protocol_offerable
 
 /// Checks that the target speaks TLS before fanning out. Refused, plaintext and silent targets end the
 /// scan here with one clear error instead of hundreds of inconclusive probes.
-async fn preflight(prober: &OpensslProber, target: &str, retries: u32) -> Result<(), ScanError> {
+async fn preflight(
+    prober: &OpensslProber,
+    target: &str,
+    sni: Option<&str>,
+    retries: u32,
+) -> Result<(), ScanError> {
     let mut attempt = 0;
     loop {
         attempt += 1;
         let outcome = prober.preflight().await;
         let why = match outcome {
+            // Every probe would get the same refusal: say what the server wants instead.
+            ProbeOutcome::Rejected(Refusal::Alert(a)) if a.description == 112 => {
+                return Err(ScanError::SniRequired {
+                    target: target.to_string(),
+                    sent: match sni {
+                        Some(name) => format!("cipher-test sent '{name}'"),
+                        None => "cipher-test sent none".into(),
+                    },
+                })
+            }
             ProbeOutcome::Accepted(_) | ProbeOutcome::Rejected(_) => return Ok(()),
             ProbeOutcome::Inconclusive(why) => why,
         };
@@ -377,67 +396,183 @@ async fn preflight(prober: &OpensslProber, target: &str, retries: u32) -> Result
     }
 }
 
-/// Runs `probe` over `jobs` with at most `cfg.concurrency` in flight, `cfg.delay` between starts, and
-/// `cfg.retries` extra attempts for inconclusive outcomes. Returns (job, outcome, attempts) in any order.
+/// One pass of probes: how it was paced and how many stayed without an answer.
+#[derive(Debug, Clone, Serialize)]
+pub struct Pass {
+    pub probes: usize,
+    pub concurrency: usize,
+    pub delay_ms: u64,
+    pub inconclusive: usize,
+}
+
+/// How the network behaved, and how the scan adapted to it.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct NetworkReport {
+    /// Failures clustered: some probes got no TLS answer while others to the same server did.
+    pub throttling_suspected: bool,
+    /// The passes over the cipher probes: the first, then one per retry round.
+    pub passes: Vec<Pass>,
+    /// What happened and what the scan did, in a sentence or two.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub detail: String,
+}
+
+/// A small xorshift generator for jitter (no cryptographic use).
+struct Jitter(u64);
+
+impl Jitter {
+    fn new() -> Self {
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0x9E37_79B9_7F4A_7C15);
+        Jitter(seed | 1)
+    }
+    fn upto(&mut self, max: Duration) -> Duration {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        let ms = max.as_millis() as u64;
+        Duration::from_millis(if ms == 0 { 0 } else { self.0 % (ms + 1) })
+    }
+}
+
+/// Runs `probe` over `jobs` with at most `cfg.concurrency` in flight and `cfg.delay` between starts.
+/// Probes that get no TLS answer are not reported as such at once: they are retried in up to
+/// `cfg.retries` further passes, each at half the previous concurrency with at least 100 ms (plus
+/// jitter) between starts, since clustered failures usually mean a rate-limiting server or middlebox.
+/// Returns (job, outcome, attempts) in any order, and the passes made.
 async fn run_bounded<J, F, Fut>(
     jobs: Vec<J>,
     cfg: &ScanConfig,
     bar: &indicatif::ProgressBar,
     probe: F,
-) -> Vec<(J, ProbeOutcome, u32)>
+) -> (Vec<(J, ProbeOutcome, u32)>, Vec<Pass>)
 where
     J: Clone + Send + 'static,
     F: Fn(J) -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = ProbeOutcome> + Send + 'static,
 {
     let probe = Arc::new(probe);
-    let permits = Arc::new(Semaphore::new(cfg.concurrency.max(1)));
-    let mut set = JoinSet::new();
-    let mut results = Vec::with_capacity(jobs.len());
-    let collect = |done: Result<(J, ProbeOutcome, u32), tokio::task::JoinError>,
-                   results: &mut Vec<_>| {
-        // Probe tasks do not panic by design; a panicked one is dropped from the report only if it did.
-        if let Ok(d) = done {
-            results.push(d);
-        }
-        bar.inc(1);
-    };
-    for (i, job) in jobs.into_iter().enumerate() {
-        if i > 0 && !cfg.delay.is_zero() {
-            tokio::time::sleep(cfg.delay).await;
-        }
-        let Ok(permit) = Arc::clone(&permits).acquire_owned().await else {
+    let mut pending: Vec<(J, u32)> = jobs.into_iter().map(|j| (j, 0)).collect();
+    let mut finished: Vec<(J, ProbeOutcome, u32)> = Vec::with_capacity(pending.len());
+    let mut passes = Vec::new();
+    let mut concurrency = cfg.concurrency.max(1);
+    let mut delay = cfg.delay;
+    let mut jitter = Jitter::new();
+    for round in 0..=cfg.retries {
+        if pending.is_empty() {
             break;
-        };
-        let global = match &cfg.global_permits {
-            Some(g) => match Arc::clone(g).acquire_owned().await {
-                Ok(p) => Some(p),
-                Err(_) => break,
-            },
-            None => None,
-        };
-        let probe = Arc::clone(&probe);
-        let retries = cfg.retries;
-        set.spawn(async move {
-            let _permits = (permit, global);
-            let mut attempts = 0;
-            loop {
-                attempts += 1;
-                let outcome = probe(job.clone()).await;
-                if !outcome.is_inconclusive() || attempts > retries {
-                    return (job, outcome, attempts);
-                }
-                tokio::time::sleep(Duration::from_millis(100 * u64::from(attempts))).await;
-            }
-        });
-        while let Some(done) = set.try_join_next() {
-            collect(done, &mut results);
         }
+        if round > 0 {
+            concurrency = (concurrency / 2).max(1);
+            delay = delay.max(Duration::from_millis(100));
+            bar.inc_length(pending.len() as u64);
+        }
+        let permits = Arc::new(Semaphore::new(concurrency));
+        let mut set = JoinSet::new();
+        let mut results = Vec::with_capacity(pending.len());
+        let count = pending.len();
+        for (i, (job, attempts)) in std::mem::take(&mut pending).into_iter().enumerate() {
+            if i > 0 && !delay.is_zero() {
+                let extra = if round > 0 {
+                    jitter.upto(delay / 2)
+                } else {
+                    Duration::ZERO
+                };
+                tokio::time::sleep(delay + extra).await;
+            }
+            let Ok(permit) = Arc::clone(&permits).acquire_owned().await else {
+                break;
+            };
+            let global = match &cfg.global_permits {
+                Some(g) => match Arc::clone(g).acquire_owned().await {
+                    Ok(p) => Some(p),
+                    Err(_) => break,
+                },
+                None => None,
+            };
+            let probe = Arc::clone(&probe);
+            set.spawn(async move {
+                let _permits = (permit, global);
+                let outcome = probe(job.clone()).await;
+                (job, outcome, attempts + 1)
+            });
+            while let Some(done) = set.try_join_next() {
+                // Probe tasks do not panic by design; a panicked one would be missing from the report.
+                if let Ok(d) = done {
+                    results.push(d);
+                }
+                bar.inc(1);
+            }
+        }
+        while let Some(done) = set.join_next().await {
+            if let Ok(d) = done {
+                results.push(d);
+            }
+            bar.inc(1);
+        }
+        let mut inconclusive = 0;
+        for (job, outcome, attempts) in results {
+            if outcome.is_inconclusive() {
+                inconclusive += 1;
+                if round < cfg.retries {
+                    pending.push((job, attempts));
+                    continue;
+                }
+            }
+            finished.push((job, outcome, attempts));
+        }
+        passes.push(Pass {
+            probes: count,
+            concurrency,
+            delay_ms: delay.as_millis() as u64,
+            inconclusive,
+        });
     }
-    while let Some(done) = set.join_next().await {
-        collect(done, &mut results);
+    (finished, passes)
+}
+
+/// Whether failures clustered, and what the passes did about it.
+fn network_report(passes: &[Pass]) -> NetworkReport {
+    let Some(first) = passes.first() else {
+        return NetworkReport::default();
+    };
+    let answered = first.probes - first.inconclusive;
+    let suspected = first.inconclusive >= 3 && answered > 0;
+    let mut detail = String::new();
+    if first.inconclusive > 0 {
+        let last = passes.last().map(|p| p.inconclusive).unwrap_or(0);
+        let left = if passes.len() > 1 {
+            last
+        } else {
+            first.inconclusive
+        };
+        detail = format!(
+            "{} of {} probes got no TLS answer in the first pass{}",
+            first.inconclusive,
+            first.probes,
+            if suspected {
+                " while others did: the server (or something in front of it) appears to rate-limit or drop connections"
+            } else {
+                ""
+            }
+        );
+        if passes.len() > 1 {
+            let lowest = passes.iter().map(|p| p.concurrency).min().unwrap_or(1);
+            detail.push_str(&format!(
+                ". cipher-test retried them in {} more pass{}, down to concurrency {lowest} with at least 100 ms between starts; {left} stayed inconclusive",
+                passes.len() - 1,
+                if passes.len() > 2 { "es" } else { "" },
+            ));
+        }
+        detail.push('.');
     }
-    results
+    NetworkReport {
+        throttling_suspected: suspected,
+        passes: passes.to_vec(),
+        detail,
+    }
 }
 
 /// Scans `target`: preflight, one probe per (protocol, suite) the local OpenSSL can offer, the groups
@@ -447,7 +582,7 @@ pub async fn scan(target: &Target, cfg: &ScanConfig) -> Result<ScanReport, ScanE
     let shown = target.host_port.display();
     let prober = OpensslProber::new(target.address, target.sni.clone(), cfg.timeout)
         .map_err(|e| ScanError::Local(e.to_string()))?;
-    preflight(&prober, &shown, cfg.retries).await?;
+    preflight(&prober, &shown, target.sni.as_deref(), cfg.retries).await?;
     let prober = Arc::new(prober);
 
     let raw = Arc::new(RawProber::new(
@@ -481,7 +616,7 @@ pub async fn scan(target: &Target, cfg: &ScanConfig) -> Result<ScanReport, ScanE
 
     let bar = progress_bar(jobs.len(), cfg.progress);
     let suite_prober = Arc::clone(&prober);
-    let done = run_bounded(
+    let (done, passes) = run_bounded(
         jobs,
         cfg,
         &bar,
@@ -507,6 +642,7 @@ pub async fn scan(target: &Target, cfg: &ScanConfig) -> Result<ScanReport, ScanE
     );
     rows.sort_by_key(|r| (r.protocol, r.code));
 
+    let network = network_report(&passes);
     let groups = scan_groups(&prober, &rows, cfg, &bar).await;
     bar.finish_and_clear();
 
@@ -562,6 +698,7 @@ pub async fn scan(target: &Target, cfg: &ScanConfig) -> Result<ScanReport, ScanE
         certificate,
         client_auth,
         findings,
+        network,
         summary,
     })
 }
@@ -601,7 +738,7 @@ async fn scan_groups(
     }
     bar.inc_length(jobs.len() as u64);
     let group_prober = Arc::clone(prober);
-    let done = run_bounded(
+    let (done, _) = run_bounded(
         jobs,
         cfg,
         bar,

@@ -107,6 +107,11 @@ pub struct ServerConfig {
     pub ocsp_staple: Option<Vec<u8>>,
     /// The CA client certificates are verified against, instead of the built-in [`client_ca`].
     pub client_ca: Option<X509>,
+    /// Refuse a ClientHello without SNI with a fatal `unrecognized_name` alert, as some
+    /// multi-tenant front ends do.
+    pub require_sni: bool,
+    /// Listen on the IPv6 loopback `[::1]` instead of 127.0.0.1.
+    pub ipv6: bool,
 }
 
 /// A certificate chain and the leaf's private key, served exactly as given.
@@ -134,6 +139,8 @@ impl Default for ServerConfig {
             certificate: None,
             ocsp_staple: None,
             client_ca: None,
+            require_sni: false,
+            ipv6: false,
         }
     }
 }
@@ -251,8 +258,13 @@ impl TlsServer {
     /// Builds the TLS context, binds 127.0.0.1:0 and returns once the socket is listening.
     pub fn start(config: ServerConfig) -> Result<TlsServer> {
         let (context, certificate, client_ca) = build_context(&config)?;
-        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-            .context("binding a TLS test server to 127.0.0.1:0")?;
+        let listener = if config.ipv6 {
+            TcpListener::bind((std::net::Ipv6Addr::LOCALHOST, 0))
+                .context("binding a TLS test server to [::1]:0")?
+        } else {
+            TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+                .context("binding a TLS test server to 127.0.0.1:0")?
+        };
         let addr = listener.local_addr()?;
         let stop = Arc::new(AtomicBool::new(false));
         let accepted = Arc::new(AtomicUsize::new(0));
@@ -274,7 +286,7 @@ impl TlsServer {
         })
     }
 
-    /// The listening address (always 127.0.0.1).
+    /// The listening address (127.0.0.1, or [::1] with `ipv6`).
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }
@@ -377,6 +389,16 @@ fn build_context(config: &ServerConfig) -> Result<(SslContext, X509, Option<Cred
     let mut ctx = SslContext::builder(SslMethod::tls_server())?;
     // Level 0 so that TLS 1.0/1.1 (MD5-SHA1 signatures), RSA key transport and 3DES stay available.
     ctx.set_security_level(0);
+    if config.require_sni {
+        ctx.set_servername_callback(|ssl, alert| {
+            if ssl.servername(openssl::ssl::NameType::HOST_NAME).is_some() {
+                Ok(())
+            } else {
+                *alert = openssl::ssl::SslAlert::UNRECOGNIZED_NAME;
+                Err(openssl::ssl::SniError::ALERT_FATAL)
+            }
+        });
+    }
     ctx.set_min_proto_version(config.min_version)
         .with_context(|| format!("setting minimum version {:?}", config.min_version))?;
     ctx.set_max_proto_version(config.max_version)

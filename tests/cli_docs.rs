@@ -56,7 +56,10 @@ fn every_command_has_a_description_and_real_examples() {
         let help = out.stdout;
         // One summary line, then a paragraph, before the usage.
         let head = help.split("\nUsage:").next().unwrap();
-        let paragraphs: Vec<&str> = head.split("\n\n").filter(|p| !p.trim().is_empty()).collect();
+        let paragraphs: Vec<&str> = head
+            .split("\n\n")
+            .filter(|p| !p.trim().is_empty())
+            .collect();
         assert!(
             paragraphs.len() >= 2 && paragraphs[1].len() >= 150,
             "{c} --help has no description paragraph:\n{head}"

@@ -32,15 +32,14 @@ fn commands(yaml: &str) -> Vec<Vec<String>> {
                     match v {
                         Value::String(s) => out.extend(shell_commands(s)),
                         Value::Array(items) => {
-                            let strings: Vec<&str> = items.iter().filter_map(Value::as_str).collect();
+                            let strings: Vec<&str> =
+                                items.iter().filter_map(Value::as_str).collect();
                             if strings.len() == items.len() && is_cipher_test(strings.first()) {
                                 // Exec form: ["cipher-test", "check", ...].
                                 out.push(strings.iter().map(|s| s.to_string()).collect());
                             } else {
                                 // A list of script lines, or ["/bin/sh", "-c", "SCRIPT"].
-                                strings
-                                    .iter()
-                                    .for_each(|s| out.extend(shell_commands(s)));
+                                strings.iter().for_each(|s| out.extend(shell_commands(s)));
                                 items
                                     .iter()
                                     .filter(|x| !x.is_string())
@@ -154,7 +153,10 @@ fn shell_commands(script: &str) -> Vec<Vec<String>> {
                 if chars.peek() == Some(&'&') {
                     // `>&1`: a descriptor, no file name follows.
                     chars.next();
-                    while chars.peek().is_some_and(|d| d.is_ascii_digit() || *d == '-') {
+                    while chars
+                        .peek()
+                        .is_some_and(|d| d.is_ascii_digit() || *d == '-')
+                    {
                         chars.next();
                     }
                 } else {
@@ -267,7 +269,9 @@ fn the_extractor_finds_commands_where_ci_and_kubernetes_put_them() {
         ]]
     );
     assert_eq!(
-        shell_commands("if [ \"$X\" = failed ]; then NO_COLOR=1 cipher-test check a:443 --format yaml; fi"),
+        shell_commands(
+            "if [ \"$X\" = failed ]; then NO_COLOR=1 cipher-test check a:443 --format yaml; fi"
+        ),
         vec![argv("cipher-test check a:443 --format yaml")]
     );
     assert_eq!(
@@ -312,13 +316,16 @@ fn gitlab_job_publishes_the_junit_report_it_writes() {
     let junit = gate.iter().position(|w| w == "--junit").unwrap();
     assert_eq!(gate[1], "check");
     assert_eq!(gate[junit + 1], "cipher-test.xml");
-    assert!(gate.windows(2).any(|w| w == ["--upstreams", "upstreams.yaml"]));
+    assert!(gate
+        .windows(2)
+        .any(|w| w == ["--upstreams", "upstreams.yaml"]));
 }
 
 #[test]
 fn kubernetes_audit_has_read_only_rbac_for_upstreams_and_a_cronjob_using_it() {
     let docs = docs("kubernetes-audit.yaml");
-    let of_kind = |kind: &str| -> Vec<&Value> { docs.iter().filter(|d| d["kind"] == kind).collect() };
+    let of_kind =
+        |kind: &str| -> Vec<&Value> { docs.iter().filter(|d| d["kind"] == kind).collect() };
 
     let sa = of_kind("ServiceAccount");
     assert_eq!(sa.len(), 1);
@@ -372,4 +379,38 @@ fn kubernetes_audit_has_read_only_rbac_for_upstreams_and_a_cronjob_using_it() {
     assert!(of_kind("PersistentVolumeClaim")
         .iter()
         .any(|p| p["metadata"]["name"] == claim));
+}
+
+#[test]
+fn every_readme_shell_command_parses() {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let mut checked = 0;
+    let mut in_sh = false;
+    let mut block = String::new();
+    for line in readme.lines() {
+        if !in_sh {
+            in_sh = line.trim() == "```sh";
+            continue;
+        }
+        if line.trim() == "```" {
+            for args in shell_commands(&block) {
+                cipher_test::cli::command()
+                    .try_get_matches_from(&args)
+                    .unwrap_or_else(|e| {
+                        panic!("README: `{}` is not a valid command: {e}", args.join(" "))
+                    });
+                checked += 1;
+            }
+            block.clear();
+            in_sh = false;
+            continue;
+        }
+        block.push_str(line);
+        block.push('\n');
+    }
+    assert!(
+        checked >= 20,
+        "found only {checked} commands in README sh blocks"
+    );
 }

@@ -525,3 +525,139 @@ pub fn yaml11(text: &str) -> Option<Vec<serde_json::Value>> {
     }
     Some(serde_json::from_slice(&out.stdout).expect("python3 printed JSON"))
 }
+
+/// What a [`Fronted`] listener does with connection `index` (0 = the first, usually the preflight).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Front {
+    /// Proxies every `n`th connection (0, n, 2n, …) to the TLS server and resets the others at once:
+    /// a rate-limiting load balancer.
+    EveryNth(usize),
+    /// Reads the ClientHello, waits this long, then proxies it: a slow or overloaded server.
+    Delay(Duration),
+    /// Proxies the ClientHello, forwards only the server's first record (the ServerHello), then closes.
+    CloseAfterServerHello,
+    /// Answers the ClientHello with pseudo-random bytes from this seed.
+    RandomBytes(u64),
+    /// Answers with a TLS handshake record header announcing 100 bytes, sends 10, and closes.
+    TruncatedRecord,
+    /// Answers with a TLS handshake record header announcing 40,000 bytes (over the TLS limit).
+    OversizedRecord,
+}
+
+/// A listener in front of a real [`TlsServer`] that misbehaves as [`Front`] says.
+pub struct Fronted {
+    listener: Listener,
+    inner: TlsServer,
+}
+
+impl Fronted {
+    /// Starts the TLS server with `config` and the misbehaving front on 127.0.0.1:0.
+    pub fn start(config: ServerConfig, front: Front) -> Fronted {
+        let inner = TlsServer::start(config).expect("start inner TLS server");
+        let upstream = inner.addr();
+        let listener = Listener::start(move |mut stream, index| match front {
+            Front::EveryNth(n) => {
+                if index % n == 0 {
+                    proxy(stream, upstream);
+                } else {
+                    set_linger_zero(&stream);
+                }
+            }
+            Front::Delay(d) => {
+                if let Ok(hello) = read_record_bytes(&mut stream) {
+                    thread::sleep(d);
+                    proxy_with(stream, upstream, &hello, false);
+                }
+            }
+            Front::CloseAfterServerHello => {
+                if let Ok(hello) = read_record_bytes(&mut stream) {
+                    proxy_with(stream, upstream, &hello, true);
+                }
+            }
+            Front::RandomBytes(seed) => {
+                if read_first_record(&mut stream).is_ok() {
+                    let mut x = seed | 1;
+                    let bytes: Vec<u8> = (0..300)
+                        .map(|_| {
+                            x ^= x << 13;
+                            x ^= x >> 7;
+                            x ^= x << 17;
+                            x as u8
+                        })
+                        .collect();
+                    let _ = stream.write_all(&bytes);
+                    close_gracefully(stream);
+                }
+            }
+            Front::TruncatedRecord => {
+                if read_first_record(&mut stream).is_ok() {
+                    let _ = stream.write_all(&[22, 3, 3, 0, 100, 2, 0, 0, 96, 3, 3, 1, 2, 3, 4]);
+                    close_gracefully(stream);
+                }
+            }
+            Front::OversizedRecord => {
+                if read_first_record(&mut stream).is_ok() {
+                    let _ = stream.write_all(&[22, 3, 3, 0x9c, 0x40, 2, 0, 0, 0]);
+                    close_gracefully(stream);
+                }
+            }
+        });
+        Fronted { listener, inner }
+    }
+
+    /// The front's port.
+    pub fn port(&self) -> u16 {
+        self.listener.addr.port()
+    }
+
+    /// Connections the front accepted.
+    pub fn connections(&self) -> usize {
+        self.listener.accepted.load(Ordering::SeqCst)
+    }
+
+    /// The TLS server behind the front.
+    pub fn inner(&self) -> &TlsServer {
+        &self.inner
+    }
+}
+
+/// Reads one TLS record and returns it whole (header included), to replay it upstream.
+fn read_record_bytes(stream: &mut TcpStream) -> io::Result<Vec<u8>> {
+    stream.set_read_timeout(Some(HELLO_TIMEOUT))?;
+    let mut header = [0u8; 5];
+    stream.read_exact(&mut header)?;
+    let len = u16::from_be_bytes([header[3], header[4]]) as usize;
+    let mut record = header.to_vec();
+    record.resize(5 + len, 0);
+    stream.read_exact(&mut record[5..])?;
+    Ok(record)
+}
+
+/// Sends `first` upstream, then relays; with `one_record`, only the server's first record is relayed
+/// back before both sides are closed.
+fn proxy_with(mut client: TcpStream, upstream: SocketAddr, first: &[u8], one_record: bool) {
+    let Ok(mut server) = TcpStream::connect(upstream) else {
+        return;
+    };
+    if server.write_all(first).is_err() {
+        return;
+    }
+    if one_record {
+        if let Ok(record) = read_record_bytes(&mut server) {
+            let _ = client.write_all(&record);
+        }
+        let _ = server.shutdown(Shutdown::Both);
+        close_gracefully(client);
+        return;
+    }
+    let (Ok(client_read), Ok(server_read)) = (client.try_clone(), server.try_clone()) else {
+        return;
+    };
+    let pump = |mut from: TcpStream, mut to: TcpStream| {
+        let _ = io::copy(&mut from, &mut to);
+        let _ = to.shutdown(Shutdown::Write);
+    };
+    let back = thread::spawn(move || pump(server_read, client));
+    pump(client_read, server);
+    let _ = back.join();
+}

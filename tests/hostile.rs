@@ -1,0 +1,275 @@
+//! Hostile networks: slow, throttling, truncating, lying and SNI-strict servers, a 100-certificate
+//! chain and IPv6 loopback. Nothing is reported `rejected` unless the server really refused, every
+//! scan ends within its timeout bounds, and failing targets give one line and exit code 2.
+
+mod common;
+
+use std::time::Duration;
+
+use cipher_test::server::{ServerConfig, TlsServer};
+use cipher_test::testpki::{self, CertSpec};
+use common::{Front, Fronted};
+use serde_json::Value;
+
+fn rows(doc: &Value) -> &Vec<Value> {
+    doc["ciphers"].as_array().unwrap()
+}
+
+fn statuses(doc: &Value, status: &str) -> Vec<String> {
+    rows(doc)
+        .iter()
+        .filter(|c| c["status"] == status)
+        .map(|c| {
+            format!(
+                "{} {}",
+                c["protocol"].as_str().unwrap(),
+                c["openssl_name"].as_str().unwrap()
+            )
+        })
+        .collect()
+}
+
+fn one_error_line(stderr: &str) -> &str {
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "{stderr}");
+    lines[0]
+}
+
+#[test]
+fn a_throttling_server_is_detected_and_retried_not_misreported() {
+    // Only every third connection gets through; the rest are reset.
+    let front = Fronted::start(ServerConfig::default(), Front::EveryNth(3));
+    let target = format!("127.0.0.1:{}", front.port());
+    let out = common::run(&[
+        &target,
+        "--protocols",
+        "tls1.3",
+        "--format",
+        "json",
+        "--quiet",
+        "--retries",
+        "4",
+    ]);
+    let doc: Value =
+        serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", out.stderr));
+    // Whatever the luck of the retries, a reset is never a rejection: every rejected row carries an
+    // alert the server really sent, and nothing is accepted that the server does not accept.
+    for row in rows(&doc).iter().filter(|r| r["status"] == "rejected") {
+        assert!(row["alert"].is_u64(), "{row}");
+    }
+    let default_tls13 = [
+        "TLSv1.3 TLS_AES_128_GCM_SHA256",
+        "TLSv1.3 TLS_AES_256_GCM_SHA384",
+        "TLSv1.3 TLS_CHACHA20_POLY1305_SHA256",
+    ];
+    let accepted = statuses(&doc, "accepted");
+    assert!(
+        accepted.iter().all(|a| default_tls13.contains(&a.as_str())),
+        "{accepted:?}"
+    );
+    let net = &doc["network"];
+    assert_eq!(net["throttling_suspected"], true, "{net:#}");
+    let passes = net["passes"].as_array().unwrap();
+    assert!(passes.len() >= 2, "{net:#}");
+    assert!(
+        passes[1]["concurrency"].as_u64() < passes[0]["concurrency"].as_u64(),
+        "{net:#}"
+    );
+    assert!(passes[1]["delay_ms"].as_u64() >= Some(100), "{net:#}");
+    assert!(
+        net["detail"].as_str().unwrap().contains("rate-limit"),
+        "{net:#}"
+    );
+    // The exit code says whether anything stayed inconclusive.
+    let inconclusive = doc["summary"]["inconclusive"].as_u64().unwrap();
+    assert_eq!(out.code, if inconclusive > 0 { 2 } else { 0 });
+}
+
+#[test]
+fn a_slow_server_is_waited_for_within_the_timeout() {
+    let front = Fronted::start(
+        ServerConfig::tls12_only("ECDHE-RSA-AES256-SHA"),
+        Front::Delay(Duration::from_millis(300)),
+    );
+    let target = format!("127.0.0.1:{}", front.port());
+    let out = common::run(&[
+        &target,
+        "--protocols",
+        "tls1.3",
+        "--timeout",
+        "2s",
+        "--format",
+        "json",
+        "--quiet",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let doc: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(doc["summary"]["inconclusive"], 0);
+    // The same server with a timeout shorter than its delay: inconclusive, never rejected, bounded.
+    let out = common::run(&[
+        &target,
+        "--protocols",
+        "tls1.3",
+        "--timeout",
+        "100ms",
+        "--retries",
+        "0",
+    ]);
+    assert_eq!(out.code, 2);
+    assert!(
+        one_error_line(&out.stderr).contains("no answer within 100 ms"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.elapsed < Duration::from_secs(3), "{:?}", out.elapsed);
+}
+
+#[test]
+fn a_server_that_closes_after_the_server_hello_still_shows_what_it_chose() {
+    let front = Fronted::start(
+        ServerConfig::tls12_only("ECDHE-RSA-AES256-SHA"),
+        Front::CloseAfterServerHello,
+    );
+    let target = format!("127.0.0.1:{}", front.port());
+    let out = common::run(&[
+        &target,
+        "--protocols",
+        "tls1.2",
+        "--format",
+        "json",
+        "--quiet",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let doc: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(statuses(&doc, "accepted"), ["TLSv1.2 ECDHE-RSA-AES256-SHA"]);
+    // No full handshake was possible: said, not hidden.
+    let ids: Vec<&str> = doc["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["id"].as_str().unwrap())
+        .collect();
+    assert!(ids.contains(&"cert.unavailable"), "{ids:?}");
+}
+
+#[test]
+fn garbage_truncated_and_oversized_answers_end_the_scan_with_one_line() {
+    for (front, needle) in [
+        (Front::RandomBytes(7), "TLS"),
+        (Front::TruncatedRecord, "closed after 15 bytes"),
+        (Front::OversizedRecord, "exceeds the TLS limit"),
+    ] {
+        let f = Fronted::start(ServerConfig::tls12_only("ECDHE-RSA-AES256-SHA"), front);
+        let target = format!("127.0.0.1:{}", f.port());
+        let out = common::run(&[&target, "--retries", "0", "--timeout", "1s"]);
+        assert_eq!(out.code, 2, "{front:?}: {}", out.stderr);
+        assert!(out.stdout.is_empty(), "{front:?}");
+        assert!(
+            one_error_line(&out.stderr).contains(needle),
+            "{front:?}: {}",
+            out.stderr
+        );
+        assert!(!out.stderr.contains("panicked"));
+        // check gives the same one line and exit code 2.
+        let out = common::run(&["check", &target, "--retries", "0", "--timeout", "1s"]);
+        assert_eq!(out.code, 2, "{front:?}");
+        assert!(out.stdout.contains("ERROR"), "{}", out.stdout);
+    }
+}
+
+#[test]
+fn a_server_that_requires_sni_says_so() {
+    let mut config = ServerConfig::tls12_only("ECDHE-RSA-AES256-SHA");
+    config.require_sni = true;
+    let server = TlsServer::start(config).unwrap();
+    let target = format!("127.0.0.1:{}", server.port());
+    let out = common::run(&[&target]);
+    assert_eq!(out.code, 2);
+    let line = one_error_line(&out.stderr);
+    assert!(
+        line.contains("unrecognized_name") && line.contains("--sni"),
+        "{line}"
+    );
+    assert_eq!(server.connections(), 1, "stopped after the preflight");
+    let out = common::run(&[
+        &target,
+        "--sni",
+        "localhost",
+        "--protocols",
+        "tls1.2",
+        "--format",
+        "json",
+        "--quiet",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let doc: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(statuses(&doc, "accepted"), ["TLSv1.2 ECDHE-RSA-AES256-SHA"]);
+}
+
+#[test]
+fn a_hundred_certificate_chain() {
+    let root = testpki::self_signed(&CertSpec::ca("root")).unwrap();
+    let mut issuers = vec![root];
+    for i in 0..98 {
+        let next = testpki::issue(
+            &CertSpec::ca(&format!("intermediate {i}")),
+            issuers.last().unwrap(),
+        )
+        .unwrap();
+        issuers.push(next);
+    }
+    let leaf = testpki::issue(&CertSpec::leaf("localhost"), issuers.last().unwrap()).unwrap();
+    let mut chain = vec![leaf.cert.clone()];
+    chain.extend(issuers.iter().rev().map(|i| i.cert.clone()));
+    assert_eq!(chain.len(), 100);
+    let server = TlsServer::start(
+        ServerConfig::tls12_only("ECDHE-RSA-AES256-SHA").with_certificate(chain, leaf.key.clone()),
+    )
+    .unwrap();
+    let target = format!("127.0.0.1:{}", server.port());
+    let out = common::run(&[
+        &target,
+        "--sni",
+        "localhost",
+        "--protocols",
+        "tls1.2",
+        "--format",
+        "json",
+        "--quiet",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let doc: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(statuses(&doc, "accepted"), ["TLSv1.2 ECDHE-RSA-AES256-SHA"]);
+    // Either the whole chain is read, or its absence is a finding: never a crash or a hang.
+    let chain_len = doc["certificate"]["chain"]
+        .as_array()
+        .map(Vec::len)
+        .unwrap_or(0);
+    let ids = doc["findings"].to_string();
+    assert!(
+        chain_len == 100 || ids.contains("cert.unavailable"),
+        "{chain_len} {ids}"
+    );
+}
+
+#[test]
+fn ipv6_loopback() {
+    let mut config = ServerConfig::tls12_only("ECDHE-RSA-AES256-SHA");
+    config.ipv6 = true;
+    let server = TlsServer::start(config).unwrap();
+    let target = format!("[::1]:{}", server.port());
+    let out = common::run(&[
+        &target,
+        "--protocols",
+        "tls1.2",
+        "--format",
+        "json",
+        "--quiet",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let doc: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(doc["target"]["host"], "::1");
+    assert_eq!(doc["target"]["address"], format!("[::1]:{}", server.port()));
+    assert_eq!(doc["target"]["sni"], Value::Null);
+    assert_eq!(statuses(&doc, "accepted"), ["TLSv1.2 ECDHE-RSA-AES256-SHA"]);
+}
