@@ -753,6 +753,8 @@ pub struct CheckRequest {
     pub max_connections: usize,
     pub format: CheckFormat,
     pub junit: Option<std::path::PathBuf>,
+    /// Colour the summary table.
+    pub color: bool,
 }
 
 /// Runs the request, prints the result, writes the JUnit file, and returns the exit code.
@@ -770,7 +772,10 @@ pub async fn execute(req: CheckRequest) -> std::process::ExitCode {
         }
     }
     let text = match req.format {
-        CheckFormat::Table => render_table(&report),
+        CheckFormat::Table => crate::color::check_table(
+            &render_table(&report),
+            crate::color::Painter::new(req.color),
+        ),
         CheckFormat::Json => {
             let mut s = serde_json::to_string_pretty(&report).unwrap_or_default();
             s.push('\n');

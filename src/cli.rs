@@ -242,6 +242,11 @@ struct ScanArgs {
 
 #[derive(Debug, Args)]
 struct ProbeArgs {
+    /// Which engine writes the ClientHellos: auto (the local OpenSSL where it can offer the suite,
+    /// raw ClientHellos for the rest, e.g. RC4, 3DES, SSLv3), openssl (the rest is untestable), raw.
+    #[arg(long, value_enum, default_value_t = crate::scan::EngineChoice::Auto)]
+    engine: crate::scan::EngineChoice,
+
     /// Send this SNI name instead of the host name.
     #[arg(long, value_name = "NAME", conflicts_with = "no_sni")]
     sni: Option<String>,
@@ -697,7 +702,7 @@ fn probe_config(
         envoy: Some(envoy.request().map_err(usage)?),
         certs: Some(certs.config().map_err(input)?),
         global_permits: None,
-        engine: crate::scan::EngineChoice::Auto,
+        engine: probe.engine,
     };
     if let (Some(e), Some(c)) = (config.envoy.as_mut(), config.certs.as_ref()) {
         e.client_certificate = c.client_certificate.clone();
@@ -767,7 +772,7 @@ fn validate(cli: Cli) -> Result<Action, CliError> {
         }
         Some(Command::Remediate(r)) => return remediate(r),
         Some(Command::Secret(a)) => return secret(a),
-        Some(Command::Check(c)) => return check(c),
+        Some(Command::Check(c)) => return check(c, cli.color),
         Some(Command::Scan(s)) => s,
         None => cli.scan,
     };
@@ -782,7 +787,7 @@ fn validate(cli: Cli) -> Result<Action, CliError> {
     })
 }
 
-fn check(c: CheckArgs) -> Result<Action, CliError> {
+fn check(c: CheckArgs, color: ColorChoice) -> Result<Action, CliError> {
     use crate::check::{parse_resolve, parse_targets_file, plain_target, upstream_targets, Policy};
     let (sni, config) = probe_config(c.probe, &c.envoy, &c.certs)?;
     let mut targets = Vec::new();
@@ -841,6 +846,7 @@ fn check(c: CheckArgs) -> Result<Action, CliError> {
         policy,
         config,
         max_connections: usize::from(c.max_connections),
+        color: c.format == CheckFormat::Table && color.enabled(),
         format: c.format,
         junit: c.junit,
     })))

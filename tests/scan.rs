@@ -345,3 +345,25 @@ fn demo_scans_its_own_server() {
     assert_eq!(accepted(&r), set(&[("TLSv1.2", "ECDHE-RSA-AES256-SHA")]));
     assert_eq!(r["target"]["sni"], "localhost");
 }
+
+#[test]
+fn engines_agree_and_openssl_alone_leaves_legacy_suites_untestable() {
+    let server =
+        TlsServer::start(ServerConfig::tls12_only("ECDHE-RSA-AES256-SHA:AES128-SHA")).unwrap();
+    let args = |engine: &'static str| vec!["--protocols", "ssl3,tls1.2", "--engine", engine];
+    let auto = scan(server.port(), &args("auto"));
+    let raw = scan(server.port(), &args("raw"));
+    let openssl = scan(server.port(), &args("openssl"));
+    let want = set(&[
+        ("TLSv1.2", "ECDHE-RSA-AES256-SHA"),
+        ("TLSv1.2", "AES128-SHA"),
+    ]);
+    assert_eq!(accepted(&auto), want);
+    assert_eq!(accepted(&raw), want);
+    assert_eq!(accepted(&openssl), want);
+    assert_eq!(raw["scanner"]["engine"], "raw");
+    assert_eq!(raw["summary"]["untestable"], 0);
+    assert_eq!(protocol_status(&raw, "SSLv3"), "not_supported");
+    assert_eq!(protocol_status(&openssl, "SSLv3"), "untestable");
+    assert!(openssl["summary"]["untestable"].as_u64().unwrap() > 80);
+}

@@ -191,6 +191,14 @@ pub fn render_with(report: &ScanReport, rows: Rows, paint: Painter) -> String {
     render_groups(report, &mut out);
     render_envoy(report, &mut out, paint);
     render_certificate(report, &mut out, paint);
+    if !report.network.detail.is_empty() {
+        out.push_str(&wrap(
+            &format!("Network: {}", report.network.detail),
+            0,
+            100,
+        ));
+        out.push('\n');
+    }
     out.push_str(&summary_line(&report.summary));
     out.push('\n');
     if report.summary.untestable > 0 && rows != Rows::All {
