@@ -1,1 +1,639 @@
-//! Work in progress.
+//! Elimination: finds the suites a server accepts at one version by offering many in one ClientHello,
+//! removing the one it chose and asking again; then the order it prefers them in, and what an
+//! Envoy-exact hello gets. Plans raw hellos (`probe::raw`) and reads their outcomes; it calls a suite
+//! rejected only on a TLS refusal, and hands any misbehaviour back to the caller as a fallback reason.
+
+use crate::catalog::catalog;
+use crate::envoy::EnvoyClient;
+use crate::hello::{client_hello, group, sigalg, RENEGOTIATION_INFO_SCSV, SUITES_PER_HELLO};
+use crate::probe::raw::RawProber;
+use crate::probe::{Inconclusive, ProbeOutcome, Refusal};
+use crate::protocol::Protocol;
+
+/// The most suites one elimination hello carries: nmap's ssl-enum-ciphers `CHUNK_SIZE`.
+pub const CHUNK: usize = SUITES_PER_HELLO;
+
+/// nmap keeps each hello record within 255 bytes where it can (SSL Labs' "long handshake
+/// intolerance": some terminators hang on hellos of 256–511 bytes, the reason for RFC 7685 padding).
+const HELLO_BUDGET: usize = 255;
+
+/// Below this many suites per hello the budget is not worth keeping (nmap: "if we're over 255
+/// anyway, just go for it"): the hellos go up to [`CHUNK`] suites instead.
+const MIN_CHUNK: usize = 8;
+
+/// TLS_FALLBACK_SCSV (RFC 7507): a signal, not a suite; offered below the server's best version it
+/// draws an inappropriate_fallback alert.
+const FALLBACK_SCSV: u16 = 0x5600;
+
+/// Alerts that mean "no shared suite" (or "not this version"), as OpenSSL, BoringSSL, Go, NSS, Java and
+/// rustls send them: handshake_failure, protocol_version, insufficient_security.
+const ORDINARY_REFUSALS: [u8; 3] = [40, 70, 71];
+
+/// What elimination found at one protocol version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Elimination {
+    pub protocol: Protocol,
+    /// Suites the server chose, in the order it chose them.
+    pub chosen: Vec<u16>,
+    /// Every offered suite (in offer order, duplicates and signalling values removed) and its
+    /// outcome: Accepted for chosen ones; for the rest, the refusal of the last hello that still
+    /// offered them (Rejected with that alert), or Inconclusive. Suites of chunks never sent, because
+    /// elimination stopped, and of a hello whose alert a one-suite hello contradicted, are
+    /// `Inconclusive::Local("not settled: …")`.
+    pub outcomes: Vec<(u16, ProbeOutcome)>,
+    /// Hellos sent.
+    pub hellos: usize,
+    /// Set when the server misbehaved (a non-alert failure mid-way, a suite chosen that was not
+    /// offered, an intolerance to large hellos) or a hello could not be built: the caller must fall
+    /// back to per-suite probing for this version. The text says what happened, for the report.
+    /// `None` exactly when every offered suite is settled by a TLS answer (Accepted or Rejected).
+    pub fallback: Option<String>,
+    /// The most suites one hello carried: [`CHUNK`], or fewer to keep the hello within 255 bytes.
+    pub chunk_size: usize,
+    /// Chunks of `chunk_size` suites started. Without a fallback, `hellos` is `chosen.len()` plus one
+    /// refusal per chunk, less one for each chunk whose every suite was chosen (nothing left to
+    /// refuse), plus one for each chunk that ended in an unusual alert (a one-suite hello checks it).
+    pub chunks: usize,
+}
+
+impl Elimination {
+    /// The outcome recorded for `suite`.
+    pub fn outcome(&self, suite: u16) -> Option<&ProbeOutcome> {
+        self.outcomes
+            .iter()
+            .find(|(s, _)| *s == suite)
+            .map(|(_, o)| o)
+    }
+}
+
+/// The size of the hellos [`RawProber::probe`] sends at one version.
+#[derive(Debug, Clone, Copy)]
+struct Plan {
+    /// Bytes of a hello offering no suite (records included; the SCSV counted for TLS <= 1.2).
+    base: usize,
+    /// Suites per hello.
+    chunk: usize,
+}
+
+impl Plan {
+    fn new(raw: &RawProber, protocol: Protocol) -> Result<Plan, String> {
+        let one = client_hello(&raw.hello_spec(protocol, &[0x002F])).map_err(|e| e.to_string())?;
+        let base = one.len() - 2;
+        let room = HELLO_BUDGET.saturating_sub(base) / 2;
+        let chunk = if room >= MIN_CHUNK {
+            room.min(CHUNK)
+        } else {
+            CHUNK
+        };
+        Ok(Plan { base, chunk })
+    }
+
+    fn hello_len(&self, suites: usize) -> usize {
+        self.base + 2 * suites
+    }
+}
+
+/// The suites to offer: in order, once each, without signalling values no server ever chooses.
+fn offerable(suites: &[u16]) -> Vec<u16> {
+    let mut out: Vec<u16> = Vec::with_capacity(suites.len());
+    for &s in suites {
+        if s != RENEGOTIATION_INFO_SCSV && s != FALLBACK_SCSV && !out.contains(&s) {
+            out.push(s);
+        }
+    }
+    out
+}
+
+/// A short account of an outcome, for fallback texts.
+fn describe(o: &ProbeOutcome) -> String {
+    match o {
+        ProbeOutcome::Accepted(a) => format!("the server chose {}", a.code),
+        ProbeOutcome::Rejected(r) => r.to_string(),
+        ProbeOutcome::Inconclusive(why) => why.to_string(),
+    }
+}
+
+/// Offers all `suites` at `protocol` in chunks of at most [`CHUNK`] (fewer when that keeps each hello
+/// within 255 bytes, as nmap does), records the server's choice, removes it and asks again until the
+/// server refuses: accepted + 1 hellos per chunk. One connection at a time, in sequence (each hello
+/// depends on the last answer); run several versions concurrently if speed matters.
+///
+/// Any answer that is not a ServerHello or an alert stops elimination at this version with
+/// [`Elimination::fallback`] set; before giving up on a many-suite hello, one one-suite hello tells a
+/// server that cannot take large hellos from one that stopped answering.
+pub async fn eliminate(raw: &RawProber, protocol: Protocol, suites: &[u16]) -> Elimination {
+    let offered = offerable(suites);
+    let mut e = Elimination {
+        protocol,
+        chosen: Vec::new(),
+        outcomes: Vec::new(),
+        hellos: 0,
+        fallback: None,
+        chunk_size: CHUNK,
+        chunks: 0,
+    };
+    if offered.is_empty() {
+        return e;
+    }
+    let mut settled: Vec<Option<ProbeOutcome>> = vec![None; offered.len()];
+    let mut settle = |suite: u16, outcome: ProbeOutcome| {
+        if let Some(i) = offered.iter().position(|&s| s == suite) {
+            settled[i] = Some(outcome);
+        }
+    };
+    let plan = match Plan::new(raw, protocol) {
+        Ok(p) => p,
+        Err(local) => {
+            // Nothing can be sent (an invalid SNI, say); per-suite probes will say so per suite.
+            e.fallback = Some(format!(
+                "elimination at {protocol} could not build a ClientHello: {local}"
+            ));
+            e.outcomes = offered
+                .iter()
+                .map(|&s| {
+                    let o = ProbeOutcome::Inconclusive(Inconclusive::Local(local.clone()));
+                    (s, o)
+                })
+                .collect();
+            return e;
+        }
+    };
+    e.chunk_size = plan.chunk;
+
+    'chunks: for chunk in offered.chunks(plan.chunk) {
+        e.chunks += 1;
+        let mut remaining = chunk.to_vec();
+        while !remaining.is_empty() {
+            let outcome = raw.probe(protocol, &remaining).await;
+            if let ProbeOutcome::Inconclusive(Inconclusive::Local(_)) = outcome {
+                // Nothing was sent: the remaining suites share this local failure.
+                for &s in &remaining {
+                    settle(s, outcome.clone());
+                }
+                e.fallback = Some(format!(
+                    "elimination at {protocol} stopped on a local error: {}",
+                    describe(&outcome)
+                ));
+                break 'chunks;
+            }
+            e.hellos += 1;
+            match outcome {
+                ProbeOutcome::Accepted(a) => {
+                    let code = a.code.0;
+                    e.chosen.push(code);
+                    remaining.retain(|&s| s != code);
+                    settle(code, ProbeOutcome::Accepted(a));
+                }
+                ProbeOutcome::Rejected(Refusal::Alert(alert))
+                    if !ORDINARY_REFUSALS.contains(&alert.description) && remaining.len() > 1 =>
+                {
+                    // An unusual alert may be about the hello's size rather than its suites: a
+                    // one-suite hello must draw a TLS refusal too for it to stand.
+                    let check = raw.probe(protocol, &remaining[..1]).await;
+                    e.hellos += 1;
+                    if let ProbeOutcome::Rejected(_) = check {
+                        for &s in &remaining[1..] {
+                            settle(s, ProbeOutcome::Rejected(Refusal::Alert(alert)));
+                        }
+                        settle(remaining[0], check);
+                        continue 'chunks;
+                    }
+                    e.fallback = Some(format!(
+                        "the server answered a {n}-suite {protocol} hello ({len} bytes) with {alert} \
+                         but a one-suite hello with \"{check}\": it does not tolerate large \
+                         ClientHellos; probe {protocol} one suite per hello",
+                        n = remaining.len(),
+                        len = plan.hello_len(remaining.len()),
+                        check = describe(&check),
+                    ));
+                    break 'chunks;
+                }
+                ProbeOutcome::Rejected(refusal) => {
+                    for &s in &remaining {
+                        settle(s, ProbeOutcome::Rejected(refusal));
+                    }
+                    continue 'chunks;
+                }
+                ProbeOutcome::Inconclusive(why) => {
+                    e.fallback = Some(
+                        failure_reason(raw, protocol, &plan, &remaining, &why, &mut e.hellos).await,
+                    );
+                    for &s in &remaining {
+                        settle(s, ProbeOutcome::Inconclusive(why.clone()));
+                    }
+                    break 'chunks;
+                }
+            }
+        }
+    }
+
+    let stopped = e.fallback.clone().unwrap_or_default();
+    e.outcomes = offered
+        .iter()
+        .zip(settled)
+        .map(|(&s, o)| {
+            let o = o.unwrap_or_else(|| {
+                ProbeOutcome::Inconclusive(Inconclusive::Local(format!(
+                    "not settled: elimination at {protocol} stopped ({stopped})"
+                )))
+            });
+            (s, o)
+        })
+        .collect();
+    e
+}
+
+/// Why elimination must stop after `why` answered a hello offering `remaining`: a protocol violation,
+/// a server that no longer answers, or one that answers small hellos only (one more hello tells).
+async fn failure_reason(
+    raw: &RawProber,
+    protocol: Protocol,
+    plan: &Plan,
+    remaining: &[u16],
+    why: &Inconclusive,
+    hellos: &mut usize,
+) -> String {
+    let n = remaining.len();
+    let len = plan.hello_len(n);
+    let per_suite = format!("probe {protocol} one suite per hello");
+    match why {
+        Inconclusive::UnofferedSuite(_) | Inconclusive::NewerVersion(_) => {
+            format!("the server broke the protocol answering a {n}-suite {protocol} hello ({why}); {per_suite}")
+        }
+        Inconclusive::ConnectRefused | Inconclusive::ConnectFailed(_) => {
+            format!("the server stopped taking connections during elimination at {protocol} ({why}); {per_suite}")
+        }
+        _ if n > 1 => {
+            let check = raw.probe(protocol, &remaining[..1]).await;
+            *hellos += 1;
+            if check.is_inconclusive() {
+                format!(
+                    "no TLS answer to a {n}-suite {protocol} hello ({why}) nor to a one-suite hello \
+                     ({}); {per_suite}",
+                    describe(&check)
+                )
+            } else {
+                format!(
+                    "no TLS answer to a {n}-suite {protocol} hello of {len} bytes ({why}), but a \
+                     one-suite hello got one ({}): the server does not tolerate large ClientHellos; \
+                     {per_suite}",
+                    describe(&check)
+                )
+            }
+        }
+        _ => format!("no TLS answer to a one-suite {protocol} hello ({why}); {per_suite}"),
+    }
+}
+
+/// Whether the server enforces its own order at a protocol version, and that order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ServerPreference {
+    /// `Some(true)`: the server picks by its own order whatever the client's; `Some(false)`: it
+    /// follows the client's order; `None`: fewer than two accepted suites, or the probes failed.
+    pub enforced: Option<bool>,
+    /// The server's order, most preferred first; empty unless `enforced` is `Some(true)` (a server
+    /// that follows the client has no order of its own to report).
+    pub order: Vec<u16>,
+    /// Hellos sent.
+    pub hellos: usize,
+    /// What went wrong, when a probe got no choice from the server.
+    pub error: Option<String>,
+}
+
+/// Learns whether the server enforces its own suite order at `protocol`, from the suites it accepts
+/// there (`accepted_in_order`, as [`Elimination::chosen`] lists them).
+///
+/// One hello offers them reversed: a server that follows the client takes the client's first, so a
+/// different choice proves server order. If it did take the client's first, a pair in the other
+/// order settles it (2 hellos for a server that follows the client). An enforcing server is then
+/// asked for its favourite of the rest until one is left: its exact order, also across elimination
+/// chunks (whose choices are ordered only within each chunk), in about one hello per suite.
+pub async fn server_preference(
+    raw: &RawProber,
+    protocol: Protocol,
+    accepted_in_order: &[u16],
+) -> ServerPreference {
+    let suites = offerable(accepted_in_order);
+    let mut pref = ServerPreference::default();
+    if suites.len() < 2 {
+        return pref;
+    }
+    let limit = Plan::new(raw, protocol).map(|p| p.chunk).unwrap_or(CHUNK);
+    let reversed: Vec<u16> = suites[..suites.len().min(limit)]
+        .iter()
+        .rev()
+        .copied()
+        .collect();
+    let mut hellos = 0;
+    let first = match choice(raw, protocol, &reversed, &mut hellos).await {
+        Ok(c) => c,
+        Err(e) => {
+            pref.hellos = hellos;
+            pref.error = Some(e);
+            return pref;
+        }
+    };
+    let top = if first != reversed[0] {
+        first
+    } else {
+        // The client's first choice won: the server follows the client, or that suite is its
+        // favourite too. Offered second, it wins again only in the latter case.
+        let pair = [reversed[1], reversed[0]];
+        match choice(raw, protocol, &pair, &mut hellos).await {
+            Ok(c) if c == pair[0] => {
+                pref.enforced = Some(false);
+                pref.hellos = hellos;
+                return pref;
+            }
+            Ok(c) => c,
+            Err(e) => {
+                pref.hellos = hellos;
+                pref.error = Some(e);
+                return pref;
+            }
+        }
+    };
+    pref.enforced = Some(true);
+    // The first hello offered every suite when they fit in one: its choice is the overall favourite.
+    let known_top = (suites.len() <= limit).then_some(top);
+    match rank(raw, protocol, &suites, limit, known_top, &mut hellos).await {
+        Ok(order) => pref.order = order,
+        Err(e) => pref.error = Some(e),
+    }
+    pref.hellos = hellos;
+    pref
+}
+
+/// The suite the server chooses from `offer`, or why it chose none.
+async fn choice(
+    raw: &RawProber,
+    protocol: Protocol,
+    offer: &[u16],
+    hellos: &mut usize,
+) -> Result<u16, String> {
+    *hellos += 1;
+    match raw.probe(protocol, offer).await {
+        ProbeOutcome::Accepted(a) => Ok(a.code.0),
+        ProbeOutcome::Rejected(r) => Err(format!(
+            "the server refused a {protocol} hello offering {} suites it had accepted ({r})",
+            offer.len()
+        )),
+        ProbeOutcome::Inconclusive(why) => Err(format!(
+            "no choice from the server while ordering {protocol} suites: {why}"
+        )),
+    }
+}
+
+/// An enforcing server's order of `suites`: its favourite of the rest, hello after hello, within
+/// groups of at most `limit` suites; then the groups merged by offering their heads together.
+async fn rank(
+    raw: &RawProber,
+    protocol: Protocol,
+    suites: &[u16],
+    limit: usize,
+    known_top: Option<u16>,
+    hellos: &mut usize,
+) -> Result<Vec<u16>, String> {
+    let mut runs: Vec<std::collections::VecDeque<u16>> = Vec::new();
+    for group in suites.chunks(limit.max(2)) {
+        let mut rest = group.to_vec();
+        let mut run = std::collections::VecDeque::new();
+        if let Some(top) = known_top.filter(|t| rest.contains(t)) {
+            rest.retain(|&s| s != top);
+            run.push_back(top);
+        }
+        while rest.len() > 1 {
+            let c = choice(raw, protocol, &rest, hellos).await?;
+            rest.retain(|&s| s != c);
+            run.push_back(c);
+        }
+        run.extend(rest);
+        runs.push(run);
+    }
+    let mut order = Vec::with_capacity(suites.len());
+    loop {
+        runs.retain(|r| !r.is_empty());
+        if runs.len() < 2 {
+            order.extend(runs.into_iter().flatten());
+            return Ok(order);
+        }
+        let heads: Vec<u16> = runs.iter().filter_map(|r| r.front().copied()).collect();
+        let c = choice(raw, protocol, &heads, hellos).await?;
+        if let Some(run) = runs.iter_mut().find(|r| r.front() == Some(&c)) {
+            run.pop_front();
+        }
+        order.push(c);
+    }
+}
+
+/// The supported_groups code point for an Envoy `ecdh_curves` name (BoringSSL's names and aliases).
+fn curve_code(name: &str) -> Option<u16> {
+    Some(match name {
+        "X25519" | "x25519" => group::X25519,
+        "P-256" | "prime256v1" | "secp256r1" => group::P256,
+        "P-384" | "secp384r1" => group::P384,
+        "P-521" | "secp521r1" => group::P521,
+        _ => return None,
+    })
+}
+
+/// The code point for an IANA signature scheme name (RFC 8446 §4.2.3), as the profiles list them.
+fn signature_scheme(name: &str) -> Option<u16> {
+    Some(match name.to_ascii_lowercase().as_str() {
+        "ecdsa_secp256r1_sha256" => sigalg::ECDSA_SECP256R1_SHA256,
+        "ecdsa_secp384r1_sha384" => sigalg::ECDSA_SECP384R1_SHA384,
+        "ecdsa_secp521r1_sha512" => sigalg::ECDSA_SECP521R1_SHA512,
+        "ed25519" => sigalg::ED25519,
+        "ed448" => sigalg::ED448,
+        "rsa_pss_rsae_sha256" => sigalg::RSA_PSS_RSAE_SHA256,
+        "rsa_pss_rsae_sha384" => sigalg::RSA_PSS_RSAE_SHA384,
+        "rsa_pss_rsae_sha512" => sigalg::RSA_PSS_RSAE_SHA512,
+        "rsa_pss_pss_sha256" => sigalg::RSA_PSS_PSS_SHA256,
+        "rsa_pss_pss_sha384" => sigalg::RSA_PSS_PSS_SHA384,
+        "rsa_pss_pss_sha512" => sigalg::RSA_PSS_PSS_SHA512,
+        "rsa_pkcs1_sha256" => sigalg::RSA_PKCS1_SHA256,
+        "rsa_pkcs1_sha384" => sigalg::RSA_PKCS1_SHA384,
+        "rsa_pkcs1_sha512" => sigalg::RSA_PKCS1_SHA512,
+        "rsa_pkcs1_sha1" => sigalg::RSA_PKCS1_SHA1,
+        "ecdsa_sha1" => sigalg::ECDSA_SHA1,
+        _ => return None,
+    })
+}
+
+/// An Envoy-exact ClientHello: exactly the client's TLS <= 1.2 suites in order (after its TLS 1.3
+/// suites when its maximum is TLS 1.3), its groups (a key share for the first, as BoringSSL sends),
+/// its signature algorithms, its versions, the prober's SNI. Returns what the server chose (protocol,
+/// suite, and for TLS 1.3 the group) or its refusal.
+///
+/// The hello builder offers one version per hello, so a version range is played as BoringSSL's
+/// negotiation would end: a TLS 1.3 hello refused for its version (protocol_version, or an older
+/// ServerHello from a server that ignores supported_versions) is followed by a TLS 1.2 hello when the
+/// client's minimum allows; an older ServerHello the client's minimum allows is followed by a hello
+/// at that version, whose answer is the result. A server that answers the first hello settles it in
+/// one hello, as Envoy's would.
+pub async fn envoy_hello(raw: &RawProber, client: &EnvoyClient) -> ProbeOutcome {
+    let local = |why: String| ProbeOutcome::Inconclusive(Inconclusive::Local(why));
+    let mut groups = Vec::new();
+    for name in &client.ecdh_curves {
+        match curve_code(name) {
+            Some(g) => groups.push(g),
+            None => {
+                return local(format!(
+                    "ecdh_curves names '{name}', which Envoy does not accept (use X25519, P-256, P-384 or P-521)"
+                ))
+            }
+        }
+    }
+    let mut schemes = Vec::new();
+    for name in &client.profile.signature_algorithms {
+        match signature_scheme(name) {
+            Some(s) => schemes.push(s),
+            None => {
+                return local(format!(
+                    "unknown signature algorithm '{name}' in the Envoy profile"
+                ))
+            }
+        }
+    }
+    if client.min_version > client.max_version {
+        return local(format!(
+            "the client's minimum version {} is above its maximum {}",
+            client.min_version, client.max_version
+        ));
+    }
+    // PSK suites are never offered: Envoy installs no PSK callback (as EnvoyClient::offers says).
+    let tls12: Vec<u16> = client
+        .tls12_suites()
+        .iter()
+        .filter(|s| !s.is_psk())
+        .map(|s| s.code.0)
+        .collect();
+    let tls13: Vec<u16> = client.tls13_suites().iter().map(|s| s.code.0).collect();
+
+    let mut version = client.max_version;
+    loop {
+        let mut suites = Vec::new();
+        if version == Protocol::Tls13 {
+            suites.extend(&tls13);
+        }
+        if client.min_version < Protocol::Tls13 {
+            // BoringSSL leaves out suites the highest version it offers cannot use.
+            let usable = version.min(Protocol::Tls12);
+            suites.extend(
+                tls12
+                    .iter()
+                    .copied()
+                    .filter(|&c| catalog().by_code(c).is_some_and(|s| s.applies_to(usable))),
+            );
+        }
+        if suites.is_empty() {
+            return local(format!("the client has no cipher suite for {version}"));
+        }
+        let key_share = groups.first().map(|&g| vec![g]).unwrap_or_default();
+        let spec = raw
+            .hello_spec(version, &suites)
+            .with_groups(groups.clone())
+            .with_signature_algorithms(schemes.clone())
+            .with_key_share_groups(key_share);
+        let outcome = raw.probe_with(spec).await;
+        let next = match &outcome {
+            ProbeOutcome::Rejected(Refusal::OlderVersion { chosen }) => {
+                Protocol::from_wire(*chosen).filter(|&p| p < version && p >= client.min_version)
+            }
+            ProbeOutcome::Rejected(Refusal::Alert(a))
+                if a.description == 70
+                    && version == Protocol::Tls13
+                    && client.min_version <= Protocol::Tls12 =>
+            {
+                Some(Protocol::Tls12)
+            }
+            _ => None,
+        };
+        match next {
+            Some(v) => version = v,
+            None => return outcome,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::envoy::profiles;
+
+    #[test]
+    fn signalling_values_and_duplicates_are_not_offered() {
+        assert_eq!(
+            offerable(&[0xC02F, 0x00FF, 0x002F, 0xC02F, 0x5600, 0x1301]),
+            [0xC02F, 0x002F, 0x1301]
+        );
+    }
+
+    #[test]
+    fn every_profile_name_maps_to_a_code_point() {
+        for p in profiles() {
+            for c in &p.ecdh_curves {
+                assert!(curve_code(c).is_some(), "{c} in {}", p.name);
+            }
+            for s in &p.signature_algorithms {
+                assert!(signature_scheme(s).is_some(), "{s} in {}", p.name);
+            }
+        }
+        assert_eq!(curve_code("P-384"), Some(0x0018));
+        assert_eq!(curve_code("brainpoolP256r1"), None);
+        assert_eq!(signature_scheme("rsa_pkcs1_sha1"), Some(0x0201));
+    }
+
+    #[tokio::test]
+    async fn a_hello_that_cannot_be_built_settles_nothing_and_sends_nothing() {
+        // An IP address is not a valid SNI; nothing listens on 192.0.2.1 and nothing is sent.
+        let raw = RawProber::new(
+            "192.0.2.1:9".parse().unwrap(),
+            Some("10.0.0.1".into()),
+            std::time::Duration::from_millis(50),
+        );
+        let e = eliminate(&raw, Protocol::Tls12, &[0xC02F, 0x002F]).await;
+        assert_eq!((e.hellos, e.chosen.len(), e.outcomes.len()), (0, 0, 2));
+        assert!(e.fallback.unwrap().contains("IP address"));
+        assert!(e
+            .outcomes
+            .iter()
+            .all(|(_, o)| matches!(o, ProbeOutcome::Inconclusive(Inconclusive::Local(_)))));
+        let empty = eliminate(&raw, Protocol::Tls12, &[]).await;
+        assert_eq!((empty.hellos, empty.fallback), (0, None));
+    }
+
+    #[test]
+    fn hellos_stay_within_255_bytes_where_they_can() {
+        let raw = |sni: Option<&str>| {
+            RawProber::new(
+                "127.0.0.1:9".parse().unwrap(),
+                sni.map(String::from),
+                std::time::Duration::from_secs(1),
+            )
+        };
+        for (sni, protocol) in [
+            (None, Protocol::Tls12),
+            (Some("localhost"), Protocol::Tls12),
+            (Some("localhost"), Protocol::Tls13),
+            (Some("api.internal.example"), Protocol::Tls10),
+            (None, Protocol::Ssl3),
+        ] {
+            let prober = raw(sni);
+            let plan = Plan::new(&prober, protocol).unwrap();
+            assert!((MIN_CHUNK..=CHUNK).contains(&plan.chunk), "{plan:?}");
+            let suites: Vec<u16> = (1..=plan.chunk as u16).collect();
+            let len = client_hello(&prober.hello_spec(protocol, &suites))
+                .unwrap()
+                .len();
+            assert_eq!(len, plan.hello_len(plan.chunk), "{sni:?} {protocol}");
+            assert!(
+                len <= HELLO_BUDGET || plan.chunk == CHUNK,
+                "{len} bytes, {plan:?}"
+            );
+        }
+        // A long SNI leaves too little room: full chunks (the hello is over 255 bytes anyway).
+        let long = raw(Some(&format!("{}.example", "a".repeat(60))));
+        assert_eq!(Plan::new(&long, Protocol::Tls13).unwrap().chunk, CHUNK);
+    }
+}
