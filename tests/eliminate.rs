@@ -1,0 +1,723 @@
+// Elimination against real servers on loopback: it must find exactly what one-suite-per-hello probing
+// finds, in the number of hellos its formula promises; learn an enforced server order (also across
+// chunks); send an Envoy-exact hello that agrees with the OpenSSL simulation of Envoy; and hand a
+// misbehaving server back for per-suite probing instead of calling its suites rejected.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use cipher_test::catalog::catalog;
+use cipher_test::eliminate::{eliminate, envoy_hello, server_preference, Elimination};
+use cipher_test::envoy::{profile, EnvoyClient, TlsParams};
+use cipher_test::probe::handshake::Simulation;
+use cipher_test::probe::openssl::OpensslProber;
+use cipher_test::probe::raw::RawProber;
+use cipher_test::probe::{ProbeOutcome, Refusal};
+use cipher_test::protocol::Protocol;
+use cipher_test::server::{ServerConfig, TlsServer};
+use common::ResetAfterHello;
+use openssl::ssl::SslVersion;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+const TIMEOUT: Duration = Duration::from_secs(5);
+/// Per-suite probes in flight at once.
+const CONCURRENCY: usize = 16;
+
+fn sni() -> Option<String> {
+    Some("localhost".to_string())
+}
+
+fn code(name: &str) -> u16 {
+    catalog()
+        .by_name(name)
+        .unwrap_or_else(|| panic!("{name} is in the catalogue"))
+        .code
+        .0
+}
+
+/// Every catalogue suite a hello at `protocol` may offer, in code-point order.
+fn suites_for(protocol: Protocol) -> Vec<u16> {
+    catalog()
+        .suites()
+        .iter()
+        .filter(|s| s.applies_to(protocol))
+        .map(|s| s.code.0)
+        .collect()
+}
+
+/// The hellos elimination promises without a fallback: per chunk, one per chosen suite and one for
+/// the refusal (none when every suite of the chunk was chosen).
+fn expected_hellos(offered: &[u16], e: &Elimination) -> usize {
+    offered
+        .chunks(e.chunk_size)
+        .map(|chunk| {
+            let chosen = chunk.iter().filter(|s| e.chosen.contains(s)).count();
+            chosen + usize::from(chosen < chunk.len())
+        })
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn elimination_finds_what_per_suite_probing_finds() {
+    use Protocol::*;
+    let start = Instant::now();
+    let profiles = [
+        (
+            "TLS 1.2, ECDHE-RSA-AES256-SHA:AES128-SHA",
+            ServerConfig::tls12_only("ECDHE-RSA-AES256-SHA:AES128-SHA"),
+        ),
+        (
+            "wide: TLS 1.0-1.3, ALL:@SECLEVEL=0, RSA key",
+            ServerConfig::default().with_cipher_list("ALL:@SECLEVEL=0"),
+        ),
+        (
+            "TLS 1.2, DHE only",
+            ServerConfig::tls12_only("DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-SHA"),
+        ),
+        (
+            "TLS 1.3 only, CCM suites",
+            ServerConfig::tls13_only(
+                "TLS_AES_128_CCM_SHA256:TLS_AES_128_CCM_8_SHA256:TLS_CHACHA20_POLY1305_SHA256",
+            ),
+        ),
+        (
+            "TLS 1.0 only",
+            ServerConfig::version_only(SslVersion::TLS1, "ECDHE-RSA-AES128-SHA:AES256-SHA"),
+        ),
+    ];
+    let permits = Arc::new(Semaphore::new(CONCURRENCY));
+    let mut eliminations = JoinSet::new();
+    let mut per_suite = JoinSet::new();
+    let mut servers = Vec::new();
+    for (index, (name, config)) in profiles.into_iter().enumerate() {
+        let server = TlsServer::start(config).expect("start TLS server");
+        let raw = Arc::new(RawProber::new(server.addr(), sni(), TIMEOUT));
+        for protocol in [Ssl3, Tls10, Tls11, Tls12, Tls13] {
+            let offered = suites_for(protocol);
+            for &suite in &offered {
+                let (raw, permits) = (raw.clone(), permits.clone());
+                per_suite.spawn(async move {
+                    let _permit = permits.acquire_owned().await.unwrap();
+                    (index, protocol, suite, raw.probe(protocol, &[suite]).await)
+                });
+            }
+            let raw = raw.clone();
+            eliminations.spawn(async move {
+                let e = eliminate(&raw, protocol, &offered).await;
+                (index, offered, e)
+            });
+        }
+        servers.push((name, server));
+    }
+
+    // What one suite per hello finds: (profile, protocol) -> accepted suites.
+    let mut accepted: BTreeSet<(usize, Protocol, u16)> = BTreeSet::new();
+    let mut probes = vec![0usize; servers.len()];
+    while let Some(joined) = per_suite.join_next().await {
+        let (index, protocol, suite, outcome) = joined.expect("probe task");
+        probes[index] += 1;
+        match outcome {
+            ProbeOutcome::Accepted(a) => {
+                assert_eq!(a.code.0, suite);
+                accepted.insert((index, protocol, suite));
+            }
+            ProbeOutcome::Rejected(_) => {}
+            ProbeOutcome::Inconclusive(why) => panic!(
+                "{}: {protocol} 0x{suite:04X} per suite: inconclusive: {why}",
+                servers[index].0
+            ),
+        }
+    }
+
+    let mut hellos = vec![0usize; servers.len()];
+    let mut lines = Vec::new();
+    while let Some(joined) = eliminations.join_next().await {
+        let (index, offered, e) = joined.expect("elimination task");
+        let name = servers[index].0;
+        let protocol = e.protocol;
+        assert_eq!(e.fallback, None, "{name}: {protocol}");
+        let found: BTreeSet<u16> = e.chosen.iter().copied().collect();
+        assert_eq!(
+            found.len(),
+            e.chosen.len(),
+            "{name}: {protocol}: chosen twice"
+        );
+        let want: BTreeSet<u16> = accepted
+            .iter()
+            .filter(|(i, p, _)| *i == index && *p == protocol)
+            .map(|(_, _, s)| *s)
+            .collect();
+        assert_eq!(found, want, "{name}: {protocol}");
+        // Every offered suite has its outcome: chosen ones accepted, the rest refused by a TLS answer.
+        assert_eq!(
+            e.outcomes.iter().map(|(s, _)| *s).collect::<Vec<_>>(),
+            offered
+        );
+        for (suite, outcome) in &e.outcomes {
+            match outcome {
+                ProbeOutcome::Accepted(a) => {
+                    assert!(found.contains(suite) && a.code.0 == *suite && a.protocol == protocol)
+                }
+                ProbeOutcome::Rejected(r) => {
+                    assert!(!found.contains(suite));
+                    // Only the ordinary refusals: no one-suite check hello was needed.
+                    assert!(
+                        matches!(r, Refusal::OlderVersion { .. })
+                            || matches!(r, Refusal::Alert(a) if [40, 70, 71].contains(&a.description)),
+                        "{name}: {protocol} 0x{suite:04X}: {r}"
+                    );
+                }
+                ProbeOutcome::Inconclusive(why) => {
+                    panic!("{name}: {protocol} 0x{suite:04X}: inconclusive: {why}")
+                }
+            }
+        }
+        assert_eq!(e.chunks, offered.len().div_ceil(e.chunk_size));
+        assert_eq!(
+            e.hellos,
+            expected_hellos(&offered, &e),
+            "{name}: {protocol}: {} chosen in {} chunks of {}",
+            e.chosen.len(),
+            e.chunks,
+            e.chunk_size
+        );
+        hellos[index] += e.hellos;
+        lines.push(format!(
+            "{name}: {protocol}: {} accepted, {} hellos ({} chunks of <= {}) vs {} per-suite probes",
+            e.chosen.len(),
+            e.hellos,
+            e.chunks,
+            e.chunk_size,
+            offered.len()
+        ));
+    }
+    lines.sort();
+    for line in lines {
+        eprintln!("{line}");
+    }
+    for (index, (name, _)) in servers.iter().enumerate() {
+        eprintln!(
+            "{name}: all versions: {} hellos vs {} per-suite probes",
+            hellos[index], probes[index]
+        );
+    }
+    eprintln!("done in {:?}", start.elapsed());
+}
+
+#[tokio::test]
+async fn an_enforced_server_order_is_found_and_a_client_order_is_recognised() {
+    let list = "AES128-SHA:ECDHE-RSA-AES256-SHA:AES256-SHA";
+    let want = vec![
+        code("AES128-SHA"),
+        code("ECDHE-RSA-AES256-SHA"),
+        code("AES256-SHA"),
+    ];
+    let offered = suites_for(Protocol::Tls12);
+
+    let enforcing =
+        TlsServer::start(ServerConfig::tls12_only(list).with_server_preference()).unwrap();
+    let raw = RawProber::new(enforcing.addr(), sni(), TIMEOUT);
+    let e = eliminate(&raw, Protocol::Tls12, &offered).await;
+    assert_eq!(e.chosen.len(), 3, "{e:?}");
+    // AES128-SHA and AES256-SHA share the first chunk, ECDHE-RSA-AES256-SHA (0xC014) comes in a
+    // later one: the elimination order is the server's only within a chunk.
+    assert_eq!(
+        e.chosen,
+        [
+            code("AES128-SHA"),
+            code("AES256-SHA"),
+            code("ECDHE-RSA-AES256-SHA")
+        ]
+    );
+    let pref = server_preference(&raw, Protocol::Tls12, &e.chosen).await;
+    assert_eq!(pref.error, None);
+    assert_eq!(pref.enforced, Some(true));
+    assert_eq!(pref.order, want);
+    // The reversed hello names the favourite, one more hello the second; the third is what is left.
+    assert_eq!(pref.hellos, 2);
+
+    let following = TlsServer::start(ServerConfig::tls12_only(list)).unwrap();
+    let raw = RawProber::new(following.addr(), sni(), TIMEOUT);
+    let e = eliminate(&raw, Protocol::Tls12, &offered).await;
+    let pref = server_preference(&raw, Protocol::Tls12, &e.chosen).await;
+    assert_eq!(pref.error, None);
+    assert_eq!(pref.enforced, Some(false));
+    assert!(pref.order.is_empty());
+    assert_eq!(pref.hellos, 2);
+    // Whatever order the caller passes, the answer is the same.
+    let pref = server_preference(&raw, Protocol::Tls12, &want).await;
+    assert_eq!((pref.enforced, pref.hellos), (Some(false), 2));
+
+    // TLS 1.3: OpenSSL applies its preference option to the TLS 1.3 suites too.
+    let tls13 = TlsServer::start(
+        ServerConfig::tls13_only(
+            "TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384",
+        )
+        .with_server_preference(),
+    )
+    .unwrap();
+    let raw = RawProber::new(tls13.addr(), sni(), TIMEOUT);
+    let e = eliminate(&raw, Protocol::Tls13, &suites_for(Protocol::Tls13)).await;
+    assert_eq!(
+        e.chosen,
+        [0x1303, 0x1301, 0x1302],
+        "one chunk: the server's order"
+    );
+    let pref = server_preference(&raw, Protocol::Tls13, &e.chosen).await;
+    assert_eq!(
+        (pref.enforced, pref.order),
+        (Some(true), vec![0x1303, 0x1301, 0x1302])
+    );
+
+    // One accepted suite: nothing to order, no hello sent.
+    let single = TlsServer::start(ServerConfig::tls12_only("AES128-SHA")).unwrap();
+    let raw = RawProber::new(single.addr(), sni(), TIMEOUT);
+    let pref = server_preference(&raw, Protocol::Tls12, &[code("AES128-SHA")]).await;
+    assert_eq!((pref.enforced, pref.order.len(), pref.hellos), (None, 0, 0));
+}
+
+#[tokio::test]
+async fn an_enforced_order_spanning_chunks_is_merged() {
+    // Every suite a wide server accepts at TLS 1.2, in a scrambled order (an odd multiplier permutes
+    // the code points), served with server preference: the suites fill several chunks, so the
+    // elimination order is the server's only within each.
+    let offered = suites_for(Protocol::Tls12);
+    let wide = TlsServer::start(ServerConfig::tls12_only("ALL:@SECLEVEL=0")).unwrap();
+    let raw = RawProber::new(wide.addr(), sni(), TIMEOUT);
+    let mut order = eliminate(&raw, Protocol::Tls12, &offered).await.chosen;
+    order.sort_by_key(|c| c.wrapping_mul(0x9E37));
+    let names: Vec<&str> = order
+        .iter()
+        .map(|&c| catalog().by_code(c).unwrap().openssl_name.as_str())
+        .collect();
+    let server = TlsServer::start(
+        ServerConfig::tls12_only(&format!("{}:@SECLEVEL=0", names.join(":")))
+            .with_server_preference(),
+    )
+    .unwrap();
+    let raw = RawProber::new(server.addr(), sni(), TIMEOUT);
+    let e = eliminate(&raw, Protocol::Tls12, &offered).await;
+    assert_eq!(e.fallback, None);
+    assert!(
+        order.len() > e.chunk_size,
+        "{} suites, chunks of {}",
+        order.len(),
+        e.chunk_size
+    );
+    assert_ne!(
+        e.chosen, order,
+        "several chunks: elimination alone cannot know the order"
+    );
+    let pref = server_preference(&raw, Protocol::Tls12, &e.chosen).await;
+    assert_eq!(pref.error, None);
+    assert_eq!(pref.enforced, Some(true));
+    assert_eq!(pref.order, order);
+    eprintln!(
+        "{} suites in server order: {} elimination hellos, then {} to order them",
+        order.len(),
+        e.hellos,
+        pref.hellos
+    );
+}
+
+/// What an Envoy-like client gets: the version and suite (OpenSSL name), or `None` for a refusal.
+type Agreed = Option<(Protocol, &'static str)>;
+
+/// The (protocol, suite) both engines agree on, or `None` for a refusal; panics on anything else.
+fn raw_result(o: &ProbeOutcome) -> Option<(Protocol, u16)> {
+    match o {
+        ProbeOutcome::Accepted(a) => Some((a.protocol, a.code.0)),
+        ProbeOutcome::Rejected(_) => None,
+        ProbeOutcome::Inconclusive(why) => panic!("Envoy-exact hello inconclusive: {why}"),
+    }
+}
+
+fn simulated(s: &Simulation) -> Option<(Protocol, u16)> {
+    match s {
+        Simulation::Connected(n) => Some((n.protocol, n.code)),
+        Simulation::Failed { .. } => None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_envoy_exact_hello_agrees_with_the_openssl_simulation() {
+    let current = profile("current").unwrap();
+    let default = EnvoyClient::new(current);
+    let with_p384 = EnvoyClient::with_params(
+        current,
+        &TlsParams {
+            ecdh_curves: Some(vec!["X25519".into(), "P-256".into(), "P-384".into()]),
+            ..TlsParams::default()
+        },
+    );
+    let up_to_13 = EnvoyClient::with_params(
+        current,
+        &TlsParams {
+            max_version: Some(Protocol::Tls13),
+            ..TlsParams::default()
+        },
+    );
+    let hrr_client = EnvoyClient::with_params(
+        current,
+        &TlsParams {
+            max_version: Some(Protocol::Tls13),
+            ecdh_curves: Some(vec!["X25519".into(), "P-384".into()]),
+            ..TlsParams::default()
+        },
+    );
+    let aead =
+        "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-CHACHA20-POLY1305";
+    // (case, server, client, what both must negotiate: None for a refusal)
+    let cases: Vec<(&str, ServerConfig, &EnvoyClient, Agreed)> = vec![
+        (
+            "ECDHE AEAD, client order",
+            ServerConfig::tls12_only(aead),
+            &default,
+            Some((Protocol::Tls12, "ECDHE-RSA-AES128-GCM-SHA256")),
+        ),
+        (
+            "ECDHE AEAD, server order",
+            ServerConfig::tls12_only(aead).with_server_preference(),
+            &default,
+            Some((Protocol::Tls12, "ECDHE-RSA-AES256-GCM-SHA384")),
+        ),
+        (
+            "CBC only",
+            ServerConfig::tls12_only("ECDHE-RSA-AES128-SHA:AES256-SHA"),
+            &default,
+            None,
+        ),
+        (
+            "P-384 only, default curves",
+            ServerConfig::tls12_only(aead).with_groups("P-384"),
+            &default,
+            None,
+        ),
+        (
+            "P-384 only, ecdh_curves X25519,P-256,P-384",
+            ServerConfig::tls12_only(aead).with_groups("P-384"),
+            &with_p384,
+            Some((Protocol::Tls12, "ECDHE-RSA-AES128-GCM-SHA256")),
+        ),
+        (
+            "TLS 1.3 only, default client",
+            ServerConfig::tls13_only("TLS_AES_256_GCM_SHA384"),
+            &default,
+            None,
+        ),
+        (
+            "TLS 1.3 only, max_version TLS 1.3",
+            ServerConfig::tls13_only("TLS_AES_256_GCM_SHA384"),
+            &up_to_13,
+            Some((Protocol::Tls13, "TLS_AES_256_GCM_SHA384")),
+        ),
+        (
+            "TLS 1.2 only, max_version TLS 1.3 (the version range ends at 1.2)",
+            ServerConfig::tls12_only(aead),
+            &up_to_13,
+            Some((Protocol::Tls12, "ECDHE-RSA-AES128-GCM-SHA256")),
+        ),
+        (
+            "TLS 1.3 with P-384 only: a HelloRetryRequest for the client's second curve",
+            ServerConfig::tls13_only("TLS_AES_128_GCM_SHA256").with_groups("P-384"),
+            &hrr_client,
+            Some((Protocol::Tls13, "TLS_AES_128_GCM_SHA256")),
+        ),
+    ];
+    for (name, config, client, want) in cases {
+        let server = TlsServer::start(config).unwrap();
+        let raw = RawProber::new(server.addr(), sni(), TIMEOUT);
+        let openssl = OpensslProber::new(server.addr(), sni(), TIMEOUT).unwrap();
+        let by_raw = envoy_hello(&raw, client).await;
+        let by_openssl = openssl.simulate(client, None).await;
+        let want = want.map(|(p, n)| (p, code(n)));
+        assert_eq!(raw_result(&by_raw), want, "{name}: raw {by_raw:?}");
+        assert_eq!(
+            simulated(&by_openssl),
+            want,
+            "{name}: simulation {by_openssl:?}"
+        );
+        if let ProbeOutcome::Accepted(a) = &by_raw {
+            if a.protocol == Protocol::Tls13 {
+                assert!(
+                    a.group.is_some(),
+                    "{name}: a TLS 1.3 answer names its group"
+                );
+            }
+        }
+    }
+}
+
+/// A listener that resets any connection whose first TLS record is longer than `limit` bytes and
+/// proxies the others to `upstream`: a terminator intolerant of large ClientHellos.
+struct BigHelloResetter {
+    addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+}
+
+impl BigHelloResetter {
+    fn start(upstream: SocketAddr, limit: usize) -> BigHelloResetter {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopping = stop.clone();
+        thread::spawn(move || {
+            for stream in listener.incoming() {
+                if stopping.load(Ordering::SeqCst) {
+                    break;
+                }
+                if let Ok(stream) = stream {
+                    thread::spawn(move || Self::handle(stream, upstream, limit));
+                }
+            }
+        });
+        BigHelloResetter { addr, stop }
+    }
+
+    fn handle(mut client: TcpStream, upstream: SocketAddr, limit: usize) {
+        let _ = client.set_read_timeout(Some(Duration::from_secs(5)));
+        let mut header = [0u8; 5];
+        if client.read_exact(&mut header).is_err() {
+            return;
+        }
+        let len = usize::from(u16::from_be_bytes([header[3], header[4]]));
+        if 5 + len > limit {
+            // Closing with the rest of the hello unread makes the kernel answer with a RST.
+            let mut most = vec![0u8; len.saturating_sub(1)];
+            let _ = client.read_exact(&mut most);
+            return;
+        }
+        let mut body = vec![0u8; len];
+        if client.read_exact(&mut body).is_err() {
+            return;
+        }
+        let Ok(mut server) = TcpStream::connect(upstream) else {
+            return;
+        };
+        if server
+            .write_all(&header)
+            .and_then(|_| server.write_all(&body))
+            .is_err()
+        {
+            return;
+        }
+        let _ = client.set_read_timeout(None);
+        let (Ok(mut client_read), Ok(mut server_read)) = (client.try_clone(), server.try_clone())
+        else {
+            return;
+        };
+        let back = thread::spawn(move || {
+            let _ = std::io::copy(&mut server_read, &mut client);
+            let _ = client.shutdown(Shutdown::Write);
+        });
+        let _ = std::io::copy(&mut client_read, &mut server);
+        let _ = server.shutdown(Shutdown::Write);
+        let _ = back.join();
+    }
+}
+
+impl Drop for BigHelloResetter {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
+    }
+}
+
+#[tokio::test]
+async fn a_misbehaving_server_is_handed_back_for_per_suite_probing() {
+    let offered = suites_for(Protocol::Tls12);
+    let no_rejections = |e: &Elimination| {
+        for (suite, o) in &e.outcomes {
+            assert!(
+                o.is_inconclusive(),
+                "0x{suite:04X} must stay unsettled, not {o:?}"
+            );
+        }
+        assert!(e.chosen.is_empty());
+    };
+
+    // Every connection reset after its hello: no TLS answer to a large hello nor to a small one.
+    let reset = ResetAfterHello::start();
+    let raw = RawProber::new(reset.addr(), sni(), TIMEOUT);
+    let e = eliminate(&raw, Protocol::Tls12, &offered).await;
+    let why = e.fallback.clone().expect("fallback");
+    assert!(why.contains("nor to a one-suite hello"), "{why}");
+    no_rejections(&e);
+    assert_eq!(e.hellos, 2, "the failed hello and the one-suite check");
+
+    // Hellos over 200 bytes reset, smaller ones reach a real server: intolerance to large hellos.
+    let server =
+        TlsServer::start(ServerConfig::tls12_only("ECDHE-RSA-AES256-SHA:AES128-SHA")).unwrap();
+    let resetter = BigHelloResetter::start(server.addr(), 200);
+    let raw = RawProber::new(resetter.addr, sni(), TIMEOUT);
+    let e = eliminate(&raw, Protocol::Tls12, &offered).await;
+    let why = e.fallback.clone().expect("fallback");
+    assert!(
+        why.contains("does not tolerate large ClientHellos"),
+        "{why}"
+    );
+    assert!(why.contains(&format!("{}-suite", e.chunk_size)), "{why}");
+    no_rejections(&e);
+    assert_eq!(e.hellos, 2);
+    eprintln!("fallback: {why}");
+    // The fallback works: one suite per hello gets through.
+    for name in ["ECDHE-RSA-AES256-SHA", "AES128-SHA"] {
+        let o = raw.probe(Protocol::Tls12, &[code(name)]).await;
+        assert!(matches!(o, ProbeOutcome::Accepted(_)), "{name}: {o:?}");
+    }
+    let o = raw.probe(Protocol::Tls12, &[code("AES256-SHA")]).await;
+    assert!(matches!(o, ProbeOutcome::Rejected(_)), "{o:?}");
+}
+
+/// What a scripted server does with one ClientHello.
+enum Reply {
+    Alert(u8),
+    /// A TLS 1.2 ServerHello choosing this suite, whatever was offered.
+    Choose(u16),
+    /// A RST.
+    Reset,
+}
+
+/// A server that answers each ClientHello as `script(connection index, suites offered)` says.
+async fn scripted(script: impl Fn(usize, &[u16]) -> Reply + Send + Sync + 'static) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .await
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    let script = Arc::new(script);
+    let count = Arc::new(AtomicUsize::new(0));
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let index = count.fetch_add(1, Ordering::SeqCst);
+            let script = script.clone();
+            tokio::spawn(async move {
+                let mut header = [0u8; 5];
+                if stream.read_exact(&mut header).await.is_err() {
+                    return;
+                }
+                let mut body = vec![0u8; usize::from(u16::from_be_bytes([header[3], header[4]]))];
+                if stream.read_exact(&mut body).await.is_err() {
+                    return;
+                }
+                let bytes = match script(index, &offered_suites(&body)) {
+                    Reply::Reset => {
+                        let _ = stream.set_zero_linger();
+                        return;
+                    }
+                    Reply::Alert(d) => vec![21, 3, 3, 0, 2, 2, d],
+                    Reply::Choose(suite) => server_hello(suite),
+                };
+                let _ = stream.write_all(&bytes).await;
+                let _ = stream.shutdown().await;
+                let mut sink = [0u8; 512];
+                while matches!(stream.read(&mut sink).await, Ok(n) if n > 0) {}
+            });
+        }
+    });
+    addr
+}
+
+/// The suites of a ClientHello record body (handshake header first), the SCSV left out.
+fn offered_suites(body: &[u8]) -> Vec<u16> {
+    let at = 4 + 2 + 32;
+    let sid = usize::from(body[at]);
+    let at = at + 1 + sid;
+    let len = usize::from(u16::from_be_bytes([body[at], body[at + 1]]));
+    body[at + 2..at + 2 + len]
+        .chunks(2)
+        .map(|c| u16::from_be_bytes([c[0], c[1]]))
+        .filter(|&s| s != 0x00FF)
+        .collect()
+}
+
+/// A TLS 1.2 ServerHello record choosing `suite`, without extensions.
+fn server_hello(suite: u16) -> Vec<u8> {
+    let mut body = vec![3, 3];
+    body.extend_from_slice(&[7; 32]);
+    body.push(0);
+    body.extend_from_slice(&suite.to_be_bytes());
+    body.push(0);
+    let mut record = vec![22, 3, 3, 0, body.len() as u8 + 4, 2, 0, 0, body.len() as u8];
+    record.extend_from_slice(&body);
+    record
+}
+
+#[tokio::test]
+async fn scripted_misbehaviour_is_told_apart_from_refusals() {
+    let offered = suites_for(Protocol::Tls12);
+    let tls12 = |addr| RawProber::new(addr, sni(), TIMEOUT);
+
+    // A suite chosen that was never offered: a protocol violation, no check hello needed.
+    let addr = scripted(|_, _| Reply::Choose(0x1301)).await;
+    let e = eliminate(&tls12(addr), Protocol::Tls12, &offered).await;
+    let why = e.fallback.clone().expect("fallback");
+    assert!(why.contains("0x1301, which was not offered"), "{why}");
+    assert_eq!((e.hellos, e.chosen.len()), (1, 0));
+    assert!(e.outcomes.iter().all(|(_, o)| o.is_inconclusive()));
+
+    // Accepts on the first connection, then resets everything: a failure mid-way.
+    let addr = scripted(|i, suites| {
+        if i == 0 {
+            Reply::Choose(suites[1])
+        } else {
+            Reply::Reset
+        }
+    })
+    .await;
+    let e = eliminate(&tls12(addr), Protocol::Tls12, &offered).await;
+    assert_eq!(e.chosen, [offered[1]]);
+    assert!(matches!(
+        e.outcome(offered[1]),
+        Some(ProbeOutcome::Accepted(_))
+    ));
+    assert!(e
+        .fallback
+        .expect("fallback")
+        .contains("nor to a one-suite hello"));
+    assert_eq!(
+        e.hellos, 3,
+        "the acceptance, the reset, the one-suite check"
+    );
+
+    // An unusual alert to a large hello that a one-suite hello confirms: an ordinary refusal, at the
+    // cost of one check hello per chunk.
+    let addr = scripted(|_, suites| Reply::Alert(if suites.len() > 1 { 50 } else { 40 })).await;
+    let e = eliminate(&tls12(addr), Protocol::Tls12, &offered).await;
+    assert_eq!(e.fallback, None);
+    assert_eq!(e.hellos, 2 * e.chunks);
+    for (i, (suite, o)) in e.outcomes.iter().enumerate() {
+        // The first suite of each chunk was last offered alone, and refused with 40.
+        let alert = if i % e.chunk_size == 0 { 40 } else { 50 };
+        assert!(
+            matches!(o, ProbeOutcome::Rejected(Refusal::Alert(a)) if a.description == alert),
+            "0x{suite:04X}: {o:?}"
+        );
+    }
+
+    // The same alert contradicted by a one-suite hello the server accepts: intolerance, not refusal.
+    let addr = scripted(|_, suites| {
+        if suites.len() > 1 {
+            Reply::Alert(50)
+        } else {
+            Reply::Choose(suites[0])
+        }
+    })
+    .await;
+    let e = eliminate(&tls12(addr), Protocol::Tls12, &offered).await;
+    let why = e.fallback.clone().expect("fallback");
+    assert!(
+        why.contains("decode_error") && why.contains("large ClientHellos"),
+        "{why}"
+    );
+    assert_eq!(e.hellos, 2);
+    assert!(e.outcomes.iter().all(|(_, o)| o.is_inconclusive()));
+}
