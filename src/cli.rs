@@ -247,6 +247,11 @@ struct ProbeArgs {
     #[arg(long, value_enum, default_value_t = crate::scan::EngineChoice::Auto)]
     engine: crate::scan::EngineChoice,
 
+    /// per-suite: one connection per (version, suite); elimination: offer every remaining suite,
+    /// remove the server's choice, repeat (accepted + 1 hellos per chunk), and learn the server's order.
+    #[arg(long, value_enum, default_value_t = crate::scan::Method::PerSuite)]
+    method: crate::scan::Method,
+
     /// Send this SNI name instead of the host name.
     #[arg(long, value_name = "NAME", conflicts_with = "no_sni")]
     sni: Option<String>,
@@ -703,6 +708,7 @@ fn probe_config(
         certs: Some(certs.config().map_err(input)?),
         global_permits: None,
         engine: probe.engine,
+        method: probe.method,
     };
     if let (Some(e), Some(c)) = (config.envoy.as_mut(), config.certs.as_ref()) {
         e.client_certificate = c.client_certificate.clone();

@@ -45,6 +45,30 @@ pub struct ScanConfig {
     pub global_permits: Option<Arc<Semaphore>>,
     /// Which engine builds the ClientHellos.
     pub engine: EngineChoice,
+    /// One probe per suite, or elimination (offer everything, remove the server's choice, repeat).
+    pub method: Method,
+}
+
+/// How suites are enumerated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Method {
+    /// One connection per (version, suite): the exhaustive mode.
+    PerSuite,
+    /// Raw ClientHellos offering every remaining suite (in chunks), accepted + 1 hellos per chunk;
+    /// falls back to per-suite probing for a version whose server misbehaves. Also learns whether the
+    /// server enforces its own order.
+    Elimination,
+}
+
+/// Whether the server enforces its own suite order at one version (elimination only).
+#[derive(Debug, Clone, Serialize)]
+pub struct ServerPreferenceReport {
+    pub protocol: Protocol,
+    /// `null` when fewer than two suites were accepted or the probes failed.
+    pub enforced: Option<bool>,
+    /// The server's order (OpenSSL names), most preferred first; empty unless enforced.
+    pub order: Vec<String>,
 }
 
 /// Which probe engine offers each suite.
@@ -125,6 +149,7 @@ impl Default for ScanConfig {
             certs: Some(CertConfig::default()),
             global_permits: None,
             engine: EngineChoice::Auto,
+            method: Method::PerSuite,
         }
     }
 }
@@ -234,6 +259,9 @@ pub struct ScanReport {
     pub findings: Vec<Finding>,
     /// How the network behaved during the scan (throttling, retries).
     pub network: NetworkReport,
+    /// Per version, whether the server enforces its own order (with `--method elimination`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub server_preference: Vec<ServerPreferenceReport>,
     pub summary: Summary,
 }
 
@@ -614,6 +642,13 @@ pub async fn scan(target: &Target, cfg: &ScanConfig) -> Result<ScanReport, ScanE
         }
     }
 
+    let mut server_preference = Vec::new();
+    if cfg.method == Method::Elimination {
+        let (eliminated, prefs) = eliminate_versions(&raw, &jobs).await;
+        server_preference = prefs;
+        jobs.retain(|(p, _, _)| !eliminated.iter().any(|r| r.protocol == *p));
+        rows.extend(eliminated);
+    }
     let bar = progress_bar(jobs.len(), cfg.progress);
     let suite_prober = Arc::clone(&prober);
     let (done, passes) = run_bounded(
@@ -699,8 +734,60 @@ pub async fn scan(target: &Target, cfg: &ScanConfig) -> Result<ScanReport, ScanE
         client_auth,
         findings,
         network,
+        server_preference,
         summary,
     })
+}
+
+/// Elimination per version over the planned suites; a version whose server misbehaves is left to
+/// per-suite probing (its rows are not returned).
+async fn eliminate_versions(
+    raw: &RawProber,
+    jobs: &[(Protocol, &'static CipherSuite, Engine)],
+) -> (Vec<CipherResult>, Vec<ServerPreferenceReport>) {
+    let mut rows = Vec::new();
+    let mut prefs = Vec::new();
+    let mut versions: Vec<Protocol> = jobs.iter().map(|(p, _, _)| *p).collect();
+    versions.dedup();
+    for p in versions {
+        let suites: Vec<&'static CipherSuite> = jobs
+            .iter()
+            .filter(|(q, _, _)| *q == p)
+            .map(|(_, s, _)| *s)
+            .collect();
+        let codes: Vec<u16> = suites.iter().map(|s| s.code.0).collect();
+        let e = crate::eliminate::eliminate(raw, p, &codes).await;
+        if e.fallback.is_some() {
+            continue;
+        }
+        for s in &suites {
+            let Some(outcome) = e.outcome(s.code.0) else {
+                continue;
+            };
+            let mut r = finished(p, s, outcome.clone(), 1);
+            r.engine = Some(Engine::Raw);
+            if r.status == CipherStatus::Rejected {
+                r.reason = format!(
+                    "{} (elimination: offered with the suites the server did not choose)",
+                    r.reason
+                );
+            }
+            rows.push(r);
+        }
+        let pref = crate::eliminate::server_preference(raw, p, &e.chosen).await;
+        let name = |c: &u16| {
+            catalog()
+                .by_code(*c)
+                .map(|s| s.openssl_name.clone())
+                .unwrap_or_else(|| format!("0x{c:04X}"))
+        };
+        prefs.push(ServerPreferenceReport {
+            protocol: p,
+            enforced: pref.enforced,
+            order: pref.order.iter().map(name).collect(),
+        });
+    }
+    (rows, prefs)
 }
 
 /// For every version where the server accepted ECDHE suites (TLS 1.0 to 1.2) or any TLS 1.3 suite,

@@ -367,3 +367,37 @@ fn engines_agree_and_openssl_alone_leaves_legacy_suites_untestable() {
     assert_eq!(protocol_status(&openssl, "SSLv3"), "untestable");
     assert!(openssl["summary"]["untestable"].as_u64().unwrap() > 80);
 }
+
+#[test]
+fn elimination_finds_the_same_set_in_fewer_connections_and_the_server_order() {
+    let server = TlsServer::start(
+        ServerConfig::default()
+            .with_cipher_list(
+                "AES128-SHA:ECDHE-RSA-AES256-SHA:AES256-SHA:DHE-RSA-AES128-GCM-SHA256",
+            )
+            .with_server_preference(),
+    )
+    .unwrap();
+    let per_suite = scan(server.port(), &[]);
+    let before = server.connections();
+    let eliminated = scan(server.port(), &["--method", "elimination"]);
+    let used = server.connections() - before;
+    assert_eq!(accepted(&eliminated), accepted(&per_suite));
+    assert_eq!(eliminated["summary"]["inconclusive"], 0);
+    assert!(
+        used * 5 < before,
+        "elimination used {used} connections, per-suite {before}"
+    );
+    let prefs = eliminated["server_preference"].as_array().unwrap();
+    let tls12 = prefs.iter().find(|p| p["protocol"] == "TLSv1.2").unwrap();
+    assert_eq!(tls12["enforced"], true, "{tls12}");
+    assert_eq!(
+        tls12["order"],
+        serde_json::json!([
+            "AES128-SHA",
+            "ECDHE-RSA-AES256-SHA",
+            "AES256-SHA",
+            "DHE-RSA-AES128-GCM-SHA256"
+        ])
+    );
+}
