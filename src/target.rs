@@ -48,7 +48,11 @@ pub enum TargetError {
 pub fn parse_host_port(input: &str) -> Result<HostPort, TargetError> {
     let mut s = input.trim();
     for scheme in ["https://", "tls://", "tcp://"] {
-        if s.len() >= scheme.len() && s[..scheme.len()].eq_ignore_ascii_case(scheme) {
+        // `get` rather than slicing: the input may be any Unicode, and a byte index can fall inside a
+        // character (found by the property tests).
+        if s.get(..scheme.len())
+            .is_some_and(|p| p.eq_ignore_ascii_case(scheme))
+        {
             s = &s[scheme.len()..];
         }
     }
