@@ -144,6 +144,31 @@ pub enum Termination {
     Local(String),
 }
 
+/// Opens a probe's TCP connection (with Nagle off) by `deadline`. A failure is already the probe's
+/// outcome, and always an inconclusive one: a refused or unreachable port is not a TLS refusal.
+pub(crate) async fn connect(
+    addr: std::net::SocketAddr,
+    deadline: tokio::time::Instant,
+    timeout: Duration,
+) -> Result<tokio::net::TcpStream, ProbeOutcome> {
+    match tokio::time::timeout_at(deadline, tokio::net::TcpStream::connect(addr)).await {
+        Err(_) => Err(ProbeOutcome::Inconclusive(Inconclusive::Timeout {
+            after: timeout,
+            bytes: 0,
+        })),
+        Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+            Err(ProbeOutcome::Inconclusive(Inconclusive::ConnectRefused))
+        }
+        Ok(Err(e)) => Err(ProbeOutcome::Inconclusive(Inconclusive::ConnectFailed(
+            e.to_string(),
+        ))),
+        Ok(Ok(tcp)) => {
+            let _ = tcp.set_nodelay(true);
+            Ok(tcp)
+        }
+    }
+}
+
 /// What a probe offered.
 #[derive(Debug, Clone)]
 pub struct Offer {

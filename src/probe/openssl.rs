@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 use foreign_types::ForeignTypeRef;
 use openssl::error::ErrorStack;
 use openssl::ssl::{Ssl, SslContext, SslMethod, SslOptions, SslRef, SslVerifyMode};
-use tokio::net::TcpStream;
 use tokio_openssl::SslStream;
 
 use super::tap::{AnswerComplete, Tap};
@@ -193,22 +192,11 @@ impl OpensslProber {
 
     async fn run(&self, ssl: Ssl, offer: Offer) -> ProbeOutcome {
         let start = Instant::now();
-        let tcp = match tokio::time::timeout(self.timeout, TcpStream::connect(self.addr)).await {
-            Err(_) => {
-                return ProbeOutcome::Inconclusive(Inconclusive::Timeout {
-                    after: self.timeout,
-                    bytes: 0,
-                })
-            }
-            Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
-                return ProbeOutcome::Inconclusive(Inconclusive::ConnectRefused)
-            }
-            Ok(Err(e)) => {
-                return ProbeOutcome::Inconclusive(Inconclusive::ConnectFailed(e.to_string()))
-            }
-            Ok(Ok(tcp)) => tcp,
+        let deadline = tokio::time::Instant::from_std(start) + self.timeout;
+        let tcp = match super::connect(self.addr, deadline, self.timeout).await {
+            Ok(tcp) => tcp,
+            Err(outcome) => return outcome,
         };
-        let _ = tcp.set_nodelay(true);
         let mut stream = match SslStream::new(ssl, Tap::new(tcp, true)) {
             Ok(s) => s,
             Err(e) => return ProbeOutcome::Inconclusive(Inconclusive::Local(e.to_string())),

@@ -58,22 +58,10 @@ impl RawProber {
             suites: spec.suites,
         };
         let deadline = Instant::now() + self.timeout;
-        let mut tcp = match timeout_at(deadline, TcpStream::connect(self.addr)).await {
-            Err(_) => {
-                return ProbeOutcome::Inconclusive(Inconclusive::Timeout {
-                    after: self.timeout,
-                    bytes: 0,
-                })
-            }
-            Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
-                return ProbeOutcome::Inconclusive(Inconclusive::ConnectRefused)
-            }
-            Ok(Err(e)) => {
-                return ProbeOutcome::Inconclusive(Inconclusive::ConnectFailed(e.to_string()))
-            }
-            Ok(Ok(tcp)) => tcp,
+        let mut tcp = match super::connect(self.addr, deadline, self.timeout).await {
+            Ok(tcp) => tcp,
+            Err(outcome) => return outcome,
         };
-        let _ = tcp.set_nodelay(true);
         let (received, end) = self.exchange(&mut tcp, &hello, deadline).await;
         // No alert on the way out: in TLS 1.3 it would have to be encrypted under handshake keys
         // this engine never derives, and the close tells the server just as much. Dropping the
