@@ -333,9 +333,10 @@ fn parse_one(index: usize, der: &[u8]) -> Result<Parsed, CertError> {
         && signed_by(&x509, &x509);
 
     let info = CertInfo {
-        subject: cert.subject().to_string(),
-        issuer: cert.issuer().to_string(),
-        sans,
+        // Names are chosen by whoever made the certificate: no control characters reach a terminal.
+        subject: crate::util::printable(&cert.subject().to_string()),
+        issuer: crate::util::printable(&cert.issuer().to_string()),
+        sans: sans.iter().map(|s| crate::util::printable(s)).collect(),
         serial: serial_hex(cert.raw_serial()),
         not_before: rfc3339(not_before),
         not_after: rfc3339(not_after),

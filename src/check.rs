@@ -342,10 +342,17 @@ pub fn evaluate(
             .take(3)
             .map(|c| format!("{} {}: {}", c.protocol, c.openssl_name, c.reason))
             .collect();
+        let what = if examples.is_empty() {
+            "a group probe or a handshake as Envoy got no TLS answer".to_string()
+        } else {
+            format!(
+                "{} probes stayed inconclusive (e.g. {})",
+                report.summary.inconclusive,
+                examples.join("; ")
+            )
+        };
         errors.push(format!(
-            "{} probes stayed inconclusive, so the result cannot be trusted (e.g. {}); rerun with a longer --timeout or more --retries",
-            report.summary.inconclusive,
-            examples.join("; ")
+            "{what}, so the result cannot be trusted; rerun with a longer --timeout or more --retries"
         ));
     }
     if let Some(e) = &target.params_error {
@@ -472,7 +479,21 @@ pub async fn run(
     base.global_permits = Some(Arc::new(Semaphore::new(max_connections.max(1))));
     base.progress = false;
     let policy = Arc::new(policy);
+    // At most `max_connections` targets in flight: their preflight, certificate and Envoy handshakes
+    // are connections too, and each target holds a few sockets at once.
+    let targets_in_flight = Arc::new(Semaphore::new(max_connections.max(1)));
     let mut set = tokio::task::JoinSet::new();
+    let skeletons: Vec<(String, String, u16, Option<UpstreamRef>)> = targets
+        .iter()
+        .map(|t| {
+            (
+                t.label(),
+                t.host_port.host.clone(),
+                t.host_port.port,
+                t.upstream.clone(),
+            )
+        })
+        .collect();
     for (i, target) in targets.into_iter().enumerate() {
         let mut cfg = base.clone();
         if let Some(envoy) = cfg.envoy.as_mut() {
@@ -482,7 +503,9 @@ pub async fn run(
             };
         }
         let policy = Arc::clone(&policy);
+        let slots = Arc::clone(&targets_in_flight);
         set.spawn(async move {
+            let _slot = slots.acquire_owned().await;
             let t0 = Instant::now();
             let scanned =
                 crate::app::scan_target_at(&target.host_port, &target.sni, &cfg, target.address)
@@ -514,6 +537,19 @@ pub async fn run(
         if let Ok((i, t)) = r {
             done.insert(i, t);
         }
+    }
+    // A target whose task died is still reported, as an error: a gate must never pass by omission.
+    for (i, (label, host, port, upstream)) in skeletons.into_iter().enumerate() {
+        done.entry(i).or_insert_with(|| TargetResult {
+            target: label,
+            host,
+            port,
+            upstream,
+            result: Outcome::Error,
+            reasons: vec!["internal error: the scan of this target stopped unexpectedly".into()],
+            report: None,
+            elapsed: Duration::ZERO,
+        });
     }
     let targets: Vec<TargetResult> = done.into_values().collect();
     let count = |o: Outcome| targets.iter().filter(|t| t.result == o).count();

@@ -294,7 +294,7 @@ Examples:
   cipher-test remediate api.example.com -f upstream.yaml > patched.yaml
 
 Exit codes:
-  0  YAML printed (a verified patch, or no change needed)
+  0  YAML printed (a verified patch, no change needed, or a patch only --cert/--key could verify)
   1  incompatible: no Envoy setting can work; the upstream must change (nothing on stdout)
   2  usage error, unreachable or non-TLS target, unreadable -f file, or an inconclusive probe";
 
@@ -507,7 +507,18 @@ impl CertArgs {
 /// Loads `--cert`/`--key` and checks that the key belongs to the certificate, before any connection.
 /// Messages never quote file contents.
 fn load_client_certificate(cert_path: &str, key_path: &str) -> Result<ClientCertificate, String> {
-    let read = |path: &str| std::fs::read(path).map_err(|e| format!("cannot read {path}: {e}"));
+    let read = |path: &str| -> Result<Vec<u8>, String> {
+        use std::io::Read;
+        const LIMIT: u64 = 8 * 1024 * 1024;
+        let mut bytes = Vec::new();
+        std::fs::File::open(path)
+            .and_then(|f| f.take(LIMIT + 1).read_to_end(&mut bytes))
+            .map_err(|e| format!("cannot read {path}: {e}"))?;
+        if bytes.len() as u64 > LIMIT {
+            return Err(format!("{path} is larger than 8 MiB; refusing to parse it"));
+        }
+        Ok(bytes)
+    };
     let chain = X509::stack_from_pem(&read(cert_path)?)
         .map_err(|_| format!("{cert_path} holds no PEM certificate"))?;
     if chain.is_empty() {

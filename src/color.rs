@@ -149,7 +149,8 @@ impl Painter {
                 out.push(line.to_string());
                 continue;
             };
-            let lead = cell.len() - cell.trim_start().len();
+            // A character count: `chars` below is indexed by character, not byte.
+            let lead = cell.chars().take_while(|c| c.is_whitespace()).count();
             let before: String = chars[..start + lead].iter().collect();
             let after: String = chars[start + lead + word.chars().count()..]
                 .iter()

@@ -119,6 +119,12 @@ pub async fn run(mut req: Request) -> ExitCode {
         Ok(r) => r,
         Err(e) => return fail(&e),
     };
+    if report.has_inconclusive() {
+        return fail(&format!(
+            "{}: some probes or handshakes got no TLS answer, so no patch can be trusted; rerun with a longer --timeout or more --retries",
+            req.target.display()
+        ));
+    }
     let Some(envoy) = &report.envoy else {
         return fail("no Envoy analysis was made");
     };

@@ -324,6 +324,9 @@ pub struct EnvoyReport {
     pub handshake_error: Option<String>,
     /// What to do, in a sentence or two (also when no patch can help).
     pub advice: String,
+    /// A handshake as Envoy got no TLS answer (timeout, reset, EOF): the verdict is not settled.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub inconclusive: bool,
 }
 
 /// The `sslConfig.parameters` fields to change, as Gloo names them.
@@ -356,6 +359,11 @@ impl ScanReport {
     /// Whether any probe stayed inconclusive (the scan is then incomplete).
     pub fn has_inconclusive(&self) -> bool {
         self.summary.inconclusive > 0
+            || self
+                .groups
+                .iter()
+                .any(|g| g.status == CipherStatus::Inconclusive)
+            || self.envoy.as_ref().is_some_and(|e| e.inconclusive)
     }
 
     /// The rows of one protocol version.
@@ -501,7 +509,9 @@ where
         let mut set = JoinSet::new();
         let mut results = Vec::with_capacity(pending.len());
         let count = pending.len();
-        for (i, (job, attempts)) in std::mem::take(&mut pending).into_iter().enumerate() {
+        let round_jobs = std::mem::take(&mut pending);
+        let mut returned = vec![false; count];
+        for (i, (job, attempts)) in round_jobs.iter().cloned().enumerate() {
             if i > 0 && !delay.is_zero() {
                 let extra = if round > 0 {
                     jitter.upto(delay / 2)
@@ -524,21 +534,30 @@ where
             set.spawn(async move {
                 let _permits = (permit, global);
                 let outcome = probe(job.clone()).await;
-                (job, outcome, attempts + 1)
+                (i, job, outcome, attempts + 1)
             });
             while let Some(done) = set.try_join_next() {
-                // Probe tasks do not panic by design; a panicked one would be missing from the report.
-                if let Ok(d) = done {
-                    results.push(d);
+                if let Ok((i, job, outcome, attempts)) = done {
+                    returned[i] = true;
+                    results.push((job, outcome, attempts));
                 }
                 bar.inc(1);
             }
         }
         while let Some(done) = set.join_next().await {
-            if let Ok(d) = done {
-                results.push(d);
+            if let Ok((i, job, outcome, attempts)) = done {
+                returned[i] = true;
+                results.push((job, outcome, attempts));
             }
             bar.inc(1);
+        }
+        // A probe task that died (it cannot by design) still gets a row: never a silent gap.
+        for (i, (job, attempts)) in round_jobs.into_iter().enumerate() {
+            if !returned[i] {
+                let why =
+                    Inconclusive::Local("internal error: the probe stopped unexpectedly".into());
+                results.push((job, ProbeOutcome::Inconclusive(why), attempts + 1));
+            }
         }
         let mut inconclusive = 0;
         for (job, outcome, attempts) in results {
@@ -886,8 +905,9 @@ fn agreed(sim: &Simulation, presented: bool) -> Option<(Protocol, String)> {
         Simulation::Failed {
             server_hello: Some((p, code)),
             certificate_requested,
+            error,
             ..
-        } if *certificate_requested || presented => Some((
+        } if *certificate_requested || (presented && is_server_alert(error)) => Some((
             *p,
             catalog()
                 .by_code(*code)
@@ -895,6 +915,25 @@ fn agreed(sim: &Simulation, presented: bool) -> Option<(Protocol, String)> {
                 .unwrap_or_else(|| format!("0x{code:04X}")),
         )),
         Simulation::Failed { .. } => None,
+    }
+}
+
+/// Whether a (tidied) handshake error is a TLS alert from the server, not a network failure.
+fn is_server_alert(error: &str) -> bool {
+    error.starts_with("server sent")
+}
+
+/// Whether a failed simulation got a TLS answer (an alert or a ServerHello): only then may it
+/// change a verdict. A timeout, reset or EOF settles nothing.
+fn answered(sim: &Simulation) -> bool {
+    match sim {
+        Simulation::Connected(_) => true,
+        Simulation::Failed {
+            alert,
+            server_hello,
+            error,
+            ..
+        } => alert.is_some() || server_hello.is_some() || is_server_alert(error),
     }
 }
 
@@ -921,7 +960,11 @@ async fn judge(
             observed.suites.entry(r.protocol).or_default().push(s);
         }
     }
-    for g in groups {
+    // Groups count as enumerated for a version only when at least one group probe settled.
+    for g in groups
+        .iter()
+        .filter(|g| matches!(g.status, CipherStatus::Accepted | CipherStatus::Rejected))
+    {
         let accepted = observed.groups.entry(g.protocol).or_default();
         if g.status == CipherStatus::Accepted {
             accepted.push(g.name.to_string());
@@ -936,6 +979,7 @@ async fn judge(
         Simulation::Failed { .. } => None,
     };
     let handshake_error = failure_text(&simulation);
+    let mut inconclusive = !answered(&simulation);
     let presented = certificate.is_some();
     let needs_certificate =
         agreed(&simulation, presented).is_some() && matches!(simulation, Simulation::Failed { .. });
@@ -947,7 +991,7 @@ async fn judge(
             plan.problems.clear();
             plan.advice = "Envoy connects with its current settings; no patch is needed.".into();
         }
-        (None, Verdict::Compatible) => {
+        (None, Verdict::Compatible) if answered(&simulation) => {
             plan.verdict = Verdict::Incompatible;
             plan.problems.push(Problem {
                 kind: ProblemKind::HandshakeFailure,
@@ -1014,6 +1058,9 @@ async fn judge(
                 .simulate(&EnvoyClient::with_params(req.profile, &merged), certificate)
                 .await
         };
+        if !answered(&after) {
+            inconclusive = true;
+        }
         let (verified, negotiated_after) = match &after {
             Simulation::Connected(n) => (true, Some(NegotiatedReport::from(n))),
             Simulation::Failed { .. } => (false, None),
@@ -1051,6 +1098,7 @@ async fn judge(
         problems: plan.problems,
         handshake_error,
         advice: plan.advice,
+        inconclusive,
     };
     (report, remediation)
 }
@@ -1098,8 +1146,21 @@ async fn inspect_certificates(
         ));
         None
     } else {
+        // Path checks are quadratic in the chain length: judge at most 150 certificates.
+        const MAX_CHAIN: usize = 150;
+        if info.chain.len() > MAX_CHAIN {
+            findings.push(Finding::new(
+                "cert.chain_too_long",
+                Severity::Warning,
+                format!(
+                    "The server sent {} certificates; only the first {MAX_CHAIN} were checked. Serve the leaf and its intermediates only.",
+                    info.chain.len()
+                ),
+            ));
+        }
+        let chain = &info.chain[..info.chain.len().min(MAX_CHAIN)];
         let check = CertCheck {
-            chain: &info.chain,
+            chain,
             anchors: &cfg.anchors,
             host: host.as_deref(),
             ip,
@@ -1130,12 +1191,12 @@ async fn inspect_certificates(
     };
 
     let request = &info.request;
-    let required = if request.requested {
-        Some(info.failure.is_some())
-    } else if info.failure.is_none() {
-        Some(false)
-    } else {
-        None
+    // Required only when the server refused with an alert after asking; a network failure tells
+    // nothing either way.
+    let required = match (&info.failure, request.requested) {
+        (None, _) => Some(false),
+        (Some(e), true) if is_server_alert(e) => Some(true),
+        _ => None,
     };
     let cas = if request.acceptable_cas.is_empty() {
         String::new()

@@ -24,6 +24,20 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(value * scale))
 }
 
+/// `text` with control characters escaped (`\u{1b}`), for strings a peer chose (certificate names,
+/// CA names) that end up on a terminal: a server must not be able to rewrite the report.
+pub fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
 /// Seconds since the Unix epoch (0 if the clock is before it).
 pub fn now_unix() -> i64 {
     std::time::SystemTime::now()
@@ -59,6 +73,12 @@ pub fn human_duration(d: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn control_characters_are_escaped() {
+        assert_eq!(printable("CN=evil\u{1b}[2K\nx"), "CN=evil\\u{1b}[2K\\nx");
+        assert_eq!(printable("CN=ok, O=Café"), "CN=ok, O=Café");
+    }
 
     #[test]
     fn durations_round_trip_the_usual_spellings() {

@@ -153,10 +153,21 @@ pub fn parse_server_reply(bytes: &[u8]) -> ServerReply {
                 if body.len() != 2 {
                     return ServerReply::Malformed(format!("alert record of {} bytes", body.len()));
                 }
-                return ServerReply::Alert(Alert {
+                let alert = Alert {
                     level: body[0],
                     description: body[1],
-                });
+                };
+                match alert.level {
+                    // A fatal alert, or a close_notify at any level, ends the handshake: a refusal.
+                    2 => return ServerReply::Alert(alert),
+                    1 if alert.description == 0 => return ServerReply::Alert(alert),
+                    // A warning (e.g. unrecognized_name for an SNI the server does not serve) is
+                    // informational: servers send it and carry on with their ServerHello.
+                    1 => continue,
+                    other => {
+                        return ServerReply::Malformed(format!("alert with unknown level {other}"))
+                    }
+                }
             }
             CONTENT_HANDSHAKE => {
                 handshake.extend_from_slice(body);
@@ -350,6 +361,26 @@ mod tests {
             parse_server_reply(&bytes[..bytes.len() - 1]),
             ServerReply::Incomplete
         );
+    }
+
+    #[test]
+    fn warning_alerts_are_not_refusals() {
+        // warning unrecognized_name, then the ServerHello: the suite was chosen.
+        let mut bytes = record(21, &[1, 112]);
+        bytes.extend(record(22, &server_hello(0x0303, 0xC02F, &[], [3; 32])));
+        assert!(matches!(parse_server_reply(&bytes), ServerReply::Hello(h) if h.cipher == 0xC02F));
+        assert_eq!(
+            parse_server_reply(&record(21, &[1, 112])),
+            ServerReply::Incomplete
+        );
+        assert!(matches!(
+            parse_server_reply(&record(21, &[1, 0])),
+            ServerReply::Alert(_)
+        ));
+        assert!(matches!(
+            parse_server_reply(&record(21, &[7, 40])),
+            ServerReply::Malformed(_)
+        ));
     }
 
     #[test]

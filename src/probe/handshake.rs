@@ -111,7 +111,7 @@ fn name_text(name: &X509NameRef) -> String {
         .map(|e| {
             let key = e.object().nid().short_name().unwrap_or("?");
             let value = e.data().to_string().unwrap_or_default();
-            format!("{key}={value}")
+            format!("{key}={}", crate::util::printable(&value))
         })
         .collect::<Vec<_>>()
         .join(",")
@@ -298,14 +298,15 @@ impl OpensslProber {
             self.finish(ssl)
         };
         let ssl = setup().map_err(|e| e.to_string())?;
-        let tcp = match tokio::time::timeout(self.timeout(), TcpStream::connect(self.addr())).await
-        {
+        // One deadline for connect, handshake and the post-handshake read.
+        let deadline = tokio::time::Instant::now() + self.timeout();
+        let tcp = match tokio::time::timeout_at(deadline, TcpStream::connect(self.addr())).await {
             Ok(Ok(t)) => t,
             Ok(Err(e)) => return Err(format!("connection failed: {e}")),
             Err(_) => return Err("connection timed out".into()),
         };
         let mut stream = SslStream::new(ssl, Tap::new(tcp, false)).map_err(|e| e.to_string())?;
-        let result = tokio::time::timeout(self.timeout(), Pin::new(&mut stream).connect()).await;
+        let result = tokio::time::timeout_at(deadline, Pin::new(&mut stream).connect()).await;
         let mut failure = match result {
             Ok(Ok(())) => None,
             Ok(Err(e)) => Some(tidy_error(&e.to_string())),
@@ -319,7 +320,8 @@ impl OpensslProber {
             && (requested || presented)
             && protocol_of(stream.ssl()) == Some(Protocol::Tls13)
         {
-            let wait = self.timeout().min(Duration::from_secs(1));
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let wait = left.min(Duration::from_secs(1));
             let mut buf = [0u8; 512];
             if let Ok(Err(e)) = tokio::time::timeout(wait, stream.read(&mut buf)).await {
                 failure = Some(tidy_error(&e.to_string()));

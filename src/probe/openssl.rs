@@ -207,7 +207,12 @@ impl OpensslProber {
             crate::wire::parse_server_reply(stream.get_ref().received()),
             crate::wire::ServerReply::NotTls(_)
         ) {
-            stream.get_mut().read_more(Duration::from_millis(200)).await;
+            // Within the probe's own deadline, never past it.
+            let left = self.timeout.saturating_sub(start.elapsed());
+            stream
+                .get_mut()
+                .read_more(left.min(Duration::from_millis(200)))
+                .await;
         }
         let tap = stream.get_ref();
         let end = match result {

@@ -397,6 +397,7 @@ fn render_certificate(report: &ScanReport, out: &mut String, paint: Painter) {
     }
     if let Some(a) = &report.client_auth {
         let state = match (a.requested, a.required) {
+            (false, None) => "unknown (the handshake did not get that far)".to_string(),
             (false, _) => "not requested".to_string(),
             (true, Some(true)) => "REQUIRED by the upstream".to_string(),
             (true, Some(false)) => "requested, optional".to_string(),
