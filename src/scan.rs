@@ -327,6 +327,21 @@ pub struct EnvoyReport {
     /// A handshake as Envoy got no TLS answer (timeout, reset, EOF): the verdict is not settled.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub inconclusive: bool,
+    /// A second opinion: a raw ClientHello with exactly Envoy's suites, groups, signature
+    /// algorithms and versions, read up to the ServerHello.
+    pub raw_hello: RawHelloReport,
+}
+
+/// What the Envoy-exact raw ClientHello got, and whether it agrees with the OpenSSL simulation.
+#[derive(Debug, Clone, Serialize)]
+pub struct RawHelloReport {
+    /// `accepted` (the server chose a suite), `rejected` or `inconclusive`.
+    pub outcome: CipherStatus,
+    pub protocol: Option<Protocol>,
+    pub cipher: Option<String>,
+    /// Both chose the same version and suite, or both were refused (`null` when either got no answer).
+    pub agrees: Option<bool>,
+    pub detail: String,
 }
 
 /// The `sslConfig.parameters` fields to change, as Gloo names them.
@@ -670,13 +685,14 @@ pub async fn scan(target: &Target, cfg: &ScanConfig) -> Result<ScanReport, ScanE
     }
     let bar = progress_bar(jobs.len(), cfg.progress);
     let suite_prober = Arc::clone(&prober);
+    let suite_raw = Arc::clone(&raw);
     let (done, passes) = run_bounded(
         jobs,
         cfg,
         &bar,
         move |(p, suite, engine): (Protocol, &'static CipherSuite, Engine)| {
             let prober = Arc::clone(&suite_prober);
-            let raw = Arc::clone(&raw);
+            let raw = Arc::clone(&suite_raw);
             async move {
                 match engine {
                     Engine::Openssl => prober.probe(p, suite).await,
@@ -710,7 +726,7 @@ pub async fn scan(target: &Target, cfg: &ScanConfig) -> Result<ScanReport, ScanE
         .collect();
     let (envoy, remediation) = match &cfg.envoy {
         Some(req) => {
-            let (e, r) = judge(&prober, req, &rows, &groups).await;
+            let (e, r) = judge(&prober, &raw, req, &rows, &groups).await;
             (Some(e), r)
         }
         None => (None, None),
@@ -937,6 +953,53 @@ fn answered(sim: &Simulation) -> bool {
     }
 }
 
+/// Sends the Envoy-exact raw hello and compares it with the OpenSSL simulation.
+async fn raw_second_opinion(
+    raw: &RawProber,
+    client: &EnvoyClient,
+    sim: &Simulation,
+) -> RawHelloReport {
+    let outcome = crate::eliminate::envoy_hello(raw, client).await;
+    let (status, detail, _) = judged(outcome.clone(), 1);
+    let (protocol, cipher) = match &outcome {
+        ProbeOutcome::Accepted(a) => (
+            Some(a.protocol),
+            Some(
+                catalog()
+                    .by_code(a.code.0)
+                    .map(|s| s.openssl_name.clone())
+                    .unwrap_or_else(|| a.code.to_string()),
+            ),
+        ),
+        _ => (None, None),
+    };
+    let sim_choice = agreed(sim, false).or(match sim {
+        Simulation::Failed {
+            server_hello: Some((p, c)),
+            ..
+        } => Some((
+            *p,
+            catalog()
+                .by_code(*c)
+                .map(|s| s.openssl_name.clone())
+                .unwrap_or_default(),
+        )),
+        _ => None,
+    });
+    let agrees = match (&outcome, answered(sim)) {
+        (ProbeOutcome::Inconclusive(_), _) | (_, false) => None,
+        (ProbeOutcome::Accepted(_), true) => Some(sim_choice == protocol.zip(cipher.clone())),
+        (ProbeOutcome::Rejected(_), true) => Some(sim_choice.is_none()),
+    };
+    RawHelloReport {
+        outcome: status,
+        protocol,
+        cipher,
+        agrees,
+        detail,
+    }
+}
+
 fn failure_text(sim: &Simulation) -> Option<String> {
     match sim {
         Simulation::Connected(_) => None,
@@ -950,6 +1013,7 @@ fn failure_text(sim: &Simulation) -> Option<String> {
 /// certificate from `--cert`/`--key` is presented as Envoy would present its `secretRef`.
 async fn judge(
     prober: &OpensslProber,
+    raw: &RawProber,
     req: &EnvoyRequest,
     rows: &[CipherResult],
     groups: &[GroupResult],
@@ -979,6 +1043,7 @@ async fn judge(
         Simulation::Failed { .. } => None,
     };
     let handshake_error = failure_text(&simulation);
+    let second_opinion = raw_second_opinion(raw, &client, &simulation).await;
     let mut inconclusive = !answered(&simulation);
     let presented = certificate.is_some();
     let needs_certificate =
@@ -1099,6 +1164,7 @@ async fn judge(
         handshake_error,
         advice: plan.advice,
         inconclusive,
+        raw_hello: second_opinion,
     };
     (report, remediation)
 }

@@ -7,8 +7,12 @@ use cipher_test::server::{KeyKind, ServerConfig, TlsServer};
 use openssl::ssl::SslVersion;
 use serde_json::{json, Value};
 
+/// Scans, and checks the second opinion: the Envoy-exact raw ClientHello agrees with the OpenSSL
+/// handshake configured as Envoy (same version and suite, or both refused).
 fn scan(server: &TlsServer, extra: &[&str]) -> Value {
-    common::scan_json(server.port(), extra)
+    let r = common::scan_json(server.port(), extra);
+    assert_eq!(r["envoy"]["raw_hello"]["agrees"], true, "{:#}", r["envoy"]);
+    r
 }
 
 const DEFAULTS: [&str; 4] = [

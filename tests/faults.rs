@@ -150,9 +150,9 @@ fn server_that_hangs_up_after_the_preflight_gives_inconclusive_probes() {
         );
         assert_eq!(row["attempts"], 2, "retried once: {row}");
     }
-    // Preflight, 5 probes tried twice each, one handshake as Envoy's client, one to read the
-    // certificate.
-    assert_eq!(server.connections(), 1 + 5 * 2 + 1 + 1);
+    // Preflight, 5 probes tried twice each, one handshake as Envoy's client, its raw twin, and one
+    // to read the certificate.
+    assert_eq!(server.connections(), 1 + 5 * 2 + 1 + 1 + 1);
 }
 
 #[test]

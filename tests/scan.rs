@@ -89,7 +89,7 @@ fn single_suite_server_like_the_gloo_example() {
     assert_eq!(refused["status"], "rejected");
     assert_eq!(refused["alert"], 40, "{refused}");
     // One connection per probe: the preflight, the suites, the groups, the two Envoy handshakes
-    // (as configured, and with the patch), and the certificate handshake.
+    // (as configured, and with the patch), the certificate handshake, and the Envoy-exact raw hello.
     let count = |key: &str| {
         r[key]
             .as_array()
@@ -100,7 +100,7 @@ fn single_suite_server_like_the_gloo_example() {
     };
     let (probed, groups) = (count("ciphers"), count("groups"));
     assert_eq!(groups, 5);
-    assert_eq!(server.connections(), 1 + probed + groups + 2 + 1);
+    assert_eq!(server.connections(), 1 + probed + groups + 2 + 1 + 1);
 }
 
 #[test]

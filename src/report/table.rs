@@ -274,6 +274,20 @@ fn render_envoy(report: &ScanReport, out: &mut String, paint: Painter) {
             envoy.handshake_error.as_deref().unwrap_or("unknown error")
         )),
     }
+    if envoy.raw_hello.agrees == Some(false) {
+        let raw = &envoy.raw_hello;
+        out.push_str(&wrap(
+            &format!(
+                "warning: a raw ClientHello with Envoy's exact parameters disagrees: {}",
+                match (&raw.cipher, raw.protocol) {
+                    (Some(c), Some(p)) => format!("the server chose {c} at {p}"),
+                    _ => raw.detail.clone(),
+                }
+            ),
+            9,
+            100,
+        ));
+    }
     for p in &envoy.problems {
         let kind = match p.kind {
             ProblemKind::NoSharedCipher => "no shared cipher suite",
