@@ -12,7 +12,15 @@
 # accept (stated by hand, or measured by a version-by-version reference loop); any mismatch makes
 # the script exit 1.
 #
-# Usage: scripts/bench.sh [--profiles LIST] [-h|--help]
+# Peers (same server, BENCH_PEER_RUNS runs each, installed when missing and running as root):
+# sslscan, nmap ssl-enum-ciphers, sslyze (cipher-suite scans only) and, with BENCH_TESTSSL=1,
+# testssl.sh -E. Their accepted sets (as "PROTOCOL CODE") are compared with cipher-test's.
+#
+# --latency[=MS]: each server is put behind scripts/delay-proxy.py (MS one-way, default 25, so
+# a 50 ms RTT; 16 identical s_server instances behind it, since s_server is single-threaded),
+# and cipher-test (default concurrency and --concurrency 32) and sslscan are timed through it.
+#
+# Usage: scripts/bench.sh [--profiles LIST] [--latency[=MS]] [-h|--help]
 #
 # Environment:
 #   CIPHER_TEST_BIN   use this binary instead of building target/release/cipher-test
@@ -24,11 +32,13 @@
 #   BENCH_LOOP_FLAGS  extra s_client flags for the baseline loop (default none, like the guide;
 #                     e.g. "-tls1_2" shows what the loop sees when it is kept off TLS 1.3)
 #   BENCH_CT_ARGS     extra cipher-test arguments (e.g. "--concurrency 16")
+#   BENCH_PEERS       comma-separated peers (default sslscan,nmap,sslyze; "none" for none)
+#   BENCH_TESTSSL     1: also run testssl.sh -E (slow: tens of seconds per run)
+#   BENCH_PEER_RUNS   runs per peer (default 3)
+#   BENCH_INSTALL     1 (default): install missing peers when running as root (apt-get, pip)
 #
 # Output: the results table on stdout; progress and details on stderr.
 #
-# TODO(latency): a `--latency DURATION` mode that puts a delaying TCP proxy between the tools and
-# each server, so the ratio reflects a remote upstream rather than loopback (a later issue).
 
 set -Eeuo pipefail
 trap 'printf "[bench] error: unexpected failure (exit %s) at line %s: %s\n" "$?" "$LINENO" "$BASH_COMMAND" >&2' ERR
@@ -41,13 +51,17 @@ ALL_PROFILES="gloo-example,legacy,modern,wide,wide-no-tls13"
 PROFILES="${BENCH_PROFILES:-$ALL_PROFILES}"
 read -r -a LOOP_FLAGS <<<"${BENCH_LOOP_FLAGS:-}"
 read -r -a CT_ARGS <<<"${BENCH_CT_ARGS:-}"
+PEER_RUNS="${BENCH_PEER_RUNS:-3}"
+PEERS="${BENCH_PEERS:-sslscan,nmap,sslyze}"
+[[ "${BENCH_TESTSSL:-0}" == 1 ]] && PEERS="$PEERS,testssl"
+LATENCY=""
 
 log() { printf '[bench] %s\n' "$*" >&2; }
 die() { printf '[bench] error: %s\n' "$*" >&2; exit 2; }
 
 usage() {
 	cat <<EOF
-Usage: scripts/bench.sh [--profiles LIST] [-h|--help]
+Usage: scripts/bench.sh [--profiles LIST] [--latency[=MS]] [-h|--help]
 
 Benchmarks cipher-test against the operators' openssl s_client loop on local servers.
 Profiles (all by default): ${ALL_PROFILES//,/, }
@@ -57,7 +71,9 @@ Profiles (all by default): ${ALL_PROFILES//,/, }
   wide           TLS 1.0 to 1.3, 'ALL:@SECLEVEL=0' with ffdhe2048 DH parameters
   wide-no-tls13  as wide, with TLS 1.3 disabled (the loop's best case)
 Environment: CIPHER_TEST_BIN, BENCH_RUNS (5), BENCH_LOOP_RUNS (3), BENCH_PROFILES,
-  BENCH_REFERENCE (1), BENCH_LOOP_FLAGS, BENCH_CT_ARGS. See the header of this script.
+  BENCH_REFERENCE (1), BENCH_LOOP_FLAGS, BENCH_CT_ARGS, BENCH_PEERS (sslscan,nmap,sslyze),
+  BENCH_TESTSSL (0), BENCH_PEER_RUNS (3), BENCH_INSTALL (1). See the header of this script.
+  --latency[=MS]  time cipher-test and sslscan through a proxy delaying MS (25) each way
 Exit: 0 all good, 1 cipher-test gave a wrong or unstable answer, 2 setup error.
 EOF
 }
@@ -67,12 +83,19 @@ while (($#)); do
 	-h | --help) usage; exit 0 ;;
 	--profiles) [[ $# -ge 2 ]] || die "--profiles needs a value"; PROFILES="$2"; shift 2 ;;
 	--profiles=*) PROFILES="${1#--profiles=}"; shift ;;
-	--latency | --latency=*) die "--latency is not implemented yet (TODO: delaying proxy)" ;;
+	--latency) LATENCY=25; shift ;;
+	--latency=*) LATENCY="${1#--latency=}"; shift ;;
 	*) usage >&2; die "unknown argument: $1" ;;
 	esac
 done
 [[ "$RUNS" =~ ^[1-9][0-9]*$ ]] || die "BENCH_RUNS must be a positive integer"
 [[ "$LOOP_RUNS" =~ ^[1-9][0-9]*$ ]] || die "BENCH_LOOP_RUNS must be a positive integer"
+[[ "$PEER_RUNS" =~ ^[1-9][0-9]*$ ]] || die "BENCH_PEER_RUNS must be a positive integer"
+[[ -z "$LATENCY" || "$LATENCY" =~ ^[0-9]+$ ]] || die "--latency takes a one-way delay in whole milliseconds"
+if [[ -n "$LATENCY" ]]; then
+	PEERS="sslscan"
+	command -v python3 >/dev/null || die "--latency needs python3 (for scripts/delay-proxy.py)"
+fi
 
 # --- tools -------------------------------------------------------------------------------------
 
@@ -83,6 +106,47 @@ if ! command -v jq >/dev/null; then
 		apt-get install -y jq >&2 || { log "running: apt-get update"; apt-get update >&2 && apt-get install -y jq >&2; }
 	fi
 	command -v jq >/dev/null || die "jq is required: apt-get install jq (Debian/Ubuntu), brew install jq (macOS)"
+fi
+
+# Peers: command names per peer; installed when missing (root only, BENCH_INSTALL=1).
+peer_cmd() {
+	case "$1" in
+	sslscan) command -v sslscan ;;
+	nmap) command -v nmap ;;
+	sslyze) command -v sslyze ;;
+	testssl) command -v testssl.sh || command -v testssl ;;
+	*) return 1 ;;
+	esac
+}
+PEER_LIST=()
+PEER_SKIPPED=()
+if [[ "$PEERS" != none ]]; then
+	IFS=',' read -r -a _peers <<<"$PEERS"
+	for peer in "${_peers[@]}"; do
+		if ! peer_cmd "$peer" >/dev/null && [[ "${BENCH_INSTALL:-1}" == 1 && "$(id -u)" == 0 ]]; then
+			case "$peer" in
+			sslscan | nmap) pkg="$peer" ;;
+			testssl) pkg="testssl.sh" ;;
+			sslyze) pkg="" ;;
+			*) die "unknown peer '$peer' (known: sslscan, nmap, sslyze, testssl)" ;;
+			esac
+			if [[ -n "$pkg" ]] && command -v apt-get >/dev/null; then
+				log "$peer is missing; running: apt-get install -y $pkg"
+				DEBIAN_FRONTEND=noninteractive apt-get install -y "$pkg" >&2 ||
+					{ log "running: apt-get update"; apt-get update >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y "$pkg" >&2; } || true
+			elif [[ -z "$pkg" ]]; then
+				log "sslyze is missing; running: python3 -m pip install sslyze"
+				python3 -m pip install --quiet sslyze >&2 || true
+				hash -r
+			fi
+		fi
+		if peer_cmd "$peer" >/dev/null; then
+			PEER_LIST+=("$peer")
+		else
+			PEER_SKIPPED+=("$peer: not installed")
+			log "peer $peer is not available; skipped"
+		fi
+	done
 fi
 
 if [[ -n "${CIPHER_TEST_BIN:-}" ]]; then
@@ -255,6 +319,95 @@ ms() { awk -v ns="$1" 'BEGIN { if (ns >= 1e9) printf "%.2f s", ns / 1e9; else pr
 # join lines on stdin with ", "; "-" when empty
 joined() { paste -sd, - | sed 's/,/, /g; s/^$/-/'; }
 
+# run_peer PEER PORT OUT: runs the peer against 127.0.0.1:PORT, leaves its machine-readable output
+# in OUT.* and prints nothing; run_peer's exit status is the peer's.
+run_peer() {
+	local peer="$1" port="$2" out="$3" cmd
+	cmd="$(peer_cmd "$peer")"
+	case "$peer" in
+	sslscan)
+		"$cmd" --no-colour --no-heartbleed --no-renegotiation --no-compression --no-fallback \
+			--no-check-certificate --no-groups --no-cipher-details --xml="$out.xml" \
+			"127.0.0.1:$port" >"$out.txt" 2>&1 ;;
+	nmap) "$cmd" -Pn -n -p "$port" --script ssl-enum-ciphers -oX "$out.xml" 127.0.0.1 >"$out.txt" 2>&1 ;;
+	sslyze)
+		"$cmd" --quiet --json_out "$out.json" --sslv3 --tlsv1 --tlsv1_1 --tlsv1_2 --tlsv1_3 \
+			"127.0.0.1:$port" >"$out.txt" 2>&1 ;;
+	testssl)
+		rm -f "$out.json"
+		"$cmd" --quiet --warnings off --color 0 -E --jsonfile "$out.json" "127.0.0.1:$port" >"$out.txt" 2>&1 ;;
+	esac
+}
+
+# peer_set PEER OUT NAMES: the peer's accepted suites as sorted "PROTOCOL CODE" lines (CODE: four
+# upper-case hex digits); NAMES maps IANA names to codes ("CODE IANA OPENSSL" lines).
+peer_set() {
+	local peer="$1" out="$2" names="$3"
+	case "$peer" in
+	sslscan)
+		grep -oE '<cipher status="(accepted|preferred)" sslversion="[^"]*"[^>]* id="0x[0-9a-fA-F]+"' "$out.xml" |
+			sed -E 's/.*sslversion="([^"]*)".* id="0x([0-9a-fA-F]+)"/\1 \2/' |
+			hex4 ;;
+	nmap)
+		awk '/<table key="(SSLv3|TLSv1\.[0-3])">/ { match($0, /key="[^"]*"/); p = substr($0, RSTART + 5, RLENGTH - 6) }
+			/<elem key="name">/ { n = $0; sub(/.*<elem key="name">/, "", n); sub(/<.*/, "", n); sub(/^TLS_AKE_WITH_/, "TLS_", n); print p, n }' "$out.xml" |
+			iana_to_code "$names" ;;
+	sslyze)
+		jq -r '.server_scan_results[0].scan_result | to_entries[] | select(.key | test("^(ssl|tls)_.*_cipher_suites$"))
+			| (.key | sub("_cipher_suites$"; "") | {"ssl_2_0": "SSLv2", "ssl_3_0": "SSLv3", "tls_1_0": "TLSv1.0", "tls_1_1": "TLSv1.1", "tls_1_2": "TLSv1.2", "tls_1_3": "TLSv1.3"}[.]) as $p
+			| (.value.result.accepted_cipher_suites // [])[] | "\($p) \(.cipher_suite.name)"' "$out.json" |
+			iana_to_code "$names" ;;
+	testssl)
+		# ids like cipher-tls1_2_xc030 (and cipher_order...); the finding starts with the protocol
+		jq -r '.[] | select(.id | test("^cipher-(ssl3|tls1(_[123])?)_x[0-9a-f]+$")) | .id' "$out.json" |
+			sed -E 's/^cipher-ssl3_x/SSLv3 /; s/^cipher-tls1_x/TLSv1.0 /; s/^cipher-tls1_([123])_x/TLSv1.\1 /' |
+			hex4 ;;
+	esac | LC_ALL=C sort -u
+}
+# "PROTOCOL IANA" lines on stdin to "PROTOCOL CODE" (unknown names kept as ?NAME)
+iana_to_code() {
+	awk 'NR == FNR { c[$2] = $1; next } { print $1, ($2 in c ? c[$2] : "?" $2) }' "$1" -
+}
+# code_names NAMES: "PROTOCOL CODE" lines on stdin as "PROTOCOL OPENSSL-NAME"
+code_names() {
+	awk 'NR == FNR { n[$1] = $3; next } { print $1, ($2 in n ? n[$2] : $2) }' "$1" - | sed 's/^TLSv1\.//; s/^/v1./; s/^v1\.SSLv3/SSLv3/' | joined
+}
+# compare_sets CT PEER NAMES: "yes", or "no: missing N (..), extra M (..)"
+compare_sets() {
+	local miss extra
+	miss="$(LC_ALL=C comm -23 "$1" "$2")"
+	extra="$(LC_ALL=C comm -13 "$1" "$2")"
+	if [[ -z "$miss" && -z "$extra" ]]; then
+		echo yes
+		return
+	fi
+	printf 'no: missing %s%s, extra %s%s\n' "$(count_lines "$miss")" \
+		"$([[ -n "$miss" ]] && printf ' (%s)' "$(printf '%s\n' "$miss" | code_names "$3")")" \
+		"$(count_lines "$extra")" "$([[ -n "$extra" ]] && printf ' (%s)' "$(printf '%s\n' "$extra" | code_names "$3")")"
+}
+# ct_codes JSON NAMES: cipher-test's accepted set as "PROTOCOL CODE" lines; writes the name table
+ct_codes() {
+	jq -r '.ciphers[] | "\(.code | ascii_upcase | sub("^0X"; "")) \(.iana_name) \(.openssl_name)"' "$1" | LC_ALL=C sort -u >"$2"
+	jq -r '.ciphers[] | select(.status == "accepted") | "\(.protocol) \(.code | ascii_upcase | sub("^0X"; ""))"' "$1" | LC_ALL=C sort -u
+}
+# time_peer PEER PORT DIR RUNS: runs the peer RUNS times; sets PEER_MED (ns) and PEER_SET (file)
+time_peer() {
+	local peer="$1" port="$2" dir="$3" runs="$4" r t0 t1 rc times=()
+	for ((r = 1; r <= runs; r++)); do
+		rc=0
+		t0="$(now_ns)"
+		run_peer "$peer" "$port" "$dir/$peer.$r" || rc=$?
+		t1="$(now_ns)"
+		times+=("$((t1 - t0))")
+		peer_set "$peer" "$dir/$peer.$r" "$dir/names" >"$dir/$peer.$r.set" 2>"$dir/$peer.$r.parse.err" || true
+		log "$(basename "$dir"): $peer run $r/$runs: $(ms "${times[-1]}") (exit $rc), $(wc -l <"$dir/$peer.$r.set") accepted parsed"
+	done
+	PEER_MED="$(printf '%s\n' "${times[@]}" | median)"
+	PEER_SET="$dir/$peer.1.set"
+}
+hex4() { awk '{ h = toupper($2); while (length(h) < 4) h = "0" h; print $1, substr(h, length(h) - 3) }'; }
+ratio_of() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.1fx", a / b; else print "?" }'; }
+
 # --- run ---------------------------------------------------------------------------------------
 
 IFS=',' read -r -a PROFILE_LIST <<<"$PROFILES"
@@ -268,8 +421,47 @@ FAILED=0
 ROWS=()
 NOTES=()
 
+PEER_ROWS=()
+LAT_ROWS=()
 for name in "${PROFILE_LIST[@]}"; do
 	profile "$name"
+	if [[ -n "$LATENCY" ]]; then
+		dir="$TMP/$name"
+		mkdir -p "$dir"
+		backends=()
+		for ((b = 0; b < 16; b++)); do
+			start_server "$name.$b"
+			backends+=("$PORT")
+		done
+		pport="$(free_port)"
+		python3 "$ROOT/scripts/delay-proxy.py" "$pport" "$(IFS=,; echo "${backends[*]}")" "$LATENCY" >"$dir/proxy.log" 2>&1 &
+		SERVER_PIDS+=("$!")
+		for ((i = 0; i < 100; i++)); do grep -q listening "$dir/proxy.log" 2>/dev/null && break; sleep 0.05; done
+		grep -q listening "$dir/proxy.log" || die "delay-proxy did not start: $(head -c 300 "$dir/proxy.log")"
+		log "$name: delay-proxy on 127.0.0.1:$pport, ${LATENCY} ms each way, in front of ${#backends[@]} s_server instances"
+		ref=""
+		for conc in "" 32; do
+			label="cipher-test${conc:+ --concurrency $conc}"
+			times=()
+			for ((r = 1; r <= RUNS; r++)); do
+				t0="$(now_ns)"
+				"$BIN" "127.0.0.1:$pport" --format json --quiet ${conc:+--concurrency "$conc"} \
+					${CT_ARGS[@]+"${CT_ARGS[@]}"} >"$dir/ct$conc.$r.json" 2>"$dir/ct$conc.$r.err" || true
+				t1="$(now_ns)"
+				times+=("$((t1 - t0))")
+				log "$name: $label run $r/$RUNS: $(ms "${times[-1]}")"
+			done
+			med="$(printf '%s\n' "${times[@]}" | median)"
+			ct_codes "$dir/ct$conc.1.json" "$dir/names" >"$dir/ct$conc.set" || : >"$dir/ct$conc.set"
+			[[ -z "$ref" ]] && { ref="$med"; cp "$dir/ct$conc.set" "$dir/ct.ref.set"; }
+			LAT_ROWS+=("$name|$label|$(ms "$med")|$(ratio_of "$med" "$ref")|$(wc -l <"$dir/ct$conc.set")|$(compare_sets "$dir/ct.ref.set" "$dir/ct$conc.set" "$dir/names")")
+		done
+		for peer in ${PEER_LIST[@]+"${PEER_LIST[@]}"}; do
+			time_peer "$peer" "$pport" "$dir" "$PEER_RUNS"
+			LAT_ROWS+=("$name|$peer|$(ms "$PEER_MED")|$(ratio_of "$PEER_MED" "$ref")|$(wc -l <"$PEER_SET")|$(compare_sets "$dir/ct.ref.set" "$PEER_SET" "$dir/names")")
+		done
+		continue
+	fi
 	start_server "$name"
 	log "$name: s_server ${SERVER_ARGS[*]} on 127.0.0.1:$PORT (pid $PID)"
 	dir="$TMP/$name"
@@ -331,6 +523,14 @@ for name in "${PROFILE_LIST[@]}"; do
 		exact_src="expected"
 	fi
 
+	# peers
+	ct_codes "$dir/ct.1.json" "$dir/names" >"$dir/ct.codes" 2>/dev/null || : >"$dir/ct.codes"
+	for peer in ${PEER_LIST[@]+"${PEER_LIST[@]}"}; do
+		time_peer "$peer" "$PORT" "$dir" "$PEER_RUNS"
+		PEER_ROWS+=("$name|$peer|$(ms "$PEER_MED")|$(ratio_of "$PEER_MED" "$ct_med")|$(wc -l <"$PEER_SET")|$(compare_sets "$dir/ct.codes" "$PEER_SET" "$dir/names")")
+	done
+	PEER_ROWS+=("$name|cipher-test|$(ms "$ct_med")|1.0x|$(wc -l <"$dir/ct.codes")|(reference)")
+
 	kill -0 "$PID" 2>/dev/null || problems+=("s_server died during the benchmark (see its log)")
 	stop_server "$PID"
 
@@ -382,6 +582,18 @@ done
 
 # --- report ------------------------------------------------------------------------------------
 
+table() { column -t -s '|' -o ' | ' 2>/dev/null || cat; }
+if [[ -n "$LATENCY" ]]; then
+	{
+		echo "profile|tool (through ${LATENCY} ms each way = $((2 * LATENCY)) ms RTT)|median wall|ratio to cipher-test|accepted|agrees with cipher-test (all versions)"
+		printf '%s\n' "${LAT_ROWS[@]}"
+	} | table
+	echo
+	echo "cipher-test: median of $RUNS run(s); peers: median of $PEER_RUNS run(s). Target (issue 5): a full scan of one host at 50 ms RTT <= 1.0 s."
+	for n in ${PEER_SKIPPED[@]+"${PEER_SKIPPED[@]}"}; do echo "- skipped $n"; done
+	exit 0
+fi
+
 {
 	echo "profile|probes|accepted (cipher-test)|loop found / tried|cipher-test median|loop median|ratio (loop/ct)|sets agree (<=1.2)|exact"
 	printf '%s\n' "${ROWS[@]}"
@@ -397,6 +609,16 @@ else
 	echo "The loop cannot name a TLS 1.3 suite with -cipher, and without a version flag s_client also offers TLS 1.3: on a TLS 1.3 server every TLS <= 1.2 suite comes back as TLS_AES_256_GCM_SHA384 and is counted unsupported."
 fi
 for n in "${NOTES[@]}"; do echo "- $n"; done
+if [[ ${#PEER_ROWS[@]} -gt 0 ]]; then
+	echo
+	{
+		echo "profile|tool|median wall|ratio to cipher-test|accepted|agrees with cipher-test (all versions)"
+		printf '%s\n' "${PEER_ROWS[@]}"
+	} | table
+	echo
+	echo "Peers: median of $PEER_RUNS run(s) each, cipher-suite enumeration only (sslscan without heartbleed/renegotiation/compression/fallback/groups/cert checks; nmap ssl-enum-ciphers; sslyze --sslv3 --tlsv1 --tlsv1_1 --tlsv1_2 --tlsv1_3; testssl.sh -E). Sets compared as protocol + suite code."
+fi
+for n in ${PEER_SKIPPED[@]+"${PEER_SKIPPED[@]}"}; do echo "- skipped $n"; done
 if [[ $FAILED -ne 0 ]]; then
 	echo
 	echo "!!! cipher-test gave a wrong, unstable or incomplete answer on at least one profile (see FAIL above)"
