@@ -191,18 +191,10 @@ fn a_server_that_requires_sni_says_so() {
         "{line}"
     );
     assert_eq!(server.connections(), 1, "stopped after the preflight");
-    let out = common::run(&[
-        &target,
-        "--sni",
-        "localhost",
-        "--protocols",
-        "tls1.2",
-        "--format",
-        "json",
-        "--quiet",
-    ]);
-    assert_eq!(out.code, 0, "{}", out.stderr);
-    let doc: Value = serde_json::from_str(&out.stdout).unwrap();
+    let doc = common::scan_json(
+        server.port(),
+        &["--sni", "localhost", "--protocols", "tls1.2"],
+    );
     assert_eq!(statuses(&doc, "accepted"), ["TLSv1.2 ECDHE-RSA-AES256-SHA"]);
 }
 
@@ -226,19 +218,10 @@ fn a_hundred_certificate_chain() {
         ServerConfig::tls12_only("ECDHE-RSA-AES256-SHA").with_certificate(chain, leaf.key.clone()),
     )
     .unwrap();
-    let target = format!("127.0.0.1:{}", server.port());
-    let out = common::run(&[
-        &target,
-        "--sni",
-        "localhost",
-        "--protocols",
-        "tls1.2",
-        "--format",
-        "json",
-        "--quiet",
-    ]);
-    assert_eq!(out.code, 0, "{}", out.stderr);
-    let doc: Value = serde_json::from_str(&out.stdout).unwrap();
+    let doc = common::scan_json(
+        server.port(),
+        &["--sni", "localhost", "--protocols", "tls1.2"],
+    );
     assert_eq!(statuses(&doc, "accepted"), ["TLSv1.2 ECDHE-RSA-AES256-SHA"]);
     // Either the whole chain is read, or its absence is a finding: never a crash or a hang.
     let chain_len = doc["certificate"]["chain"]
