@@ -108,6 +108,20 @@ impl CipherSuite {
         self.kx.contains("PSK")
     }
 
+    /// Insecure: 3DES (Sweet32), RC4, NULL encryption, anonymous key exchange, EXPORT strength.
+    pub fn is_insecure(&self) -> bool {
+        self.enc.starts_with("3DES")
+            || self.enc.starts_with("RC4")
+            || self.enc == "None"
+            || self.auth == "None"
+            || self.openssl_name.starts_with("EXP")
+    }
+
+    /// Weak: RSA key transport (no forward secrecy), or CBC with a SHA-1 MAC.
+    pub fn is_weak(&self) -> bool {
+        !self.is_tls13() && (self.kx == "RSA" || (self.mac == "SHA1" && self.enc != "None"))
+    }
+
     /// SRP suites need an SRP user name before OpenSSL offers them.
     pub fn is_srp(&self) -> bool {
         self.kx == "SRP"

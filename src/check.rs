@@ -268,18 +268,6 @@ fn parse_rfc3339(s: &str) -> Option<i64> {
     Some(days_from_civil(y, m, day) * 86_400 + h * 3600 + min * 60 + sec)
 }
 
-fn is_insecure(s: &crate::catalog::CipherSuite) -> bool {
-    s.enc.starts_with("3DES")
-        || s.enc.starts_with("RC4")
-        || s.enc == "None"
-        || s.auth == "None"
-        || s.openssl_name.starts_with("EXP")
-}
-
-fn is_weak(s: &crate::catalog::CipherSuite) -> bool {
-    !s.is_tls13() && (s.kx == "RSA" || (s.mac == "SHA1" && s.enc != "None"))
-}
-
 fn problem_label(kind: ProblemKind) -> &'static str {
     match kind {
         ProblemKind::NoSharedCipher => "no shared cipher suite",
@@ -441,8 +429,8 @@ pub fn evaluate(
             .filter(|c| c.status == CipherStatus::Accepted)
             .filter_map(|c| catalog().by_code(c.code.0).map(|s| (c.protocol, s)))
             .filter(|(_, s)| match class {
-                Forbid::Weak => is_weak(s),
-                Forbid::Insecure => is_insecure(s),
+                Forbid::Weak => s.is_weak(),
+                Forbid::Insecure => s.is_insecure(),
             })
             .map(|(p, s)| format!("{} {}", p.name(), s.openssl_name))
             .collect();
@@ -758,14 +746,14 @@ mod tests {
     #[test]
     fn suite_classes() {
         let c = catalog();
-        assert!(is_weak(c.by_name("AES128-SHA").unwrap()));
-        assert!(is_weak(c.by_name("ECDHE-RSA-AES256-SHA").unwrap()));
-        assert!(!is_weak(c.by_name("ECDHE-RSA-AES128-GCM-SHA256").unwrap()));
-        assert!(is_insecure(c.by_name("DES-CBC3-SHA").unwrap()));
-        assert!(is_insecure(c.by_name("RC4-SHA").unwrap()));
-        assert!(is_insecure(c.by_name("ADH-AES128-SHA").unwrap()));
-        assert!(is_insecure(c.by_name("NULL-SHA").unwrap()));
-        assert!(!is_insecure(c.by_name("AES128-SHA").unwrap()));
+        assert!(c.by_name("AES128-SHA").unwrap().is_weak());
+        assert!(c.by_name("ECDHE-RSA-AES256-SHA").unwrap().is_weak());
+        assert!(!c.by_name("ECDHE-RSA-AES128-GCM-SHA256").unwrap().is_weak());
+        assert!(c.by_name("DES-CBC3-SHA").unwrap().is_insecure());
+        assert!(c.by_name("RC4-SHA").unwrap().is_insecure());
+        assert!(c.by_name("ADH-AES128-SHA").unwrap().is_insecure());
+        assert!(c.by_name("NULL-SHA").unwrap().is_insecure());
+        assert!(!c.by_name("AES128-SHA").unwrap().is_insecure());
     }
 }
 

@@ -694,6 +694,14 @@ fn san_node(secret: &SecretRef) -> Option<Node> {
     ))
 }
 
+/// `sslConfig.parameters` alone, as YAML (`sslConfig:` / `parameters:` / …), for showing a patch.
+pub fn parameters_yaml(params: &SslParameters) -> String {
+    to_yaml(&map(vec![(
+        "sslConfig",
+        ssl_config_node(params, None, None),
+    )]))
+}
+
 /// `sslConfig` with the given fields, in the order secretRef, sni, verifySubjectAltName, parameters.
 fn ssl_config_node(params: &SslParameters, sni: Option<&str>, secret: Option<&SecretRef>) -> Node {
     let mut entries = Vec::new();

@@ -13,16 +13,7 @@ use common::{
 };
 use serde_json::Value;
 
-fn one_error_line(stderr: &str) -> &str {
-    let lines: Vec<&str> = stderr.lines().collect();
-    assert_eq!(
-        lines.len(),
-        1,
-        "expected exactly one line on stderr, got: {stderr:?}"
-    );
-    assert!(lines[0].starts_with("cipher-test: error: "), "{stderr}");
-    lines[0]
-}
+use common::one_error_line;
 
 #[test]
 fn closed_port_is_an_error_not_a_scan() {

@@ -29,11 +29,7 @@ fn statuses(doc: &Value, status: &str) -> Vec<String> {
         .collect()
 }
 
-fn one_error_line(stderr: &str) -> &str {
-    let lines: Vec<&str> = stderr.lines().collect();
-    assert_eq!(lines.len(), 1, "{stderr}");
-    lines[0]
-}
+use common::one_error_line;
 
 #[test]
 fn a_throttling_server_is_detected_and_retried_not_misreported() {

@@ -10,9 +10,7 @@ use tabled::builder::Builder;
 use crate::cert::Severity;
 use crate::color::{Painter, Style};
 use crate::protocol::Protocol;
-use crate::scan::{
-    summary_line, CipherStatus, NegotiatedReport, ParametersReport, ProtocolStatus, ScanReport,
-};
+use crate::scan::{summary_line, CipherStatus, NegotiatedReport, ProtocolStatus, ScanReport};
 use crate::verdict::{ProblemKind, Verdict};
 
 /// Which rows the table lists.
@@ -307,7 +305,8 @@ fn render_envoy(report: &ScanReport, out: &mut String, paint: Painter) {
                 _ => "NOT verified: a handshake with it still failed".into(),
             };
             out.push_str(&format!("         patch ({check}):\n"));
-            for line in parameters_yaml(&r.parameters).lines() {
+            let params = crate::remediate::ssl_parameters(&r.params);
+            for line in crate::gloo::parameters_yaml(&params).lines() {
                 out.push_str(&format!("           {line}\n"));
             }
             out.push_str(&wrap(&r.advice, 9, 100));
@@ -338,23 +337,6 @@ fn target_arg(report: &ScanReport) -> String {
     } else {
         format!("{}:{}", t.host, t.port)
     }
-}
-
-/// `sslConfig.parameters` as YAML, as it goes into the Upstream.
-pub fn parameters_yaml(p: &ParametersReport) -> String {
-    #[derive(serde::Serialize)]
-    #[serde(rename_all = "camelCase")]
-    struct Ssl<'a> {
-        ssl_config: Params<'a>,
-    }
-    #[derive(serde::Serialize)]
-    struct Params<'a> {
-        parameters: &'a ParametersReport,
-    }
-    serde_saphyr::to_string(&Ssl {
-        ssl_config: Params { parameters: p },
-    })
-    .unwrap_or_else(|e| format!("# cannot render the patch: {e}\n"))
 }
 
 /// Word-wraps `text` to `width` columns, every line indented by `indent` spaces.

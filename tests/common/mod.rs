@@ -661,3 +661,15 @@ fn proxy_with(mut client: TcpStream, upstream: SocketAddr, first: &[u8], one_rec
     pump(client_read, server);
     let _ = back.join();
 }
+
+/// Asserts stderr is exactly one `cipher-test: error: …` line and returns it.
+pub fn one_error_line(stderr: &str) -> &str {
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(
+        lines.len(),
+        1,
+        "expected exactly one line on stderr, got: {stderr:?}"
+    );
+    assert!(lines[0].starts_with("cipher-test: error: "), "{stderr}");
+    lines[0]
+}
