@@ -252,3 +252,54 @@ fn ipv6_loopback() {
     assert_eq!(doc["target"]["sni"], Value::Null);
     assert_eq!(statuses(&doc, "accepted"), ["TLSv1.2 ECDHE-RSA-AES256-SHA"]);
 }
+
+#[test]
+fn remediate_prints_no_patch_when_handshakes_go_unanswered() {
+    // A server that answers only the preflight: no probe is settled, so no patch can be trusted.
+    let server = common::TlsThenClose::start(ServerConfig::tls12_only("ECDHE-RSA-AES256-SHA"));
+    let target = format!("127.0.0.1:{}", server.port());
+    let out = common::run(&[
+        "remediate",
+        &target,
+        "--protocols",
+        "tls1.2",
+        "--retries",
+        "0",
+        "-q",
+    ]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stdout.is_empty(), "{}", out.stdout);
+    assert!(
+        one_error_line(&out.stderr).contains("no patch can be trusted"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn an_overlong_chain_is_checked_up_to_a_bound() {
+    let root = testpki::self_signed(&CertSpec::ca("root")).unwrap();
+    let mut issuers = vec![root];
+    for i in 0..159 {
+        let next = testpki::issue(
+            &CertSpec::ca(&format!("intermediate {i}")),
+            issuers.last().unwrap(),
+        )
+        .unwrap();
+        issuers.push(next);
+    }
+    let leaf = testpki::issue(&CertSpec::leaf("localhost"), issuers.last().unwrap()).unwrap();
+    let mut chain = vec![leaf.cert.clone()];
+    chain.extend(issuers.iter().rev().map(|i| i.cert.clone()));
+    let server = TlsServer::start(
+        ServerConfig::tls12_only("ECDHE-RSA-AES256-SHA").with_certificate(chain, leaf.key.clone()),
+    )
+    .unwrap();
+    let doc = common::scan_json(
+        server.port(),
+        &["--sni", "localhost", "--protocols", "tls1.2"],
+    );
+    let ids = doc["findings"].to_string();
+    assert!(ids.contains("cert.chain_too_long"), "{ids}");
+    assert_eq!(doc["certificate"]["chain"].as_array().unwrap().len(), 150);
+}
