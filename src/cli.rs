@@ -247,9 +247,12 @@ struct ProbeArgs {
     #[arg(long, value_enum, default_value_t = crate::scan::EngineChoice::Auto)]
     engine: crate::scan::EngineChoice,
 
-    /// per-suite: one connection per (version, suite); elimination: offer every remaining suite,
-    /// remove the server's choice, repeat (accepted + 1 hellos per chunk), and learn the server's order.
-    #[arg(long, value_enum, default_value_t = crate::scan::Method::PerSuite)]
+    /// How suites are enumerated. auto: elimination (offer many suites, note the server's choice,
+    /// ask again without it) split into halves asked at once, about log2(64) + 2 round trips per
+    /// version; a version whose server misbehaves falls back to per-suite (per-suite outright with
+    /// --engine openssl). per-suite: one connection per (version, suite), the exhaustive mode.
+    /// elimination: in sequence, the fewest hellos (accepted + 1 per chunk), the gentlest on a server.
+    #[arg(long, value_enum, default_value_t = crate::scan::Method::Auto)]
     method: crate::scan::Method,
 
     /// Send this SNI name instead of the host name.

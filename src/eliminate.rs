@@ -243,6 +243,206 @@ pub async fn eliminate(raw: &RawProber, protocol: Protocol, suites: &[u16]) -> E
     e
 }
 
+/// One version's bookkeeping during [`eliminate_split`].
+struct Split {
+    protocol: Protocol,
+    plan: Option<Plan>,
+    offered: Vec<u16>,
+    settled: Vec<Option<ProbeOutcome>>,
+    chosen: Vec<u16>,
+    hellos: usize,
+    chunks: usize,
+    fallback: Option<String>,
+}
+
+impl Split {
+    fn settle(&mut self, suite: u16, outcome: ProbeOutcome) {
+        if let Some(i) = self.offered.iter().position(|&s| s == suite) {
+            self.settled[i] = Some(outcome);
+        }
+    }
+
+    fn finish(self) -> Elimination {
+        let protocol = self.protocol;
+        let mut fallback = self.fallback;
+        if fallback.is_none() && self.settled.iter().any(Option::is_none) {
+            // Only a probe task that died can leave a gap; never report it as a result.
+            fallback = Some(format!(
+                "elimination at {protocol} lost a hello (internal error); probe {protocol} one suite per hello"
+            ));
+        }
+        let stopped = fallback.clone().unwrap_or_default();
+        let outcomes = self
+            .offered
+            .iter()
+            .zip(self.settled)
+            .map(|(&s, o)| {
+                let o = o.unwrap_or_else(|| {
+                    ProbeOutcome::Inconclusive(Inconclusive::Local(format!(
+                        "not settled: elimination at {protocol} stopped ({stopped})"
+                    )))
+                });
+                (s, o)
+            })
+            .collect();
+        Elimination {
+            protocol,
+            chosen: self.chosen,
+            outcomes,
+            hellos: self.hellos,
+            fallback,
+            chunk_size: self.plan.map(|p| p.chunk).unwrap_or(CHUNK),
+            chunks: self.chunks,
+        }
+    }
+}
+
+/// The two halves of `suites` (one part when it has a single suite).
+fn halves(suites: &[u16]) -> Vec<Vec<u16>> {
+    if suites.len() < 2 {
+        return vec![suites.to_vec()];
+    }
+    let (a, b) = suites.split_at(suites.len().div_ceil(2));
+    vec![a.to_vec(), b.to_vec()]
+}
+
+/// Elimination for several versions at once, with the work split so that it takes few round trips
+/// rather than few hellos: every version's chunks are offered concurrently, and once the server has
+/// chosen a suite from a set, the rest of the set is halved and both halves are offered concurrently
+/// (while fewer than `width` hellos are under way; beyond that the rest is offered whole, as
+/// [`eliminate`] does). A set the server refuses is settled in one hello; a set it chooses from costs
+/// one hello and up to two children. So a version costs between `accepted + chunks` and about
+/// `2 × accepted + chunks` hellos, in as few as `log2(chunk) + 2` round trips whatever it accepts.
+///
+/// The conditions are [`eliminate`]'s: only a ServerHello naming an offered suite, or an ordinary
+/// refusal, settles suites. An unusual alert to a many-suite hello is not trusted: the set is halved
+/// and asked again, down to one suite, so a server that balks at large hellos is still read right. Any
+/// answer that is neither a ServerHello nor an alert stops the version with `fallback` set (one
+/// one-suite hello tells a size intolerance from a server that stopped answering).
+///
+/// `raw` should be [gated](RawProber::gated): this function starts every hello it can at once.
+pub async fn eliminate_split(
+    raw: &RawProber,
+    versions: &[(Protocol, Vec<u16>)],
+    width: usize,
+) -> Vec<Elimination> {
+    let mut state: Vec<Split> = versions
+        .iter()
+        .map(|(protocol, suites)| {
+            let offered = offerable(suites);
+            Split {
+                protocol: *protocol,
+                plan: None,
+                settled: vec![None; offered.len()],
+                offered,
+                chosen: Vec::new(),
+                hellos: 0,
+                chunks: 0,
+                fallback: None,
+            }
+        })
+        .collect();
+    let mut tasks = tokio::task::JoinSet::new();
+    let spawn =
+        |tasks: &mut tokio::task::JoinSet<_>, v: usize, protocol: Protocol, set: Vec<u16>| {
+            let raw = raw.clone();
+            tasks.spawn(async move {
+                let outcome = raw.probe(protocol, &set).await;
+                (v, set, outcome)
+            });
+        };
+    for (v, st) in state.iter_mut().enumerate() {
+        if st.offered.is_empty() {
+            continue;
+        }
+        match Plan::new(raw, st.protocol) {
+            Ok(plan) => {
+                st.plan = Some(plan);
+                for chunk in st.offered.chunks(plan.chunk) {
+                    st.chunks += 1;
+                    spawn(&mut tasks, v, st.protocol, chunk.to_vec());
+                }
+            }
+            Err(local) => {
+                let protocol = st.protocol;
+                st.fallback = Some(format!(
+                    "elimination at {protocol} could not build a ClientHello: {local}"
+                ));
+                let why = ProbeOutcome::Inconclusive(Inconclusive::Local(local));
+                st.settled = vec![Some(why); st.offered.len()];
+            }
+        }
+    }
+    while let Some(joined) = tasks.join_next().await {
+        let Ok((v, set, outcome)) = joined else {
+            continue; // its suites stay unsettled, and `finish` says so
+        };
+        let st = &mut state[v];
+        if st.fallback.is_some() {
+            continue;
+        }
+        let protocol = st.protocol;
+        if let ProbeOutcome::Inconclusive(Inconclusive::Local(_)) = outcome {
+            st.fallback = Some(format!(
+                "elimination at {protocol} stopped on a local error: {}",
+                describe(&outcome)
+            ));
+            for &s in &set {
+                st.settle(s, outcome.clone());
+            }
+            continue;
+        }
+        st.hellos += 1;
+        match outcome {
+            ProbeOutcome::Accepted(a) => {
+                let code = a.code.0;
+                st.chosen.push(code);
+                st.settle(code, ProbeOutcome::Accepted(a));
+                let rest: Vec<u16> = set.into_iter().filter(|&s| s != code).collect();
+                if rest.is_empty() {
+                    continue;
+                }
+                // Halves shorten the chain of round trips only while connections are free; with
+                // every slot taken they would only add hellos, so the rest goes back as one set.
+                if tasks.len() + 2 <= width {
+                    for half in halves(&rest) {
+                        spawn(&mut tasks, v, protocol, half);
+                    }
+                } else {
+                    spawn(&mut tasks, v, protocol, rest);
+                }
+            }
+            ProbeOutcome::Rejected(Refusal::Alert(alert))
+                if !ORDINARY_REFUSALS.contains(&alert.description) && set.len() > 1 =>
+            {
+                for half in halves(&set) {
+                    spawn(&mut tasks, v, protocol, half);
+                }
+            }
+            ProbeOutcome::Rejected(refusal) => {
+                for &s in &set {
+                    st.settle(s, ProbeOutcome::Rejected(refusal));
+                }
+            }
+            ProbeOutcome::Inconclusive(why) => {
+                let plan = st.plan.unwrap_or(Plan {
+                    base: 0,
+                    chunk: CHUNK,
+                });
+                let mut hellos = 0;
+                let reason = failure_reason(raw, protocol, &plan, &set, &why, &mut hellos).await;
+                let st = &mut state[v];
+                st.hellos += hellos;
+                st.fallback = Some(reason);
+                for &s in &set {
+                    st.settle(s, ProbeOutcome::Inconclusive(why.clone()));
+                }
+            }
+        }
+    }
+    state.into_iter().map(Split::finish).collect()
+}
+
 /// Why elimination must stop after `why` answered a hello offering `remaining`: a protocol violation,
 /// a server that no longer answers, or one that answers small hellos only (one more hello tells).
 async fn failure_reason(

@@ -12,6 +12,7 @@ pub mod demo;
 pub mod eliminate;
 pub mod envoy;
 pub mod explain;
+pub mod gate;
 pub mod gloo;
 pub mod hello;
 pub mod probe;

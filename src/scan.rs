@@ -10,7 +10,9 @@ use tokio::task::JoinSet;
 
 use crate::catalog::{catalog, CipherSuite, SuiteCode};
 use crate::cert::{self, CertCheck, CertificateReport, Finding, Severity, TrustAnchors};
+use crate::eliminate::Elimination;
 use crate::envoy::{self, EnvoyClient, EnvoyProfile, TlsParams};
+use crate::gate::Gate;
 use crate::probe::handshake::{ClientCertificate, Simulation};
 use crate::probe::openssl::{Group, Negotiated, OpensslProber, GROUPS};
 use crate::probe::raw::RawProber;
@@ -53,15 +55,31 @@ pub struct ScanConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum Method {
+    /// Elimination split into halves that are asked concurrently (few round trips), falling back to
+    /// one probe per suite for a version whose server misbehaves; per-suite with `--engine openssl`.
+    Auto,
     /// One connection per (version, suite): the exhaustive mode.
     PerSuite,
-    /// Raw ClientHellos offering every remaining suite (in chunks), accepted + 1 hellos per chunk;
-    /// falls back to per-suite probing for a version whose server misbehaves. Also learns whether the
-    /// server enforces its own order.
+    /// Raw ClientHellos offering every remaining suite (in chunks), accepted + 1 hellos per chunk in
+    /// sequence (the fewest hellos); falls back to per-suite probing for a version whose server
+    /// misbehaves.
     Elimination,
 }
 
-/// Whether the server enforces its own suite order at one version (elimination only).
+/// How the suites of one version were enumerated.
+#[derive(Debug, Clone, Serialize)]
+pub struct EnumerationReport {
+    pub protocol: Protocol,
+    /// `per-suite`, `elimination` (in sequence) or `split-elimination` (halves asked concurrently).
+    pub method: &'static str,
+    /// ClientHellos sent for this version's suites (retries included).
+    pub hellos: usize,
+    /// Why elimination was abandoned for per-suite probing at this version.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fallback: Option<String>,
+}
+
+/// Whether the server enforces its own suite order at one version.
 #[derive(Debug, Clone, Serialize)]
 pub struct ServerPreferenceReport {
     pub protocol: Protocol,
@@ -149,7 +167,7 @@ impl Default for ScanConfig {
             certs: Some(CertConfig::default()),
             global_permits: None,
             engine: EngineChoice::Auto,
-            method: Method::PerSuite,
+            method: Method::Auto,
         }
     }
 }
@@ -259,7 +277,10 @@ pub struct ScanReport {
     pub findings: Vec<Finding>,
     /// How the network behaved during the scan (throttling, retries).
     pub network: NetworkReport,
-    /// Per version, whether the server enforces its own order (with `--method elimination`).
+    /// Per version, how its suites were enumerated.
+    pub enumeration: Vec<EnumerationReport>,
+    /// Per version with two or more accepted suites, whether the server enforces its own order
+    /// (raw hellos; empty with `--engine openssl`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub server_preference: Vec<ServerPreferenceReport>,
     pub summary: Summary,
@@ -637,8 +658,9 @@ fn network_report(passes: &[Pass]) -> NetworkReport {
     }
 }
 
-/// Scans `target`: preflight, one probe per (protocol, suite) the local OpenSSL can offer, the groups
-/// of every version with (EC)DHE suites, then the Envoy verdict with its verifying handshakes.
+/// Scans `target`: preflight; then at once the suites of every version (elimination or one probe
+/// per suite, then the groups and the server's order), the certificate, and a handshake as the Envoy
+/// client; last the Envoy verdict with the handshake that verifies its patch.
 pub async fn scan(target: &Target, cfg: &ScanConfig) -> Result<ScanReport, ScanError> {
     let started = Instant::now();
     let shown = target.host_port.display();
@@ -646,14 +668,14 @@ pub async fn scan(target: &Target, cfg: &ScanConfig) -> Result<ScanReport, ScanE
         .map_err(|e| ScanError::Local(e.to_string()))?;
     preflight(&prober, &shown, target.sni.as_deref(), cfg.retries).await?;
     let prober = Arc::new(prober);
-
     let raw = Arc::new(RawProber::new(
         target.address,
         target.sni.clone(),
         cfg.timeout,
     ));
+
     let mut rows: Vec<CipherResult> = Vec::new();
-    let mut jobs: Vec<(Protocol, &'static CipherSuite, Engine)> = Vec::new();
+    let mut jobs: Vec<Job> = Vec::new();
     for &p in &cfg.protocols {
         let applicable: Vec<&'static CipherSuite> = catalog()
             .suites()
@@ -676,45 +698,26 @@ pub async fn scan(target: &Target, cfg: &ScanConfig) -> Result<ScanReport, ScanE
         }
     }
 
-    let mut server_preference = Vec::new();
-    if cfg.method == Method::Elimination {
-        let (eliminated, prefs) = eliminate_versions(&raw, &jobs).await;
-        server_preference = prefs;
-        jobs.retain(|(p, _, _)| !eliminated.iter().any(|r| r.protocol == *p));
-        rows.extend(eliminated);
-    }
     let bar = progress_bar(jobs.len(), cfg.progress);
-    let suite_prober = Arc::clone(&prober);
-    let suite_raw = Arc::clone(&raw);
-    let (done, passes) = run_bounded(
-        jobs,
-        cfg,
-        &bar,
-        move |(p, suite, engine): (Protocol, &'static CipherSuite, Engine)| {
-            let prober = Arc::clone(&suite_prober);
-            let raw = Arc::clone(&suite_raw);
-            async move {
-                match engine {
-                    Engine::Openssl => prober.probe(p, suite).await,
-                    Engine::Raw => raw.probe(p, &[suite.code.0]).await,
-                }
-            }
-        },
-    )
-    .await;
-    rows.extend(
-        done.into_iter()
-            .map(|((p, suite, engine), outcome, attempts)| {
-                let mut r = finished(p, suite, outcome, attempts);
-                r.engine = Some(engine);
-                r
-            }),
-    );
-    rows.sort_by_key(|r| (r.protocol, r.code));
-
-    let network = network_report(&passes);
-    let groups = scan_groups(&prober, &rows, cfg, &bar).await;
+    let suites = enumerate(&prober, &raw, cfg, jobs, &bar);
+    let envoy_handshake = async {
+        match &cfg.envoy {
+            Some(req) => Some(first_look(&prober, &raw, req).await),
+            None => None,
+        }
+    };
+    let certificates = async {
+        match &cfg.certs {
+            Some(c) => inspect_certificates(&prober, target, c).await,
+            None => (None, None, Vec::new()),
+        }
+    };
+    let (found, first, (certificate, client_auth, findings)) =
+        tokio::join!(suites, envoy_handshake, certificates);
     bar.finish_and_clear();
+    rows.extend(found.rows);
+    rows.sort_by_key(|r| (r.protocol, r.code));
+    let groups = found.groups;
 
     let protocols = cfg
         .protocols
@@ -724,16 +727,12 @@ pub async fn scan(target: &Target, cfg: &ScanConfig) -> Result<ScanReport, ScanE
             status: protocol_status(rows.iter().filter(|r| r.protocol == p)),
         })
         .collect();
-    let (envoy, remediation) = match &cfg.envoy {
-        Some(req) => {
-            let (e, r) = judge(&prober, &raw, req, &rows, &groups).await;
+    let (envoy, remediation) = match (&cfg.envoy, first) {
+        (Some(req), Some(first)) => {
+            let (e, r) = judge(&prober, req, &rows, &groups, first).await;
             (Some(e), r)
         }
-        None => (None, None),
-    };
-    let (certificate, client_auth, findings) = match &cfg.certs {
-        Some(c) => inspect_certificates(&prober, target, c).await,
-        None => (None, None, Vec::new()),
+        _ => (None, None),
     };
     let count = |s: CipherStatus| rows.iter().filter(|r| r.status == s).count();
     let summary = Summary {
@@ -768,61 +767,212 @@ pub async fn scan(target: &Target, cfg: &ScanConfig) -> Result<ScanReport, ScanE
         certificate,
         client_auth,
         findings,
-        network,
-        server_preference,
+        network: found.network,
+        enumeration: found.enumeration,
+        server_preference: found.server_preference,
         summary,
     })
 }
 
-/// Elimination per version over the planned suites; a version whose server misbehaves is left to
-/// per-suite probing (its rows are not returned).
-async fn eliminate_versions(
-    raw: &RawProber,
-    jobs: &[(Protocol, &'static CipherSuite, Engine)],
-) -> (Vec<CipherResult>, Vec<ServerPreferenceReport>) {
-    let mut rows = Vec::new();
-    let mut prefs = Vec::new();
-    let mut versions: Vec<Protocol> = jobs.iter().map(|(p, _, _)| *p).collect();
+/// One (version, suite) to settle, and the engine that would probe it on its own.
+type Job = (Protocol, &'static CipherSuite, Engine);
+
+/// What the suite stage found.
+struct Enumerated {
+    rows: Vec<CipherResult>,
+    groups: Vec<GroupResult>,
+    network: NetworkReport,
+    enumeration: Vec<EnumerationReport>,
+    server_preference: Vec<ServerPreferenceReport>,
+}
+
+/// The method a version is enumerated with when `cfg.method` is asked for: elimination needs the
+/// raw engine, so `auto` with `--engine openssl` probes one suite per hello.
+fn effective_method(cfg: &ScanConfig) -> Method {
+    match (cfg.method, cfg.engine) {
+        (Method::Auto, EngineChoice::Openssl) => Method::PerSuite,
+        (m, _) => m,
+    }
+}
+
+/// Settles every job: by elimination per version where the method asks for it and the server
+/// behaves, one probe per suite for the rest; then the groups and, with raw hellos, whether the
+/// server enforces its order (both at once).
+async fn enumerate(
+    prober: &Arc<OpensslProber>,
+    raw: &Arc<RawProber>,
+    cfg: &ScanConfig,
+    mut jobs: Vec<Job>,
+    bar: &indicatif::ProgressBar,
+) -> Enumerated {
+    let gate = Arc::new(Gate::new(
+        cfg.concurrency,
+        cfg.global_permits.clone(),
+        cfg.delay,
+    ));
+    let gated = raw.gated(gate);
+    let mut rows: Vec<CipherResult> = Vec::new();
+    let mut enumeration: Vec<EnumerationReport> = Vec::new();
+    let method = effective_method(cfg);
+    if method != Method::PerSuite {
+        let mut versions: Vec<(Protocol, Vec<u16>)> = Vec::new();
+        for (p, suite, _) in &jobs {
+            match versions.iter_mut().find(|(q, _)| q == p) {
+                Some((_, codes)) => codes.push(suite.code.0),
+                None => versions.push((*p, vec![suite.code.0])),
+            }
+        }
+        let eliminations = match method {
+            Method::Elimination => {
+                let mut set = JoinSet::new();
+                for (i, (p, codes)) in versions.iter().cloned().enumerate() {
+                    let raw = gated.clone();
+                    set.spawn(
+                        async move { (i, crate::eliminate::eliminate(&raw, p, &codes).await) },
+                    );
+                }
+                let mut done: Vec<(usize, Elimination)> = Vec::new();
+                while let Some(joined) = set.join_next().await {
+                    // A lost task leaves its version to per-suite probing below.
+                    if let Ok(e) = joined {
+                        done.push(e);
+                    }
+                }
+                done.sort_by_key(|(i, _)| *i);
+                done.into_iter().map(|(_, e)| e).collect()
+            }
+            _ => crate::eliminate::eliminate_split(&gated, &versions, cfg.concurrency).await,
+        };
+        let name = if method == Method::Elimination {
+            "elimination"
+        } else {
+            "split-elimination"
+        };
+        for e in eliminations {
+            let p = e.protocol;
+            if let Some(why) = e.fallback {
+                enumeration.push(EnumerationReport {
+                    protocol: p,
+                    method: "per-suite",
+                    hellos: e.hellos,
+                    fallback: Some(why),
+                });
+                continue;
+            }
+            let before = rows.len();
+            for (q, suite, _) in jobs.iter().filter(|(q, _, _)| *q == p) {
+                let Some(outcome) = e.outcome(suite.code.0) else {
+                    continue;
+                };
+                let mut r = finished(*q, suite, outcome.clone(), 1);
+                r.engine = Some(Engine::Raw);
+                if r.status == CipherStatus::Rejected {
+                    r.reason = format!(
+                        "{} (elimination: offered with the suites the server did not choose)",
+                        r.reason
+                    );
+                }
+                rows.push(r);
+            }
+            bar.inc((rows.len() - before) as u64);
+            enumeration.push(EnumerationReport {
+                protocol: p,
+                method: name,
+                hellos: e.hellos,
+                fallback: None,
+            });
+            jobs.retain(|(q, _, _)| *q != p);
+        }
+    }
+
+    bar.set_length(bar.position() + jobs.len() as u64);
+    let suite_prober = Arc::clone(prober);
+    let suite_raw = Arc::clone(raw);
+    let (done, passes) = run_bounded(jobs, cfg, bar, move |(p, suite, engine): Job| {
+        let prober = Arc::clone(&suite_prober);
+        let raw = Arc::clone(&suite_raw);
+        async move {
+            match engine {
+                Engine::Openssl => prober.probe(p, suite).await,
+                Engine::Raw => raw.probe(p, &[suite.code.0]).await,
+            }
+        }
+    })
+    .await;
+    for ((p, suite, engine), outcome, attempts) in done {
+        let mut r = finished(p, suite, outcome, attempts);
+        r.engine = Some(engine);
+        match enumeration.iter_mut().find(|e| e.protocol == p) {
+            Some(e) if e.method == "per-suite" => e.hellos += attempts as usize,
+            Some(_) => {}
+            None => enumeration.push(EnumerationReport {
+                protocol: p,
+                method: "per-suite",
+                hellos: attempts as usize,
+                fallback: None,
+            }),
+        }
+        rows.push(r);
+    }
+    enumeration.sort_by_key(|e| e.protocol);
+    rows.sort_by_key(|r| (r.protocol, r.code));
+    let network = network_report(&passes);
+
+    let order = async {
+        if cfg.engine == EngineChoice::Openssl {
+            return Vec::new();
+        }
+        preferences(&gated, &rows).await
+    };
+    let (groups, server_preference) = tokio::join!(scan_groups(prober, &rows, cfg, bar), order);
+    Enumerated {
+        rows,
+        groups,
+        network,
+        enumeration,
+        server_preference,
+    }
+}
+
+/// Per version with two or more accepted suites, whether the server enforces its own order and
+/// which (all versions at once).
+async fn preferences(raw: &RawProber, rows: &[CipherResult]) -> Vec<ServerPreferenceReport> {
+    let mut set = JoinSet::new();
+    let mut versions: Vec<Protocol> = rows.iter().map(|r| r.protocol).collect();
     versions.dedup();
     for p in versions {
-        let suites: Vec<&'static CipherSuite> = jobs
+        let accepted: Vec<u16> = rows
             .iter()
-            .filter(|(q, _, _)| *q == p)
-            .map(|(_, s, _)| *s)
+            .filter(|r| r.protocol == p && r.status == CipherStatus::Accepted)
+            .map(|r| r.code.0)
             .collect();
-        let codes: Vec<u16> = suites.iter().map(|s| s.code.0).collect();
-        let e = crate::eliminate::eliminate(raw, p, &codes).await;
-        if e.fallback.is_some() {
+        if accepted.len() < 2 {
             continue;
         }
-        for s in &suites {
-            let Some(outcome) = e.outcome(s.code.0) else {
-                continue;
-            };
-            let mut r = finished(p, s, outcome.clone(), 1);
-            r.engine = Some(Engine::Raw);
-            if r.status == CipherStatus::Rejected {
-                r.reason = format!(
-                    "{} (elimination: offered with the suites the server did not choose)",
-                    r.reason
-                );
-            }
-            rows.push(r);
-        }
-        let pref = crate::eliminate::server_preference(raw, p, &e.chosen).await;
-        let name = |c: &u16| {
-            catalog()
-                .by_code(*c)
-                .map(|s| s.openssl_name.clone())
-                .unwrap_or_else(|| format!("0x{c:04X}"))
-        };
-        prefs.push(ServerPreferenceReport {
-            protocol: p,
-            enforced: pref.enforced,
-            order: pref.order.iter().map(name).collect(),
+        let raw = raw.clone();
+        set.spawn(async move {
+            let pref = crate::eliminate::server_preference(&raw, p, &accepted).await;
+            (p, pref)
         });
     }
-    (rows, prefs)
+    let name = |c: &u16| {
+        catalog()
+            .by_code(*c)
+            .map(|s| s.openssl_name.clone())
+            .unwrap_or_else(|| format!("0x{c:04X}"))
+    };
+    let mut out = Vec::new();
+    while let Some(joined) = set.join_next().await {
+        if let Ok((p, pref)) = joined {
+            out.push(ServerPreferenceReport {
+                protocol: p,
+                enforced: pref.enforced,
+                order: pref.order.iter().map(name).collect(),
+            });
+        }
+    }
+    out.sort_by_key(|r| r.protocol);
+    out
 }
 
 /// For every version where the server accepted ECDHE suites (TLS 1.0 to 1.2) or any TLS 1.3 suite,
@@ -953,13 +1103,8 @@ fn answered(sim: &Simulation) -> bool {
     }
 }
 
-/// Sends the Envoy-exact raw hello and compares it with the OpenSSL simulation.
-async fn raw_second_opinion(
-    raw: &RawProber,
-    client: &EnvoyClient,
-    sim: &Simulation,
-) -> RawHelloReport {
-    let outcome = crate::eliminate::envoy_hello(raw, client).await;
+/// The Envoy-exact raw hello's outcome, compared with the OpenSSL simulation.
+fn raw_second_opinion(outcome: ProbeOutcome, sim: &Simulation) -> RawHelloReport {
     let (status, detail, _) = judged(outcome.clone(), 1);
     let (protocol, cipher) = match &outcome {
         ProbeOutcome::Accepted(a) => (
@@ -1008,15 +1153,36 @@ fn failure_text(sim: &Simulation) -> Option<String> {
     }
 }
 
+/// The handshake as the Envoy client of `req` with its parameters as given, and the Envoy-exact raw
+/// hello beside it (both at once); independent of the scan, so it runs beside it.
+pub struct FirstLook {
+    simulation: Simulation,
+    second_opinion: RawHelloReport,
+}
+
+async fn first_look(prober: &OpensslProber, raw: &RawProber, req: &EnvoyRequest) -> FirstLook {
+    let client = EnvoyClient::with_params(req.profile, &req.params);
+    let certificate = req.client_certificate.as_ref();
+    let (simulation, outcome) = tokio::join!(
+        prober.simulate(&client, certificate),
+        crate::eliminate::envoy_hello(raw, &client)
+    );
+    let second_opinion = raw_second_opinion(outcome, &simulation);
+    FirstLook {
+        simulation,
+        second_opinion,
+    }
+}
+
 /// The verdict for `req`: the plan from the scan data, checked by a real handshake as that Envoy
 /// client, and the patch verified by a second handshake with the patched parameters. A client
 /// certificate from `--cert`/`--key` is presented as Envoy would present its `secretRef`.
 async fn judge(
     prober: &OpensslProber,
-    raw: &RawProber,
     req: &EnvoyRequest,
     rows: &[CipherResult],
     groups: &[GroupResult],
+    first: FirstLook,
 ) -> (EnvoyReport, Option<Remediation>) {
     let mut observed = Observed::default();
     for r in rows.iter().filter(|r| r.status == CipherStatus::Accepted) {
@@ -1037,13 +1203,15 @@ async fn judge(
     let certificate = req.client_certificate.as_ref();
     let client = EnvoyClient::with_params(req.profile, &req.params);
     let mut plan = verdict::plan(&observed, &client, req.add_all);
-    let simulation = prober.simulate(&client, certificate).await;
+    let FirstLook {
+        simulation,
+        second_opinion,
+    } = first;
     let negotiated = match &simulation {
         Simulation::Connected(n) => Some(NegotiatedReport::from(n)),
         Simulation::Failed { .. } => None,
     };
     let handshake_error = failure_text(&simulation);
-    let second_opinion = raw_second_opinion(raw, &client, &simulation).await;
     let mut inconclusive = !answered(&simulation);
     let presented = certificate.is_some();
     let needs_certificate =

@@ -14,8 +14,11 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use cipher_test::catalog::catalog;
-use cipher_test::eliminate::{eliminate, envoy_hello, server_preference, Elimination};
+use cipher_test::eliminate::{
+    eliminate, eliminate_split, envoy_hello, server_preference, Elimination,
+};
 use cipher_test::envoy::{profile, EnvoyClient, TlsParams};
+use cipher_test::gate::Gate;
 use cipher_test::probe::handshake::Simulation;
 use cipher_test::probe::openssl::OpensslProber;
 use cipher_test::probe::raw::RawProber;
@@ -66,6 +69,57 @@ fn expected_hellos(offered: &[u16], e: &Elimination) -> usize {
         .sum()
 }
 
+/// The suites one-suite probing found accepted for one profile and version.
+fn accepted_at(
+    accepted: &BTreeSet<(usize, Protocol, u16)>,
+    index: usize,
+    protocol: Protocol,
+) -> BTreeSet<u16> {
+    accepted
+        .iter()
+        .filter(|(i, p, _)| *i == index && *p == protocol)
+        .map(|(_, _, s)| *s)
+        .collect()
+}
+
+/// `e` chose exactly `want`, each once, and settled every offered suite by a TLS answer: chosen ones
+/// accepted, the rest refused with an ordinary refusal.
+fn check_settled(name: &str, offered: &[u16], e: &Elimination, want: &BTreeSet<u16>) {
+    let protocol = e.protocol;
+    assert_eq!(e.fallback, None, "{name}: {protocol}");
+    let found: BTreeSet<u16> = e.chosen.iter().copied().collect();
+    assert_eq!(
+        found.len(),
+        e.chosen.len(),
+        "{name}: {protocol}: chosen twice"
+    );
+    assert_eq!(&found, want, "{name}: {protocol}");
+    assert_eq!(
+        e.outcomes.iter().map(|(s, _)| *s).collect::<Vec<_>>(),
+        offered
+    );
+    for (suite, outcome) in &e.outcomes {
+        match outcome {
+            ProbeOutcome::Accepted(a) => {
+                assert!(found.contains(suite) && a.code.0 == *suite && a.protocol == protocol)
+            }
+            ProbeOutcome::Rejected(r) => {
+                assert!(!found.contains(suite));
+                // Only the ordinary refusals: no one-suite check hello was needed.
+                assert!(
+                    matches!(r, Refusal::OlderVersion { .. })
+                        || matches!(r, Refusal::Alert(a) if [40, 70, 71].contains(&a.description)),
+                    "{name}: {protocol} 0x{suite:04X}: {r}"
+                );
+            }
+            ProbeOutcome::Inconclusive(why) => {
+                panic!("{name}: {protocol} 0x{suite:04X}: inconclusive: {why}")
+            }
+        }
+    }
+    assert_eq!(e.chunks, offered.len().div_ceil(e.chunk_size));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn elimination_finds_what_per_suite_probing_finds() {
     use Protocol::*;
@@ -96,11 +150,21 @@ async fn elimination_finds_what_per_suite_probing_finds() {
     ];
     let permits = Arc::new(Semaphore::new(CONCURRENCY));
     let mut eliminations = JoinSet::new();
+    let mut splits = JoinSet::new();
     let mut per_suite = JoinSet::new();
     let mut servers = Vec::new();
     for (index, (name, config)) in profiles.into_iter().enumerate() {
         let server = TlsServer::start(config).expect("start TLS server");
         let raw = Arc::new(RawProber::new(server.addr(), sni(), TIMEOUT));
+        let versions: Vec<(Protocol, Vec<u16>)> = [Ssl3, Tls10, Tls11, Tls12, Tls13]
+            .into_iter()
+            .map(|p| (p, suites_for(p)))
+            .collect();
+        let gated = raw.gated(Arc::new(Gate::new(8, None, Duration::ZERO)));
+        splits.spawn(async move {
+            let found = eliminate_split(&gated, &versions, 8).await;
+            (index, versions, found)
+        });
         for protocol in [Ssl3, Tls10, Tls11, Tls12, Tls13] {
             let offered = suites_for(protocol);
             for &suite in &offered {
@@ -143,62 +207,53 @@ async fn elimination_finds_what_per_suite_probing_finds() {
     while let Some(joined) = eliminations.join_next().await {
         let (index, offered, e) = joined.expect("elimination task");
         let name = servers[index].0;
-        let protocol = e.protocol;
-        assert_eq!(e.fallback, None, "{name}: {protocol}");
-        let found: BTreeSet<u16> = e.chosen.iter().copied().collect();
-        assert_eq!(
-            found.len(),
-            e.chosen.len(),
-            "{name}: {protocol}: chosen twice"
+        check_settled(
+            name,
+            &offered,
+            &e,
+            &accepted_at(&accepted, index, e.protocol),
         );
-        let want: BTreeSet<u16> = accepted
-            .iter()
-            .filter(|(i, p, _)| *i == index && *p == protocol)
-            .map(|(_, _, s)| *s)
-            .collect();
-        assert_eq!(found, want, "{name}: {protocol}");
-        // Every offered suite has its outcome: chosen ones accepted, the rest refused by a TLS answer.
-        assert_eq!(
-            e.outcomes.iter().map(|(s, _)| *s).collect::<Vec<_>>(),
-            offered
-        );
-        for (suite, outcome) in &e.outcomes {
-            match outcome {
-                ProbeOutcome::Accepted(a) => {
-                    assert!(found.contains(suite) && a.code.0 == *suite && a.protocol == protocol)
-                }
-                ProbeOutcome::Rejected(r) => {
-                    assert!(!found.contains(suite));
-                    // Only the ordinary refusals: no one-suite check hello was needed.
-                    assert!(
-                        matches!(r, Refusal::OlderVersion { .. })
-                            || matches!(r, Refusal::Alert(a) if [40, 70, 71].contains(&a.description)),
-                        "{name}: {protocol} 0x{suite:04X}: {r}"
-                    );
-                }
-                ProbeOutcome::Inconclusive(why) => {
-                    panic!("{name}: {protocol} 0x{suite:04X}: inconclusive: {why}")
-                }
-            }
-        }
-        assert_eq!(e.chunks, offered.len().div_ceil(e.chunk_size));
         assert_eq!(
             e.hellos,
             expected_hellos(&offered, &e),
-            "{name}: {protocol}: {} chosen in {} chunks of {}",
+            "{name}: {}: {} chosen in {} chunks of {}",
+            e.protocol,
             e.chosen.len(),
             e.chunks,
             e.chunk_size
         );
         hellos[index] += e.hellos;
         lines.push(format!(
-            "{name}: {protocol}: {} accepted, {} hellos ({} chunks of <= {}) vs {} per-suite probes",
+            "{name}: {}: {} accepted, {} hellos ({} chunks of <= {}) vs {} per-suite probes",
+            e.protocol,
             e.chosen.len(),
             e.hellos,
             e.chunks,
             e.chunk_size,
             offered.len()
         ));
+    }
+    // Split elimination settles the same, in at least as many hellos as elimination in sequence and
+    // at most two per accepted suite plus one per chunk.
+    while let Some(joined) = splits.join_next().await {
+        let (index, versions, found) = joined.expect("split elimination task");
+        let name = servers[index].0;
+        assert_eq!(found.len(), versions.len());
+        for ((protocol, offered), e) in versions.iter().zip(&found) {
+            assert_eq!(e.protocol, *protocol);
+            check_settled(name, offered, e, &accepted_at(&accepted, index, *protocol));
+            let least = expected_hellos(offered, e);
+            let most = 2 * e.chosen.len() + e.chunks;
+            assert!(
+                (least..=most).contains(&e.hellos),
+                "{name}: {protocol}: split: {} hellos, not in {least}..={most}",
+                e.hellos
+            );
+            lines.push(format!(
+                "{name}: {protocol}: split: {} hellos (sequence: {least})",
+                e.hellos
+            ));
+        }
     }
     lines.sort();
     for line in lines {
@@ -720,4 +775,80 @@ async fn scripted_misbehaviour_is_told_apart_from_refusals() {
     );
     assert_eq!(e.hellos, 2);
     assert!(e.outcomes.iter().all(|(_, o)| o.is_inconclusive()));
+}
+
+#[tokio::test]
+async fn split_elimination_reads_misbehaviour_as_elimination_does() {
+    let offered = suites_for(Protocol::Tls12);
+    let split = |addr| async move {
+        let raw = RawProber::new(addr, sni(), TIMEOUT).gated(Arc::new(Gate::new(
+            8,
+            None,
+            Duration::ZERO,
+        )));
+        let mut found =
+            eliminate_split(&raw, &[(Protocol::Tls12, suites_for(Protocol::Tls12))], 8).await;
+        found.pop().expect("one version in, one out")
+    };
+
+    // A suite chosen that was never offered: a protocol violation; nothing is settled as rejected.
+    let e = split(scripted(|_, _| Reply::Choose(0x1301)).await).await;
+    let why = e.fallback.clone().expect("fallback");
+    assert!(why.contains("0x1301, which was not offered"), "{why}");
+    assert!(e.chosen.is_empty());
+    assert!(e.outcomes.iter().all(|(_, o)| o.is_inconclusive()));
+
+    // Accepts a hello offering one suite, resets every other: the version is handed back, and no
+    // suite is called rejected (the acceptance stands if it came in before the first reset).
+    let favourite = offered[1];
+    let e = split(
+        scripted(move |_, suites| {
+            if suites.contains(&favourite) {
+                Reply::Choose(favourite)
+            } else {
+                Reply::Reset
+            }
+        })
+        .await,
+    )
+    .await;
+    assert!(e.fallback.expect("fallback").contains("no TLS answer"));
+    assert!(e.chosen.iter().all(|&s| s == favourite), "{:?}", e.chosen);
+    for (suite, o) in &e.outcomes {
+        match o {
+            ProbeOutcome::Accepted(_) => assert_eq!(*suite, favourite),
+            ProbeOutcome::Rejected(_) => panic!("0x{suite:04X} called rejected after resets"),
+            ProbeOutcome::Inconclusive(_) => {}
+        }
+    }
+
+    // An unusual alert to every many-suite hello is not trusted: the sets are halved down to one
+    // suite each, and the one-suite answers settle every suite (2n - 1 hellos for a chunk of n).
+    let e = split(scripted(|_, suites| Reply::Alert(if suites.len() > 1 { 50 } else { 40 })).await)
+        .await;
+    assert_eq!(e.fallback, None);
+    let chunks: usize = offered.chunks(e.chunk_size).map(|c| 2 * c.len() - 1).sum();
+    assert_eq!(e.hellos, chunks);
+    for (suite, o) in &e.outcomes {
+        assert!(
+            matches!(o, ProbeOutcome::Rejected(Refusal::Alert(a)) if a.description == 40),
+            "0x{suite:04X}: {o:?}"
+        );
+    }
+
+    // The same alert from a server that takes any one-suite hello: each suite is read as one-suite
+    // probing reads it (accepted), where elimination in sequence gave up on the version.
+    let e = split(
+        scripted(|_, suites| {
+            if suites.len() > 1 {
+                Reply::Alert(50)
+            } else {
+                Reply::Choose(suites[0])
+            }
+        })
+        .await,
+    )
+    .await;
+    assert_eq!(e.fallback, None);
+    assert_eq!(e.chosen.len(), offered.len());
 }

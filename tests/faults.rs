@@ -141,9 +141,21 @@ fn server_that_hangs_up_after_the_preflight_gives_inconclusive_probes() {
         );
         assert_eq!(row["attempts"], 2, "retried once: {row}");
     }
-    // Preflight, 5 probes tried twice each, one handshake as Envoy's client, its raw twin, and one
-    // to read the certificate.
-    assert_eq!(server.connections(), 1 + 5 * 2 + 1 + 1 + 1);
+    // The version fell back from elimination to one probe per suite, and the report says why.
+    let report: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let tls13 = &report["enumeration"][0];
+    assert_eq!(tls13["method"], "per-suite", "{tls13}");
+    assert!(
+        tls13["fallback"]
+            .as_str()
+            .unwrap()
+            .contains("no TLS answer to a 5-suite TLSv1.3 hello"),
+        "{tls13}"
+    );
+    // Preflight; the 5-suite elimination hello and the one-suite hello that checks it; 5 probes
+    // tried twice each; one handshake as Envoy's client, its raw twin, and one to read the
+    // certificate.
+    assert_eq!(server.connections(), 1 + 2 + 5 * 2 + 1 + 1 + 1);
 }
 
 #[test]

@@ -88,19 +88,36 @@ fn single_suite_server_like_the_gloo_example() {
         .unwrap();
     assert_eq!(refused["status"], "rejected");
     assert_eq!(refused["alert"], 40, "{refused}");
-    // One connection per probe: the preflight, the suites, the groups, the two Envoy handshakes
-    // (as configured, and with the patch), the certificate handshake, and the Envoy-exact raw hello.
-    let count = |key: &str| {
-        r[key]
-            .as_array()
-            .unwrap()
+    // Every connection is accounted for: the preflight, the hellos the report counts for the suites
+    // (elimination by default), the groups, the two Envoy handshakes (as configured, and with the
+    // patch), the certificate handshake, and the Envoy-exact raw hello.
+    let enumeration = r["enumeration"].as_array().unwrap();
+    assert_eq!(enumeration.len(), 5, "one entry per version");
+    assert!(
+        enumeration
             .iter()
-            .filter(|c| c["status"] != "untestable")
-            .count()
-    };
-    let (probed, groups) = (count("ciphers"), count("groups"));
+            .all(|e| e["method"] == "split-elimination" && e.get("fallback").is_none()),
+        "{enumeration:?}"
+    );
+    let hellos: u64 = enumeration
+        .iter()
+        .map(|e| e["hellos"].as_u64().unwrap())
+        .sum();
+    let groups = r["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["status"] != "untestable")
+        .count();
     assert_eq!(groups, 5);
-    assert_eq!(server.connections(), 1 + probed + groups + 2 + 1 + 1);
+    assert_eq!(
+        server.connections() as u64,
+        1 + hellos + groups as u64 + 2 + 1 + 1
+    );
+    // One hello per chunk where nothing was accepted, one more where the one suite was chosen and
+    // one for the rest of its chunk: far fewer than one per suite.
+    let probed = r["ciphers"].as_array().unwrap().len() as u64;
+    assert!(hellos * 10 < probed, "{hellos} hellos for {probed} suites");
 }
 
 #[test]
@@ -378,26 +395,43 @@ fn elimination_finds_the_same_set_in_fewer_connections_and_the_server_order() {
             .with_server_preference(),
     )
     .unwrap();
-    let per_suite = scan(server.port(), &[]);
+    let per_suite = scan(server.port(), &["--method", "per-suite"]);
     let before = server.connections();
     let eliminated = scan(server.port(), &["--method", "elimination"]);
     let used = server.connections() - before;
-    assert_eq!(accepted(&eliminated), accepted(&per_suite));
-    assert_eq!(eliminated["summary"]["inconclusive"], 0);
+    let auto = scan(server.port(), &[]);
+    let used_auto = server.connections() - before - used;
+    // 4 suites at TLS 1.2, 3 at 1.0 and 1.1, and the 3 default TLS 1.3 suites.
+    assert_eq!(accepted(&per_suite).len(), 13);
+    for (name, r) in [("elimination", &eliminated), ("auto", &auto)] {
+        assert_eq!(accepted(r), accepted(&per_suite), "{name}");
+        assert_eq!(r["summary"]["inconclusive"], 0, "{name}");
+        assert_eq!(
+            r["summary"]["rejected"], per_suite["summary"]["rejected"],
+            "{name}"
+        );
+    }
     assert!(
-        used * 5 < before,
-        "elimination used {used} connections, per-suite {before}"
+        used * 5 < before && used_auto * 5 < before,
+        "elimination used {used} connections, auto {used_auto}, per-suite {before}"
     );
-    let prefs = eliminated["server_preference"].as_array().unwrap();
-    let tls12 = prefs.iter().find(|p| p["protocol"] == "TLSv1.2").unwrap();
-    assert_eq!(tls12["enforced"], true, "{tls12}");
-    assert_eq!(
-        tls12["order"],
-        serde_json::json!([
-            "AES128-SHA",
-            "ECDHE-RSA-AES256-SHA",
-            "AES256-SHA",
-            "DHE-RSA-AES128-GCM-SHA256"
-        ])
-    );
+    let method = |r: &Value| r["enumeration"][3]["method"].clone();
+    assert_eq!(method(&per_suite), "per-suite");
+    assert_eq!(method(&eliminated), "elimination");
+    assert_eq!(method(&auto), "split-elimination");
+    // Every method learns the server's order from the suites it accepted.
+    for r in [&per_suite, &eliminated, &auto] {
+        let prefs = r["server_preference"].as_array().unwrap();
+        let tls12 = prefs.iter().find(|p| p["protocol"] == "TLSv1.2").unwrap();
+        assert_eq!(tls12["enforced"], true, "{tls12}");
+        assert_eq!(
+            tls12["order"],
+            serde_json::json!([
+                "AES128-SHA",
+                "ECDHE-RSA-AES256-SHA",
+                "AES256-SHA",
+                "DHE-RSA-AES128-GCM-SHA256"
+            ])
+        );
+    }
 }

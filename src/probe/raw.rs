@@ -3,6 +3,7 @@
 //! It never completes a handshake and holds no key material beyond a throwaway key share.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -10,6 +11,7 @@ use tokio::net::TcpStream;
 use tokio::time::{timeout_at, Instant};
 
 use super::{classify, Inconclusive, Offer, ProbeOutcome, Termination};
+use crate::gate::Gate;
 use crate::hello::{client_hello, HelloSpec};
 use crate::protocol::Protocol;
 use crate::wire::{self, ServerReply};
@@ -27,12 +29,28 @@ pub struct RawProber {
     addr: SocketAddr,
     sni: Option<String>,
     timeout: Duration,
+    /// When set, every probe waits at this gate before connecting.
+    gate: Option<Arc<Gate>>,
 }
 
 impl RawProber {
     /// A prober for `addr`, sending `sni` (if any), allowing `timeout` per probe (connect included).
     pub fn new(addr: SocketAddr, sni: Option<String>, timeout: Duration) -> Self {
-        RawProber { addr, sni, timeout }
+        RawProber {
+            addr,
+            sni,
+            timeout,
+            gate: None,
+        }
+    }
+
+    /// This prober, with every connection passing `gate` first (for stages that run several
+    /// probes at once outside the scan's own job runner).
+    pub fn gated(&self, gate: Arc<Gate>) -> Self {
+        RawProber {
+            gate: Some(gate),
+            ..self.clone()
+        }
     }
 
     /// The hello [`probe`](Self::probe) sends, for adjusting (groups, key shares) and passing to
@@ -56,6 +74,10 @@ impl RawProber {
             min: spec.version,
             max: spec.version,
             suites: spec.suites,
+        };
+        let _ticket = match &self.gate {
+            Some(gate) => Some(gate.enter().await),
+            None => None,
         };
         let deadline = Instant::now() + self.timeout;
         let mut tcp = match super::connect(self.addr, deadline, self.timeout).await {
