@@ -156,6 +156,24 @@ fn server_that_hangs_up_after_the_preflight_gives_inconclusive_probes() {
     // tried twice each; one handshake as Envoy's client, its raw twin, and one to read the
     // certificate.
     assert_eq!(server.connections(), 1 + 2 + 5 * 2 + 1 + 1 + 1);
+    // The table says it too (a fresh server: this one only ever answers its first connection).
+    let server = TlsThenClose::start(ServerConfig::tls13_only("TLS_AES_128_GCM_SHA256"));
+    let target = format!("127.0.0.1:{}", server.port());
+    let table = common::run(&[
+        &target,
+        "--protocols",
+        "tls1.3",
+        "--retries",
+        "0",
+        "--quiet",
+    ]);
+    assert!(
+        table
+            .stdout
+            .contains("Method: TLSv1.3 was probed one suite per hello: no TLS answer"),
+        "{}",
+        table.stdout
+    );
 }
 
 #[test]

@@ -347,6 +347,18 @@ fn table_output_lists_accepted_suites_and_a_summary() {
     );
     assert!(out.stdout.contains("TLSv1.2  supported"), "{}", out.stdout);
     assert!(out.stdout.contains("2 accepted"), "{}", out.stdout);
+    // The server follows the client's order (s_server's default), and the summary counts the hellos.
+    assert!(
+        out.stdout
+            .contains("Order    TLSv1.2  follows the client's"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains(" hellos for the suites)"),
+        "{}",
+        out.stdout
+    );
     assert!(
         !out.stdout.contains("\u{1b}["),
         "no escape codes when piped"
@@ -419,6 +431,15 @@ fn elimination_finds_the_same_set_in_fewer_connections_and_the_server_order() {
     assert_eq!(method(&per_suite), "per-suite");
     assert_eq!(method(&eliminated), "elimination");
     assert_eq!(method(&auto), "split-elimination");
+    // The table says the same.
+    let out = common::run(&[&format!("127.0.0.1:{}", server.port()), "--quiet"]);
+    assert!(
+        out.stdout.contains(
+            "Order    TLSv1.0  the server's: AES128-SHA, ECDHE-RSA-AES256-SHA, AES256-SHA\n"
+        ),
+        "{}",
+        out.stdout
+    );
     // Every method learns the server's order from the suites it accepted.
     for r in [&per_suite, &eliminated, &auto] {
         let prefs = r["server_preference"].as_array().unwrap();

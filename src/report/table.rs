@@ -187,6 +187,7 @@ pub fn render_with(report: &ScanReport, rows: Rows, paint: Painter) -> String {
         out.push_str("\n\n");
     }
     render_groups(report, &mut out);
+    render_order(report, &mut out);
     render_envoy(report, &mut out, paint);
     render_certificate(report, &mut out, paint);
     if !report.network.detail.is_empty() {
@@ -197,8 +198,24 @@ pub fn render_with(report: &ScanReport, rows: Rows, paint: Painter) -> String {
         ));
         out.push('\n');
     }
-    out.push_str(&summary_line(&report.summary));
-    out.push('\n');
+    for e in &report.enumeration {
+        if let Some(why) = &e.fallback {
+            out.push_str(&wrap(
+                &format!(
+                    "Method: {} was probed one suite per hello: {why}.",
+                    e.protocol.name()
+                ),
+                0,
+                100,
+            ));
+            out.push('\n');
+        }
+    }
+    let hellos: usize = report.enumeration.iter().map(|e| e.hellos).sum();
+    out.push_str(&format!(
+        "{} ({hellos} hellos for the suites)\n",
+        summary_line(&report.summary)
+    ));
     if report.summary.untestable > 0 && rows != Rows::All {
         out.push_str(&format!(
             "Untestable: suites {} cannot offer (RC4, 3DES, DES, EXPORT, SSLv3, SRP); --all lists them.\n",
@@ -246,6 +263,30 @@ fn render_groups(report: &ScanReport, out: &mut String) {
         out.push_str(&format!("{head:<8} {:<8} {line}\n", p.name()));
     }
     out.push('\n');
+}
+
+/// Per version with two or more accepted suites: the server's own order, or that it follows the
+/// client's.
+fn render_order(report: &ScanReport, out: &mut String) {
+    let mut any = false;
+    for pref in &report.server_preference {
+        let line = match pref.enforced {
+            Some(true) if !pref.order.is_empty() => {
+                format!("the server's: {}", pref.order.join(", "))
+            }
+            Some(true) => "the server's (its order could not be read)".to_string(),
+            Some(false) => "follows the client's".to_string(),
+            None => continue,
+        };
+        let head = if any { "" } else { "Order" };
+        any = true;
+        let wrapped = wrap(&line, 18, 100);
+        out.push_str(&format!("{head:<8} {:<8} ", pref.protocol.name()));
+        out.push_str(wrapped.trim_start());
+    }
+    if any {
+        out.push('\n');
+    }
 }
 
 fn render_envoy(report: &ScanReport, out: &mut String, paint: Painter) {
