@@ -18,7 +18,8 @@
 #
 # --latency[=MS]: each server is put behind scripts/delay-proxy.py (MS one-way, default 25, so
 # a 50 ms RTT; 16 identical s_server instances behind it, since s_server is single-threaded),
-# and cipher-test (default concurrency and --concurrency 32) and sslscan are timed through it.
+# and cipher-test (defaults; --concurrency 32; --method per-suite) and the peers are timed
+# through it.
 #
 # Usage: scripts/bench.sh [--profiles LIST] [--latency[=MS]] [-h|--help]
 #
@@ -440,21 +441,23 @@ for name in "${PROFILE_LIST[@]}"; do
 		grep -q listening "$dir/proxy.log" || die "delay-proxy did not start: $(head -c 300 "$dir/proxy.log")"
 		log "$name: delay-proxy on 127.0.0.1:$pport, ${LATENCY} ms each way, in front of ${#backends[@]} s_server instances"
 		ref=""
-		for conc in "" 32; do
-			label="cipher-test${conc:+ --concurrency $conc}"
+		configs=("" "--concurrency 32" "--method per-suite")
+		for c in "${!configs[@]}"; do
+			read -r -a extra <<<"${configs[$c]}"
+			label="cipher-test${configs[$c]:+ ${configs[$c]}}"
 			times=()
 			for ((r = 1; r <= RUNS; r++)); do
 				t0="$(now_ns)"
-				"$BIN" "127.0.0.1:$pport" --format json --quiet ${conc:+--concurrency "$conc"} \
-					${CT_ARGS[@]+"${CT_ARGS[@]}"} >"$dir/ct$conc.$r.json" 2>"$dir/ct$conc.$r.err" || true
+				"$BIN" "127.0.0.1:$pport" --format json --quiet ${extra[@]+"${extra[@]}"} \
+					${CT_ARGS[@]+"${CT_ARGS[@]}"} >"$dir/ct$c.$r.json" 2>"$dir/ct$c.$r.err" || true
 				t1="$(now_ns)"
 				times+=("$((t1 - t0))")
 				log "$name: $label run $r/$RUNS: $(ms "${times[-1]}")"
 			done
 			med="$(printf '%s\n' "${times[@]}" | median)"
-			ct_codes "$dir/ct$conc.1.json" "$dir/names" >"$dir/ct$conc.set" || : >"$dir/ct$conc.set"
-			[[ -z "$ref" ]] && { ref="$med"; cp "$dir/ct$conc.set" "$dir/ct.ref.set"; }
-			LAT_ROWS+=("$name|$label|$(ms "$med")|$(ratio_of "$med" "$ref")|$(wc -l <"$dir/ct$conc.set")|$(compare_sets "$dir/ct.ref.set" "$dir/ct$conc.set" "$dir/names")")
+			ct_codes "$dir/ct$c.1.json" "$dir/names" >"$dir/ct$c.set" || : >"$dir/ct$c.set"
+			[[ -z "$ref" ]] && { ref="$med"; cp "$dir/ct$c.set" "$dir/ct.ref.set"; }
+			LAT_ROWS+=("$name|$label|$(ms "$med")|$(ratio_of "$med" "$ref")|$(wc -l <"$dir/ct$c.set")|$(compare_sets "$dir/ct.ref.set" "$dir/ct$c.set" "$dir/names")")
 		done
 		for peer in ${PEER_LIST[@]+"${PEER_LIST[@]}"}; do
 			time_peer "$peer" "$pport" "$dir" "$PEER_RUNS"
@@ -530,6 +533,20 @@ for name in "${PROFILE_LIST[@]}"; do
 		PEER_ROWS+=("$name|$peer|$(ms "$PEER_MED")|$(ratio_of "$PEER_MED" "$ct_med")|$(wc -l <"$PEER_SET")|$(compare_sets "$dir/ct.codes" "$PEER_SET" "$dir/names")")
 	done
 	PEER_ROWS+=("$name|cipher-test|$(ms "$ct_med")|1.0x|$(wc -l <"$dir/ct.codes")|(reference)")
+	# the same scan one suite per hello, for the method's share of the speed
+	ps_times=()
+	for ((r = 1; r <= RUNS; r++)); do
+		t0="$(now_ns)"
+		"$BIN" "127.0.0.1:$PORT" --format json --quiet --method per-suite ${CT_ARGS[@]+"${CT_ARGS[@]}"} \
+			>"$dir/ps.$r.json" 2>"$dir/ps.$r.err" || true
+		t1="$(now_ns)"
+		ps_times+=("$((t1 - t0))")
+	done
+	ps_med="$(printf '%s\n' "${ps_times[@]}" | median)"
+	ct_codes "$dir/ps.1.json" "$dir/names" >"$dir/ps.codes" 2>/dev/null || : >"$dir/ps.codes"
+	PEER_ROWS+=("$name|cipher-test --method per-suite|$(ms "$ps_med")|$(ratio_of "$ps_med" "$ct_med")|$(wc -l <"$dir/ps.codes")|$(compare_sets "$dir/ct.codes" "$dir/ps.codes" "$dir/names")")
+	hellos="$(jq '[.enumeration[].hellos] | add' "$dir/ct.1.json" 2>/dev/null || echo '?')"
+	NOTES+=("$name: cipher-test sent $hellos hellos for the suites ($(jq -r '[.enumeration[] | "\(.protocol) \(.hellos) \(.method)"] | join(", ")' "$dir/ct.1.json" 2>/dev/null))")
 
 	kill -0 "$PID" 2>/dev/null || problems+=("s_server died during the benchmark (see its log)")
 	stop_server "$PID"
@@ -595,10 +612,10 @@ if [[ -n "$LATENCY" ]]; then
 fi
 
 {
-	echo "profile|probes|accepted (cipher-test)|loop found / tried|cipher-test median|loop median|ratio (loop/ct)|sets agree (<=1.2)|exact"
+	echo "profile|suites x versions|accepted (cipher-test)|loop found / tried|cipher-test median|loop median|ratio (loop/ct)|sets agree (<=1.2)|exact"
 	printf '%s\n' "${ROWS[@]}"
 } | column -t -s '|' -o ' | ' 2>/dev/null || {
-	echo "profile|probes|accepted (cipher-test)|loop found / tried|cipher-test median|loop median|ratio (loop/ct)|sets agree (<=1.2)|exact"
+	echo "profile|suites x versions|accepted (cipher-test)|loop found / tried|cipher-test median|loop median|ratio (loop/ct)|sets agree (<=1.2)|exact"
 	printf '%s\n' "${ROWS[@]}"
 }
 echo
