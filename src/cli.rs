@@ -708,6 +708,15 @@ fn probe_config(
         (None, true) => SniChoice::None,
         (None, false) => SniChoice::Auto,
     };
+    if probe.engine == crate::scan::EngineChoice::Openssl
+        && probe.method == crate::scan::Method::Elimination
+    {
+        return Err(usage(
+            "--method elimination writes its own ClientHellos and cannot run with --engine openssl \
+             (use --method per-suite, or drop --engine)"
+                .into(),
+        ));
+    }
     let mut protocols = probe.protocols;
     protocols.sort();
     protocols.dedup();

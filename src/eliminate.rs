@@ -378,11 +378,14 @@ pub async fn eliminate_split(
             continue; // its suites stay unsettled, and `finish` says so
         };
         let st = &mut state[v];
+        let sent = !matches!(outcome, ProbeOutcome::Inconclusive(Inconclusive::Local(_)));
+        // Hellos still under way when a version gave up were sent all the same: count them.
+        st.hellos += usize::from(sent);
         if st.fallback.is_some() {
             continue;
         }
         let protocol = st.protocol;
-        if let ProbeOutcome::Inconclusive(Inconclusive::Local(_)) = outcome {
+        if !sent {
             st.fallback = Some(format!(
                 "elimination at {protocol} stopped on a local error: {}",
                 describe(&outcome)
@@ -392,7 +395,6 @@ pub async fn eliminate_split(
             }
             continue;
         }
-        st.hellos += 1;
         match outcome {
             ProbeOutcome::Accepted(a) => {
                 let code = a.code.0;
@@ -501,7 +503,7 @@ pub struct ServerPreference {
 }
 
 /// Learns whether the server enforces its own suite order at `protocol`, from the suites it accepts
-/// there (`accepted_in_order`, as [`Elimination::chosen`] lists them).
+/// there (`accepted`, in any order: the scan passes them in code-point order).
 ///
 /// One hello offers them reversed: a server that follows the client takes the client's first, so a
 /// different choice proves server order. If it did take the client's first, a pair in the other
@@ -511,9 +513,9 @@ pub struct ServerPreference {
 pub async fn server_preference(
     raw: &RawProber,
     protocol: Protocol,
-    accepted_in_order: &[u16],
+    accepted: &[u16],
 ) -> ServerPreference {
-    let suites = offerable(accepted_in_order);
+    let suites = offerable(accepted);
     let mut pref = ServerPreference::default();
     if suites.len() < 2 {
         return pref;

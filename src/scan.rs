@@ -87,6 +87,11 @@ pub struct ServerPreferenceReport {
     pub enforced: Option<bool>,
     /// The server's order (OpenSSL names), most preferred first; empty unless enforced.
     pub order: Vec<String>,
+    /// Hellos sent to learn this.
+    pub hellos: usize,
+    /// Why `enforced` is `null` or `order` incomplete, when a hello got no choice.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// Which probe engine offers each suite.
@@ -509,7 +514,8 @@ impl Jitter {
     }
 }
 
-/// Runs `probe` over `jobs` with at most `cfg.concurrency` in flight and `cfg.delay` between starts.
+/// Runs `probe` over `jobs`, each connection through `gate` (at most `cfg.concurrency` in flight,
+/// `cfg.delay` between starts, and the run-wide bound, shared with the scan's other stages).
 /// Probes that get no TLS answer are not reported as such at once: they are retried in up to
 /// `cfg.retries` further passes, each at half the previous concurrency with at least 100 ms (plus
 /// jitter) between starts, since clustered failures usually mean a rate-limiting server or middlebox.
@@ -517,6 +523,7 @@ impl Jitter {
 async fn run_bounded<J, F, Fut>(
     jobs: Vec<J>,
     cfg: &ScanConfig,
+    gate: &Arc<Gate>,
     bar: &indicatif::ProgressBar,
     probe: F,
 ) -> (Vec<(J, ProbeOutcome, u32)>, Vec<Pass>)
@@ -548,27 +555,18 @@ where
         let round_jobs = std::mem::take(&mut pending);
         let mut returned = vec![false; count];
         for (i, (job, attempts)) in round_jobs.iter().cloned().enumerate() {
-            if i > 0 && !delay.is_zero() {
-                let extra = if round > 0 {
-                    jitter.upto(delay / 2)
-                } else {
-                    Duration::ZERO
-                };
-                tokio::time::sleep(delay + extra).await;
+            // The gate keeps --delay between starts; retry rounds add their own pause on top.
+            if i > 0 && round > 0 {
+                tokio::time::sleep(delay + jitter.upto(delay / 2)).await;
             }
             let Ok(permit) = Arc::clone(&permits).acquire_owned().await else {
                 break;
             };
-            let global = match &cfg.global_permits {
-                Some(g) => match Arc::clone(g).acquire_owned().await {
-                    Ok(p) => Some(p),
-                    Err(_) => break,
-                },
-                None => None,
-            };
             let probe = Arc::clone(&probe);
+            let gate = Arc::clone(gate);
             set.spawn(async move {
-                let _permits = (permit, global);
+                let _permit = permit;
+                let _ticket = gate.enter().await;
                 let outcome = probe(job.clone()).await;
                 (i, job, outcome, attempts + 1)
             });
@@ -698,17 +696,28 @@ pub async fn scan(target: &Target, cfg: &ScanConfig) -> Result<ScanReport, ScanE
         }
     }
 
+    // Every connection from here to the verdict passes one gate: --concurrency, --delay, and the
+    // run-wide bound of `check`.
+    let gate = Arc::new(Gate::new(
+        cfg.concurrency,
+        cfg.global_permits.clone(),
+        cfg.delay,
+    ));
     let bar = progress_bar(jobs.len(), cfg.progress);
-    let suites = enumerate(&prober, &raw, cfg, jobs, &bar);
+    let suites = enumerate(&prober, &raw, &gate, cfg, jobs, &bar);
     let envoy_handshake = async {
         match &cfg.envoy {
-            Some(req) => Some(first_look(&prober, &raw, req).await),
+            Some(req) => Some(first_look(&prober, &raw.gated(Arc::clone(&gate)), &gate, req).await),
             None => None,
         }
     };
     let certificates = async {
         match &cfg.certs {
-            Some(c) => inspect_certificates(&prober, target, c).await,
+            Some(c) => {
+                // One connection at a time (with --cert/--key, a second after the first).
+                let _ticket = gate.enter().await;
+                inspect_certificates(&prober, target, c).await
+            }
             None => (None, None, Vec::new()),
         }
     };
@@ -801,16 +810,12 @@ fn effective_method(cfg: &ScanConfig) -> Method {
 async fn enumerate(
     prober: &Arc<OpensslProber>,
     raw: &Arc<RawProber>,
+    gate: &Arc<Gate>,
     cfg: &ScanConfig,
     mut jobs: Vec<Job>,
     bar: &indicatif::ProgressBar,
 ) -> Enumerated {
-    let gate = Arc::new(Gate::new(
-        cfg.concurrency,
-        cfg.global_permits.clone(),
-        cfg.delay,
-    ));
-    let gated = raw.gated(gate);
+    let gated = raw.gated(Arc::clone(gate));
     let mut rows: Vec<CipherResult> = Vec::new();
     let mut enumeration: Vec<EnumerationReport> = Vec::new();
     let method = effective_method(cfg);
@@ -888,7 +893,7 @@ async fn enumerate(
     bar.set_length(bar.position() + jobs.len() as u64);
     let suite_prober = Arc::clone(prober);
     let suite_raw = Arc::clone(raw);
-    let (done, passes) = run_bounded(jobs, cfg, bar, move |(p, suite, engine): Job| {
+    let (done, passes) = run_bounded(jobs, cfg, gate, bar, move |(p, suite, engine): Job| {
         let prober = Arc::clone(&suite_prober);
         let raw = Arc::clone(&suite_raw);
         async move {
@@ -924,7 +929,8 @@ async fn enumerate(
         }
         preferences(&gated, &rows).await
     };
-    let (groups, server_preference) = tokio::join!(scan_groups(prober, &rows, cfg, bar), order);
+    let (groups, server_preference) =
+        tokio::join!(scan_groups(prober, &rows, gate, cfg, bar), order);
     Enumerated {
         rows,
         groups,
@@ -968,6 +974,8 @@ async fn preferences(raw: &RawProber, rows: &[CipherResult]) -> Vec<ServerPrefer
                 protocol: p,
                 enforced: pref.enforced,
                 order: pref.order.iter().map(name).collect(),
+                hellos: pref.hellos,
+                error: pref.error,
             });
         }
     }
@@ -980,6 +988,7 @@ async fn preferences(raw: &RawProber, rows: &[CipherResult]) -> Vec<ServerPrefer
 async fn scan_groups(
     prober: &Arc<OpensslProber>,
     rows: &[CipherResult],
+    gate: &Arc<Gate>,
     cfg: &ScanConfig,
     bar: &indicatif::ProgressBar,
 ) -> Vec<GroupResult> {
@@ -1013,6 +1022,7 @@ async fn scan_groups(
     let (done, _) = run_bounded(
         jobs,
         cfg,
+        gate,
         bar,
         move |(p, g, suites): (Protocol, Group, Vec<&'static CipherSuite>)| {
             let prober = Arc::clone(&group_prober);
@@ -1160,13 +1170,20 @@ pub struct FirstLook {
     second_opinion: RawHelloReport,
 }
 
-async fn first_look(prober: &OpensslProber, raw: &RawProber, req: &EnvoyRequest) -> FirstLook {
+/// `raw` should be gated by `gate`, which the OpenSSL handshake passes too.
+async fn first_look(
+    prober: &OpensslProber,
+    raw: &RawProber,
+    gate: &Gate,
+    req: &EnvoyRequest,
+) -> FirstLook {
     let client = EnvoyClient::with_params(req.profile, &req.params);
     let certificate = req.client_certificate.as_ref();
-    let (simulation, outcome) = tokio::join!(
-        prober.simulate(&client, certificate),
-        crate::eliminate::envoy_hello(raw, &client)
-    );
+    let simulate = async {
+        let _ticket = gate.enter().await;
+        prober.simulate(&client, certificate).await
+    };
+    let (simulation, outcome) = tokio::join!(simulate, crate::eliminate::envoy_hello(raw, &client));
     let second_opinion = raw_second_opinion(outcome, &simulation);
     FirstLook {
         simulation,

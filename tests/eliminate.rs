@@ -791,6 +791,24 @@ async fn split_elimination_reads_misbehaviour_as_elimination_does() {
         found.pop().expect("one version in, one out")
     };
 
+    // Every connection reset: the version is handed back, and every hello sent is counted, also
+    // those of chunks still under way when the first reset came back.
+    let reset = ResetAfterHello::start();
+    let e = split(reset.addr()).await;
+    assert!(e
+        .fallback
+        .clone()
+        .expect("fallback")
+        .contains("nor to a one-suite hello"));
+    assert!(e.outcomes.iter().all(|(_, o)| o.is_inconclusive()));
+    assert!(e.chunks > 1, "several chunks under way at once");
+    assert_eq!(e.hellos, reset.connections());
+    assert_eq!(
+        e.hellos,
+        e.chunks + 1,
+        "each chunk's hello and the one-suite check"
+    );
+
     // A suite chosen that was never offered: a protocol violation; nothing is settled as rejected.
     let e = split(scripted(|_, _| Reply::Choose(0x1301)).await).await;
     let why = e.fallback.clone().expect("fallback");

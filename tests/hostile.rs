@@ -303,3 +303,28 @@ fn an_overlong_chain_is_checked_up_to_a_bound() {
     assert!(ids.contains("cert.chain_too_long"), "{ids}");
     assert_eq!(doc["certificate"]["chain"].as_array().unwrap().len(), 150);
 }
+
+#[test]
+fn every_stage_keeps_within_the_concurrency_bound() {
+    // Elimination, the groups, the server-order hellos, the certificate and the Envoy handshakes run
+    // side by side; together they must never hold more than --concurrency connections open.
+    let front = Fronted::start(
+        ServerConfig::default()
+            .with_cipher_list("AES128-SHA:ECDHE-RSA-AES256-SHA:AES256-SHA")
+            .with_server_preference(),
+        Front::Delay(Duration::from_millis(15)),
+    );
+    let target = format!("127.0.0.1:{}", front.port());
+    let out = common::run(&[&target, "-c", "3", "--format", "json", "--quiet"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let doc: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(
+        doc["summary"]["accepted"], 12,
+        "3 suites at TLS 1.0-1.2, 3 at 1.3"
+    );
+    let peak = front.peak_waiting();
+    assert!(
+        (2..=3).contains(&peak),
+        "{peak} connections waited for an answer at once with --concurrency 3"
+    );
+}

@@ -395,6 +395,24 @@ fn engines_agree_and_openssl_alone_leaves_legacy_suites_untestable() {
     assert_eq!(protocol_status(&raw, "SSLv3"), "not_supported");
     assert_eq!(protocol_status(&openssl, "SSLv3"), "untestable");
     assert!(openssl["summary"]["untestable"].as_u64().unwrap() > 80);
+    // Elimination needs raw hellos: with the OpenSSL engine alone, auto probes one suite per hello,
+    // and asking for elimination outright is a usage error.
+    let methods: Vec<&Value> = openssl["enumeration"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["method"])
+        .collect();
+    assert!(methods.iter().all(|m| *m == "per-suite"), "{methods:?}");
+    let target = format!("127.0.0.1:{}", server.port());
+    let out = common::run(&[&target, "--engine", "openssl", "--method", "elimination"]);
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr.contains("cannot run with --engine openssl"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stdout.is_empty());
 }
 
 #[test]
@@ -426,6 +444,23 @@ fn elimination_finds_the_same_set_in_fewer_connections_and_the_server_order() {
     assert!(
         used * 5 < before && used_auto * 5 < before,
         "elimination used {used} connections, auto {used_auto}, per-suite {before}"
+    );
+    // Every connection of the default scan is accounted for: the preflight, the hellos of the
+    // enumeration and of the server-order probes, the groups, the Envoy handshake and its raw twin,
+    // the certificate handshake, and the handshake that verifies the patch.
+    let sum = |key: &str| -> u64 {
+        auto[key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["hellos"].as_u64().unwrap())
+            .sum()
+    };
+    let groups = auto["groups"].as_array().unwrap().len() as u64;
+    assert_eq!(auto["envoy"]["verdict"], "needs_patch");
+    assert_eq!(
+        used_auto as u64,
+        1 + sum("enumeration") + sum("server_preference") + groups + 2 + 1 + 1
     );
     let method = |r: &Value| r["enumeration"][3]["method"].clone();
     assert_eq!(method(&per_suite), "per-suite");

@@ -211,7 +211,12 @@ pub fn render_with(report: &ScanReport, rows: Rows, paint: Painter) -> String {
             out.push('\n');
         }
     }
-    let hellos: usize = report.enumeration.iter().map(|e| e.hellos).sum();
+    let hellos: usize = report.enumeration.iter().map(|e| e.hellos).sum::<usize>()
+        + report
+            .server_preference
+            .iter()
+            .map(|p| p.hellos)
+            .sum::<usize>();
     out.push_str(&format!(
         "{} ({hellos} hellos for the suites)\n",
         summary_line(&report.summary)

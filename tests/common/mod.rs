@@ -548,6 +548,8 @@ pub enum Front {
 pub struct Fronted {
     listener: Listener,
     inner: TlsServer,
+    /// With [`Front::Delay`]: the most connections that were waiting for an answer at once.
+    peak_waiting: Arc<AtomicUsize>,
 }
 
 impl Fronted {
@@ -555,6 +557,9 @@ impl Fronted {
     pub fn start(config: ServerConfig, front: Front) -> Fronted {
         let inner = TlsServer::start(config).expect("start inner TLS server");
         let upstream = inner.addr();
+        let peak_waiting = Arc::new(AtomicUsize::new(0));
+        let waiting = Arc::new(AtomicUsize::new(0));
+        let peak = peak_waiting.clone();
         let listener = Listener::start(move |mut stream, index| match front {
             Front::EveryNth(n) => {
                 if index % n == 0 {
@@ -564,8 +569,15 @@ impl Fronted {
                 }
             }
             Front::Delay(d) => {
-                if let Ok(hello) = read_record_bytes(&mut stream) {
+                // A connection waiting here has had no answer, so the client still holds it open.
+                let now = waiting.fetch_add(1, Ordering::SeqCst) + 1;
+                peak.fetch_max(now, Ordering::SeqCst);
+                let hello = read_record_bytes(&mut stream);
+                if hello.is_ok() {
                     thread::sleep(d);
+                }
+                waiting.fetch_sub(1, Ordering::SeqCst);
+                if let Ok(hello) = hello {
                     proxy_with(stream, upstream, &hello, false);
                 }
             }
@@ -602,7 +614,16 @@ impl Fronted {
                 }
             }
         });
-        Fronted { listener, inner }
+        Fronted {
+            listener,
+            inner,
+            peak_waiting,
+        }
+    }
+
+    /// With [`Front::Delay`]: the most connections that were waiting for their answer at once.
+    pub fn peak_waiting(&self) -> usize {
+        self.peak_waiting.load(Ordering::SeqCst)
     }
 
     /// The front's port.
