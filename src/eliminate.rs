@@ -3,6 +3,8 @@
 //! Envoy-exact hello gets. Plans raw hellos (`probe::raw`) and reads their outcomes; it calls a suite
 //! rejected only on a TLS refusal, and hands any misbehaviour back to the caller as a fallback reason.
 
+use std::collections::VecDeque;
+
 use crate::catalog::catalog;
 use crate::envoy::EnvoyClient;
 use crate::hello::{client_hello, group, sigalg, RENEGOTIATION_INFO_SCSV, SUITES_PER_HELLO};
@@ -307,20 +309,23 @@ fn halves(suites: &[u16]) -> Vec<Vec<u16>> {
 }
 
 /// Elimination for several versions at once, with the work split so that it takes few round trips
-/// rather than few hellos: every version's chunks are offered concurrently, and once the server has
-/// chosen a suite from a set, the rest of the set is halved and both halves are offered concurrently
-/// (while fewer than `width` hellos are under way; beyond that the rest is offered whole, as
-/// [`eliminate`] does). A set the server refuses is settled in one hello; a set it chooses from costs
-/// one hello and up to two children. So a version costs between `accepted + chunks` and about
-/// `2 × accepted + chunks` hellos, in as few as `log2(chunk) + 2` round trips whatever it accepts.
+/// rather than few hellos. Up to `width` hellos are under way at once: every version's chunks (the
+/// newest version's first), and, once the server has chosen a suite from a set, the rest of that set
+/// ahead of everything else, halved into two sets asked at once when two slots are free, or whole
+/// (as [`eliminate`] does) when they are not. A set the server refuses is settled in one hello; a set
+/// it chooses from costs one hello and up to two follow-ups. So a version costs between
+/// `accepted + chunks` and about `2 × accepted + chunks` hellos, in as few as `log2(chunk) + 2`
+/// round trips whatever it accepts.
 ///
 /// The conditions are [`eliminate`]'s: only a ServerHello naming an offered suite, or an ordinary
 /// refusal, settles suites. An unusual alert to a many-suite hello is not trusted: the set is halved
 /// and asked again, down to one suite, so a server that balks at large hellos is still read right. Any
 /// answer that is neither a ServerHello nor an alert stops the version with `fallback` set (one
-/// one-suite hello tells a size intolerance from a server that stopped answering).
+/// one-suite hello tells a size intolerance from a server that stopped answering); hellos of that
+/// version still under way are counted, and its sets not yet sent are dropped.
 ///
-/// `raw` should be [gated](RawProber::gated): this function starts every hello it can at once.
+/// When `raw` is [gated](RawProber::gated) with other stages, the gate has the last word on how
+/// many connections are open.
 pub async fn eliminate_split(
     raw: &RawProber,
     versions: &[(Protocol, Vec<u16>)],
@@ -342,16 +347,17 @@ pub async fn eliminate_split(
             }
         })
         .collect();
+    let width = width.max(1);
     let mut tasks = tokio::task::JoinSet::new();
-    let spawn =
-        |tasks: &mut tokio::task::JoinSet<_>, v: usize, protocol: Protocol, set: Vec<u16>| {
-            let raw = raw.clone();
-            tasks.spawn(async move {
-                let outcome = raw.probe(protocol, &set).await;
-                (v, set, outcome)
-            });
-        };
-    for (v, st) in state.iter_mut().enumerate() {
+    // Sets waiting for a slot, the next first. Follow-ups of a choice go to the front: they are the
+    // chain that decides how long the whole takes.
+    let mut queue: VecDeque<(usize, Vec<u16>)> = VecDeque::new();
+    // Newest version first: its chunks are the likeliest to hold accepted suites, whose follow-up
+    // hellos make the longest chains, so they should not wait behind an unsupported SSLv3.
+    let mut order: Vec<usize> = (0..state.len()).collect();
+    order.sort_by_key(|&v| std::cmp::Reverse(state[v].protocol));
+    for v in order {
+        let st = &mut state[v];
         if st.offered.is_empty() {
             continue;
         }
@@ -360,7 +366,7 @@ pub async fn eliminate_split(
                 st.plan = Some(plan);
                 for chunk in st.offered.chunks(plan.chunk) {
                     st.chunks += 1;
-                    spawn(&mut tasks, v, st.protocol, chunk.to_vec());
+                    queue.push_back((v, chunk.to_vec()));
                 }
             }
             Err(local) => {
@@ -373,7 +379,23 @@ pub async fn eliminate_split(
             }
         }
     }
-    while let Some(joined) = tasks.join_next().await {
+    loop {
+        while tasks.len() < width {
+            let Some((v, set)) = queue.pop_front() else {
+                break;
+            };
+            if state[v].fallback.is_some() {
+                continue; // never sent: its suites stay unsettled, as the fallback says
+            }
+            let (raw, protocol) = (raw.clone(), state[v].protocol);
+            tasks.spawn(async move {
+                let outcome = raw.probe(protocol, &set).await;
+                (v, set, outcome)
+            });
+        }
+        let Some(joined) = tasks.join_next().await else {
+            break;
+        };
         let Ok((v, set, outcome)) = joined else {
             continue; // its suites stay unsettled, and `finish` says so
         };
@@ -404,21 +426,23 @@ pub async fn eliminate_split(
                 if rest.is_empty() {
                     continue;
                 }
-                // Halves shorten the chain of round trips only while connections are free; with
-                // every slot taken they would only add hellos, so the rest goes back as one set.
-                if tasks.len() + 2 <= width {
-                    for half in halves(&rest) {
-                        spawn(&mut tasks, v, protocol, half);
+                // Halves shorten the chain of round trips only when both can start at once; with
+                // every slot taken or promised they would only add hellos, so the rest goes back
+                // as one set.
+                let free = width.saturating_sub(tasks.len() + queue.len());
+                if free >= 2 && rest.len() > 1 {
+                    for half in halves(&rest).into_iter().rev() {
+                        queue.push_front((v, half));
                     }
                 } else {
-                    spawn(&mut tasks, v, protocol, rest);
+                    queue.push_front((v, rest));
                 }
             }
             ProbeOutcome::Rejected(Refusal::Alert(alert))
                 if !ORDINARY_REFUSALS.contains(&alert.description) && set.len() > 1 =>
             {
-                for half in halves(&set) {
-                    spawn(&mut tasks, v, protocol, half);
+                for half in halves(&set).into_iter().rev() {
+                    queue.push_front((v, half));
                 }
             }
             ProbeOutcome::Rejected(refusal) => {
@@ -507,7 +531,7 @@ pub struct ServerPreference {
 ///
 /// One hello offers them reversed: a server that follows the client takes the client's first, so a
 /// different choice proves server order. If it did take the client's first, a pair in the other
-/// order settles it (2 hellos for a server that follows the client). An enforcing server is then
+/// order settles it; both hellos go out at once (2 hellos, one round trip). An enforcing server is then
 /// asked for its favourite of the rest until one is left: its exact order, also across elimination
 /// chunks (whose choices are ordered only within each chunk), in about one hello per suite.
 pub async fn server_preference(
@@ -526,33 +550,32 @@ pub async fn server_preference(
         .rev()
         .copied()
         .collect();
-    let mut hellos = 0;
-    let first = match choice(raw, protocol, &reversed, &mut hellos).await {
-        Ok(c) => c,
-        Err(e) => {
-            pref.hellos = hellos;
+    // The reversed hello, and beside it the pair it may need: both in one round trip.
+    let pair = [reversed[1], reversed[0]];
+    let (mut first_hellos, mut pair_hellos) = (0, 0);
+    let (first, second) = tokio::join!(
+        choice(raw, protocol, &reversed, &mut first_hellos),
+        choice(raw, protocol, &pair, &mut pair_hellos)
+    );
+    let mut hellos = first_hellos + pair_hellos;
+    pref.hellos = hellos;
+    let top = match (first, second) {
+        (Err(e), _) => {
             pref.error = Some(e);
             return pref;
         }
-    };
-    let top = if first != reversed[0] {
-        first
-    } else {
+        // The server did not take the client's first choice: it has an order of its own.
+        (Ok(first), _) if first != reversed[0] => first,
         // The client's first choice won: the server follows the client, or that suite is its
         // favourite too. Offered second, it wins again only in the latter case.
-        let pair = [reversed[1], reversed[0]];
-        match choice(raw, protocol, &pair, &mut hellos).await {
-            Ok(c) if c == pair[0] => {
-                pref.enforced = Some(false);
-                pref.hellos = hellos;
-                return pref;
-            }
-            Ok(c) => c,
-            Err(e) => {
-                pref.hellos = hellos;
-                pref.error = Some(e);
-                return pref;
-            }
+        (Ok(_), Ok(c)) if c == pair[0] => {
+            pref.enforced = Some(false);
+            return pref;
+        }
+        (Ok(_), Ok(c)) => c,
+        (Ok(_), Err(e)) => {
+            pref.error = Some(e);
+            return pref;
         }
     };
     pref.enforced = Some(true);

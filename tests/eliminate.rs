@@ -297,8 +297,9 @@ async fn an_enforced_server_order_is_found_and_a_client_order_is_recognised() {
     assert_eq!(pref.error, None);
     assert_eq!(pref.enforced, Some(true));
     assert_eq!(pref.order, want);
-    // The reversed hello names the favourite, one more hello the second; the third is what is left.
-    assert_eq!(pref.hellos, 2);
+    // The reversed hello names the favourite (the pair sent beside it is not needed), one more
+    // hello the second; the third is what is left.
+    assert_eq!(pref.hellos, 3);
 
     let following = TlsServer::start(ServerConfig::tls12_only(list)).unwrap();
     let raw = RawProber::new(following.addr(), sni(), TIMEOUT);
