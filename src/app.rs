@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use crate::cli::{Action, Output};
 use crate::color::Painter;
-use crate::report::{json, table, Format};
+use crate::report::{table, Format};
 use crate::scan::{self, ScanConfig, ScanReport};
 use crate::target::{effective_sni, resolve, HostPort, SniChoice, Target};
 
@@ -122,11 +122,15 @@ pub async fn scan_target_at(
 
 /// Prints `report` in the chosen format and returns the scan's exit code.
 pub fn emit(report: &ScanReport, output: Output) -> ExitCode {
-    let text = match output.format {
-        Format::Json => json::render(report),
-        Format::Table => table::render_with(report, output.rows, Painter::new(output.color)),
+    let printed = match output.format {
+        Format::Json => print_json(report),
+        Format::Table => print(&table::render_with(
+            report,
+            output.rows,
+            Painter::new(output.color),
+        )),
     };
-    if let Err(code) = print(&text) {
+    if let Err(code) = printed {
         return code;
     }
     if report.has_inconclusive() {
@@ -143,6 +147,22 @@ pub fn print(text: &str) -> Result<(), ExitCode> {
         .write_all(text.as_bytes())
         .and_then(|_| stdout.flush())
     {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(fail(&format!("cannot write to stdout: {e}"))),
+    }
+}
+
+/// Writes `value` to stdout as one pretty-printed JSON document and a newline, streamed rather
+/// than built in memory first (a `check` of a hundred targets is tens of megabytes). Serialising
+/// the report types cannot fail; a closed pipe is the reader's choice, as for [`print`].
+pub fn print_json<T: serde::Serialize>(value: &T) -> Result<(), ExitCode> {
+    let mut out = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
+    let written = serde_json::to_writer_pretty(&mut out, value)
+        .map_err(std::io::Error::from)
+        .and_then(|_| out.write_all(b"\n"))
+        .and_then(|_| out.flush());
+    match written {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         Err(e) => Err(fail(&format!("cannot write to stdout: {e}"))),

@@ -795,19 +795,15 @@ pub async fn execute(req: CheckRequest) -> std::process::ExitCode {
             return crate::app::fail(&format!("cannot write {}: {e}", path.display()));
         }
     }
-    let text = match req.format {
-        CheckFormat::Table => crate::color::check_table(
+    let printed = match req.format {
+        CheckFormat::Table => crate::app::print(&crate::color::check_table(
             &render_table(&report),
             crate::color::Painter::new(req.color),
-        ),
-        CheckFormat::Json => {
-            let mut s = serde_json::to_string_pretty(&report).unwrap_or_default();
-            s.push('\n');
-            s
-        }
-        CheckFormat::Yaml => render_yaml(&report),
+        )),
+        CheckFormat::Json => crate::app::print_json(&report),
+        CheckFormat::Yaml => crate::app::print(&render_yaml(&report)),
     };
-    if let Err(code) = crate::app::print(&text) {
+    if let Err(code) = printed {
         return code;
     }
     ExitCode::from(report.exit_code())
