@@ -299,23 +299,25 @@ impl Split {
     }
 }
 
-/// The two halves of `suites` (one part when it has a single suite).
-fn halves(suites: &[u16]) -> Vec<Vec<u16>> {
-    if suites.len() < 2 {
-        return vec![suites.to_vec()];
-    }
-    let (a, b) = suites.split_at(suites.len().div_ceil(2));
-    vec![a.to_vec(), b.to_vec()]
+/// The most parts the rest of a set is split into: four parts cut the chain of round trips for a
+/// 64-suite chunk to about four, where halves need seven; more would mostly add refused hellos.
+const MAX_PARTS: usize = 4;
+
+/// `suites` in `parts` nearly equal sets, in order (fewer when there are fewer suites).
+fn split(suites: &[u16], parts: usize) -> Vec<Vec<u16>> {
+    let parts = parts.clamp(1, suites.len().max(1));
+    let size = suites.len().div_ceil(parts).max(1);
+    suites.chunks(size).map(<[u16]>::to_vec).collect()
 }
 
 /// Elimination for several versions at once, with the work split so that it takes few round trips
 /// rather than few hellos. Up to `width` hellos are under way at once: every version's chunks (the
 /// newest version's first), and, once the server has chosen a suite from a set, the rest of that set
-/// ahead of everything else, halved into two sets asked at once when two slots are free, or whole
-/// (as [`eliminate`] does) when they are not. A set the server refuses is settled in one hello; a set
-/// it chooses from costs one hello and up to two follow-ups. So a version costs between
-/// `accepted + chunks` and about `2 × accepted + chunks` hellos, in as few as `log2(chunk) + 2`
-/// round trips whatever it accepts.
+/// ahead of everything else: split into as many sets as there are free slots (up to [`MAX_PARTS`]),
+/// asked at once, or whole (as [`eliminate`] does) when no slot is free. A set the server refuses is
+/// settled in one hello; a set it chooses from costs one hello and up to four follow-ups. So a
+/// version costs between `accepted + chunks` and about `4 × accepted + chunks` hellos, in as few as
+/// `log4(chunk) + 2` round trips whatever it accepts.
 ///
 /// The conditions are [`eliminate`]'s: only a ServerHello naming an offered suite, or an ordinary
 /// refusal, settles suites. An unusual alert to a many-suite hello is not trusted: the set is halved
@@ -426,22 +428,18 @@ pub async fn eliminate_split(
                 if rest.is_empty() {
                     continue;
                 }
-                // Halves shorten the chain of round trips only when both can start at once; with
+                // Parts shorten the chain of round trips only when they can all start at once; with
                 // every slot taken or promised they would only add hellos, so the rest goes back
                 // as one set.
                 let free = width.saturating_sub(tasks.len() + queue.len());
-                if free >= 2 && rest.len() > 1 {
-                    for half in halves(&rest).into_iter().rev() {
-                        queue.push_front((v, half));
-                    }
-                } else {
-                    queue.push_front((v, rest));
+                for part in split(&rest, free.min(MAX_PARTS)).into_iter().rev() {
+                    queue.push_front((v, part));
                 }
             }
             ProbeOutcome::Rejected(Refusal::Alert(alert))
                 if !ORDINARY_REFUSALS.contains(&alert.description) && set.len() > 1 =>
             {
-                for half in halves(&set).into_iter().rev() {
+                for half in split(&set, 2).into_iter().rev() {
                     queue.push_front((v, half));
                 }
             }

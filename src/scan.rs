@@ -55,7 +55,7 @@ pub struct ScanConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum Method {
-    /// Elimination split into halves that are asked concurrently (few round trips), falling back to
+    /// Elimination with the rest split into parts asked concurrently (few round trips), falling back to
     /// one probe per suite for a version whose server misbehaves; per-suite with `--engine openssl`.
     Auto,
     /// One connection per (version, suite): the exhaustive mode.
@@ -70,7 +70,7 @@ pub enum Method {
 #[derive(Debug, Clone, Serialize)]
 pub struct EnumerationReport {
     pub protocol: Protocol,
-    /// `per-suite`, `elimination` (in sequence) or `split-elimination` (halves asked concurrently).
+    /// `per-suite`, `elimination` (in sequence) or `split-elimination` (the rest split into parts asked concurrently).
     pub method: &'static str,
     /// ClientHellos sent for this version's suites (retries included).
     pub hellos: usize,
