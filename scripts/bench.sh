@@ -17,9 +17,9 @@
 # testssl.sh -E. Their accepted sets (as "PROTOCOL CODE") are compared with cipher-test's.
 #
 # --latency[=MS]: each server is put behind scripts/delay-proxy.py (MS one-way, default 25, so
-# a 50 ms RTT; 16 identical s_server instances behind it, since s_server is single-threaded),
-# and cipher-test (defaults; --concurrency 32; --method per-suite) and the peers are timed
-# through it.
+# a 50 ms RTT; 32 identical s_server instances behind it, since s_server is single-threaded and a
+# real server answers connections in parallel), and cipher-test (defaults; --concurrency 16 and 64;
+# --method per-suite) and the peers are timed through it.
 #
 # Usage: scripts/bench.sh [--profiles LIST] [--latency[=MS]] [-h|--help]
 #
@@ -48,7 +48,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 RUNS="${BENCH_RUNS:-5}"
 LOOP_RUNS="${BENCH_LOOP_RUNS:-3}"
 REFERENCE="${BENCH_REFERENCE:-1}"
-ALL_PROFILES="gloo-example,legacy,modern,wide,wide-no-tls13"
+ALL_PROFILES="gloo-example,legacy,modern,intermediate,wide,wide-no-tls13"
 PROFILES="${BENCH_PROFILES:-$ALL_PROFILES}"
 read -r -a LOOP_FLAGS <<<"${BENCH_LOOP_FLAGS:-}"
 read -r -a CT_ARGS <<<"${BENCH_CT_ARGS:-}"
@@ -207,6 +207,9 @@ profile() {
 			"TLSv1.2 ECDHE-RSA-CHACHA20-POLY1305" "TLSv1.3 TLS_AES_256_GCM_SHA384" \
 			"TLSv1.3 TLS_AES_128_GCM_SHA256" "TLSv1.3 TLS_CHACHA20_POLY1305_SHA256" | LC_ALL=C sort)"
 		;;
+	intermediate)
+		# A typical older upstream: TLS 1.0-1.3, ECDHE/DHE AEAD, ECDHE CBC, and two RSA suites.
+		SERVER_ARGS=(-cipher 'ECDHE+AESGCM:ECDHE+CHACHA20:DHE+AESGCM:ECDHE+AES:AES128-SHA:AES256-SHA:AES128-GCM-SHA256:AES256-GCM-SHA384:@SECLEVEL=0' -dhparam "$TMP/dh.pem") ;;
 	wide) SERVER_ARGS=(-cipher 'ALL:@SECLEVEL=0' -dhparam "$TMP/dh.pem") ;;
 	wide-no-tls13) SERVER_ARGS=(-no_tls1_3 -cipher 'ALL:@SECLEVEL=0' -dhparam "$TMP/dh.pem") ;;
 	*) die "unknown profile '$1' (known: $ALL_PROFILES)" ;;
@@ -430,7 +433,7 @@ for name in "${PROFILE_LIST[@]}"; do
 		dir="$TMP/$name"
 		mkdir -p "$dir"
 		backends=()
-		for ((b = 0; b < 16; b++)); do
+		for ((b = 0; b < 32; b++)); do
 			start_server "$name.$b"
 			backends+=("$PORT")
 		done
@@ -441,7 +444,7 @@ for name in "${PROFILE_LIST[@]}"; do
 		grep -q listening "$dir/proxy.log" || die "delay-proxy did not start: $(head -c 300 "$dir/proxy.log")"
 		log "$name: delay-proxy on 127.0.0.1:$pport, ${LATENCY} ms each way, in front of ${#backends[@]} s_server instances"
 		ref=""
-		configs=("" "--concurrency 32" "--method per-suite")
+		configs=("" "--concurrency 16" "--concurrency 64" "--method per-suite")
 		for c in "${!configs[@]}"; do
 			read -r -a extra <<<"${configs[$c]}"
 			label="cipher-test${configs[$c]:+ ${configs[$c]}}"

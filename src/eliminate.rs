@@ -499,8 +499,8 @@ async fn failure_reason(
             } else {
                 format!(
                     "no TLS answer to a {n}-suite {protocol} hello of {len} bytes ({why}), but a \
-                     one-suite hello got one ({}): the server does not tolerate large ClientHellos; \
-                     {per_suite}",
+                     one-suite hello got one ({}): the server does not tolerate large ClientHellos, \
+                     or drops connections now and then; {per_suite}",
                     describe(&check)
                 )
             }
