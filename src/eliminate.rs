@@ -333,11 +333,30 @@ pub async fn eliminate_split(
     versions: &[(Protocol, Vec<u16>)],
     width: usize,
 ) -> Vec<Elimination> {
-    let mut state: Vec<Split> = versions
+    let mut done: Vec<Elimination> = Vec::with_capacity(versions.len());
+    eliminate_split_each(raw, versions, width, |e| done.push(e)).await;
+    done.sort_by_key(|e| {
+        versions
+            .iter()
+            .position(|(p, _)| *p == e.protocol)
+            .unwrap_or(usize::MAX)
+    });
+    done
+}
+
+/// [`eliminate_split`], handing each version to `settled` as soon as its last hello is back, so
+/// that what depends on one version (its groups, its order) can start while others still run.
+pub async fn eliminate_split_each(
+    raw: &RawProber,
+    versions: &[(Protocol, Vec<u16>)],
+    width: usize,
+    mut settled: impl FnMut(Elimination),
+) {
+    let mut state: Vec<Option<Split>> = versions
         .iter()
         .map(|(protocol, suites)| {
             let offered = offerable(suites);
-            Split {
+            Some(Split {
                 protocol: *protocol,
                 plan: None,
                 settled: vec![None; offered.len()],
@@ -346,9 +365,18 @@ pub async fn eliminate_split(
                 hellos: 0,
                 chunks: 0,
                 fallback: None,
-            }
+            })
         })
         .collect();
+    // Sets of each version queued or under way: at zero, the version is done.
+    let mut outstanding = vec![0usize; state.len()];
+    let mut finish = |state: &mut Vec<Option<Split>>, outstanding: &[usize], v: usize| {
+        if outstanding[v] == 0 {
+            if let Some(st) = state[v].take() {
+                settled(st.finish());
+            }
+        }
+    };
     let width = width.max(1);
     let mut tasks = tokio::task::JoinSet::new();
     // Sets waiting for a slot, the next first. Follow-ups of a choice go to the front: they are the
@@ -357,39 +385,48 @@ pub async fn eliminate_split(
     // Newest version first: its chunks are the likeliest to hold accepted suites, whose follow-up
     // hellos make the longest chains, so they should not wait behind an unsupported SSLv3.
     let mut order: Vec<usize> = (0..state.len()).collect();
-    order.sort_by_key(|&v| std::cmp::Reverse(state[v].protocol));
+    order.sort_by_key(|&v| std::cmp::Reverse(versions[v].0));
     for v in order {
-        let st = &mut state[v];
-        if st.offered.is_empty() {
+        let Some(st) = state[v].as_mut() else {
             continue;
-        }
-        match Plan::new(raw, st.protocol) {
-            Ok(plan) => {
-                st.plan = Some(plan);
-                for chunk in st.offered.chunks(plan.chunk) {
-                    st.chunks += 1;
-                    queue.push_back((v, chunk.to_vec()));
+        };
+        if !st.offered.is_empty() {
+            match Plan::new(raw, st.protocol) {
+                Ok(plan) => {
+                    st.plan = Some(plan);
+                    for chunk in st.offered.chunks(plan.chunk) {
+                        st.chunks += 1;
+                        outstanding[v] += 1;
+                        queue.push_back((v, chunk.to_vec()));
+                    }
+                }
+                Err(local) => {
+                    let protocol = st.protocol;
+                    st.fallback = Some(format!(
+                        "elimination at {protocol} could not build a ClientHello: {local}"
+                    ));
+                    let why = ProbeOutcome::Inconclusive(Inconclusive::Local(local));
+                    st.settled = vec![Some(why); st.offered.len()];
                 }
             }
-            Err(local) => {
-                let protocol = st.protocol;
-                st.fallback = Some(format!(
-                    "elimination at {protocol} could not build a ClientHello: {local}"
-                ));
-                let why = ProbeOutcome::Inconclusive(Inconclusive::Local(local));
-                st.settled = vec![Some(why); st.offered.len()];
-            }
         }
+        finish(&mut state, &outstanding, v);
     }
     loop {
         while tasks.len() < width {
             let Some((v, set)) = queue.pop_front() else {
                 break;
             };
-            if state[v].fallback.is_some() {
-                continue; // never sent: its suites stay unsettled, as the fallback says
+            let Some(st) = state[v].as_ref() else {
+                continue;
+            };
+            if st.fallback.is_some() {
+                // Never sent: its suites stay unsettled, as the fallback says.
+                outstanding[v] -= 1;
+                finish(&mut state, &outstanding, v);
+                continue;
             }
-            let (raw, protocol) = (raw.clone(), state[v].protocol);
+            let (raw, protocol) = (raw.clone(), st.protocol);
             tasks.spawn(async move {
                 let outcome = raw.probe(protocol, &set).await;
                 (v, set, outcome)
@@ -399,17 +436,19 @@ pub async fn eliminate_split(
             break;
         };
         let Ok((v, set, outcome)) = joined else {
-            continue; // its suites stay unsettled, and `finish` says so
+            continue; // its version never reaches zero; it is finished below, as lost
         };
-        let st = &mut state[v];
+        outstanding[v] -= 1;
+        let Some(st) = state[v].as_mut() else {
+            continue;
+        };
         let sent = !matches!(outcome, ProbeOutcome::Inconclusive(Inconclusive::Local(_)));
         // Hellos still under way when a version gave up were sent all the same: count them.
         st.hellos += usize::from(sent);
-        if st.fallback.is_some() {
-            continue;
-        }
         let protocol = st.protocol;
-        if !sent {
+        if st.fallback.is_some() {
+            // Nothing more to learn from this version.
+        } else if !sent {
             st.fallback = Some(format!(
                 "elimination at {protocol} stopped on a local error: {}",
                 describe(&outcome)
@@ -417,54 +456,61 @@ pub async fn eliminate_split(
             for &s in &set {
                 st.settle(s, outcome.clone());
             }
-            continue;
+        } else {
+            match outcome {
+                ProbeOutcome::Accepted(a) => {
+                    let code = a.code.0;
+                    st.chosen.push(code);
+                    st.settle(code, ProbeOutcome::Accepted(a));
+                    let rest: Vec<u16> = set.into_iter().filter(|&s| s != code).collect();
+                    if !rest.is_empty() {
+                        // Parts shorten the chain of round trips only when they can all start at
+                        // once; with every slot taken or promised they would only add hellos, so
+                        // the rest goes back as one set.
+                        let free = width.saturating_sub(tasks.len() + queue.len());
+                        for part in split(&rest, free.min(MAX_PARTS)).into_iter().rev() {
+                            outstanding[v] += 1;
+                            queue.push_front((v, part));
+                        }
+                    }
+                }
+                ProbeOutcome::Rejected(Refusal::Alert(alert))
+                    if !ORDINARY_REFUSALS.contains(&alert.description) && set.len() > 1 =>
+                {
+                    for half in split(&set, 2).into_iter().rev() {
+                        outstanding[v] += 1;
+                        queue.push_front((v, half));
+                    }
+                }
+                ProbeOutcome::Rejected(refusal) => {
+                    for &s in &set {
+                        st.settle(s, ProbeOutcome::Rejected(refusal));
+                    }
+                }
+                ProbeOutcome::Inconclusive(why) => {
+                    let plan = st.plan.unwrap_or(Plan {
+                        base: 0,
+                        chunk: CHUNK,
+                    });
+                    let mut hellos = 0;
+                    let reason =
+                        failure_reason(raw, protocol, &plan, &set, &why, &mut hellos).await;
+                    if let Some(st) = state[v].as_mut() {
+                        st.hellos += hellos;
+                        st.fallback = Some(reason);
+                        for &s in &set {
+                            st.settle(s, ProbeOutcome::Inconclusive(why.clone()));
+                        }
+                    }
+                }
+            }
         }
-        match outcome {
-            ProbeOutcome::Accepted(a) => {
-                let code = a.code.0;
-                st.chosen.push(code);
-                st.settle(code, ProbeOutcome::Accepted(a));
-                let rest: Vec<u16> = set.into_iter().filter(|&s| s != code).collect();
-                if rest.is_empty() {
-                    continue;
-                }
-                // Parts shorten the chain of round trips only when they can all start at once; with
-                // every slot taken or promised they would only add hellos, so the rest goes back
-                // as one set.
-                let free = width.saturating_sub(tasks.len() + queue.len());
-                for part in split(&rest, free.min(MAX_PARTS)).into_iter().rev() {
-                    queue.push_front((v, part));
-                }
-            }
-            ProbeOutcome::Rejected(Refusal::Alert(alert))
-                if !ORDINARY_REFUSALS.contains(&alert.description) && set.len() > 1 =>
-            {
-                for half in split(&set, 2).into_iter().rev() {
-                    queue.push_front((v, half));
-                }
-            }
-            ProbeOutcome::Rejected(refusal) => {
-                for &s in &set {
-                    st.settle(s, ProbeOutcome::Rejected(refusal));
-                }
-            }
-            ProbeOutcome::Inconclusive(why) => {
-                let plan = st.plan.unwrap_or(Plan {
-                    base: 0,
-                    chunk: CHUNK,
-                });
-                let mut hellos = 0;
-                let reason = failure_reason(raw, protocol, &plan, &set, &why, &mut hellos).await;
-                let st = &mut state[v];
-                st.hellos += hellos;
-                st.fallback = Some(reason);
-                for &s in &set {
-                    st.settle(s, ProbeOutcome::Inconclusive(why.clone()));
-                }
-            }
-        }
+        finish(&mut state, &outstanding, v);
     }
-    state.into_iter().map(Split::finish).collect()
+    // Only a probe task that died leaves a version here; `finish` reports its gap.
+    for st in state.into_iter().flatten() {
+        settled(st.finish());
+    }
 }
 
 /// Why elimination must stop after `why` answered a hello offering `remaining`: a protocol violation,

@@ -818,6 +818,25 @@ async fn enumerate(
     let gated = raw.gated(Arc::clone(gate));
     let mut rows: Vec<CipherResult> = Vec::new();
     let mut enumeration: Vec<EnumerationReport> = Vec::new();
+    // A version's groups and server order, started as soon as its suites are settled.
+    let mut follow_ups = JoinSet::new();
+    let follow_up = |tasks: &mut JoinSet<_>, version_rows: Vec<CipherResult>| {
+        let (prober, gate, gated) = (Arc::clone(prober), Arc::clone(gate), gated.clone());
+        let (cfg, bar) = (cfg.clone(), bar.clone());
+        tasks.spawn(async move {
+            let order = async {
+                if cfg.engine == EngineChoice::Openssl {
+                    Vec::new()
+                } else {
+                    preferences(&gated, &version_rows).await
+                }
+            };
+            tokio::join!(
+                scan_groups(&prober, &version_rows, &gate, &cfg, &bar),
+                order
+            )
+        });
+    };
     let method = effective_method(cfg);
     if method != Method::PerSuite {
         let mut versions: Vec<(Protocol, Vec<u16>)> = Vec::new();
@@ -827,33 +846,13 @@ async fn enumerate(
                 None => versions.push((*p, vec![suite.code.0])),
             }
         }
-        let eliminations = match method {
-            Method::Elimination => {
-                let mut set = JoinSet::new();
-                for (i, (p, codes)) in versions.iter().cloned().enumerate() {
-                    let raw = gated.clone();
-                    set.spawn(
-                        async move { (i, crate::eliminate::eliminate(&raw, p, &codes).await) },
-                    );
-                }
-                let mut done: Vec<(usize, Elimination)> = Vec::new();
-                while let Some(joined) = set.join_next().await {
-                    // A lost task leaves its version to per-suite probing below.
-                    if let Ok(e) = joined {
-                        done.push(e);
-                    }
-                }
-                done.sort_by_key(|(i, _)| *i);
-                done.into_iter().map(|(_, e)| e).collect()
-            }
-            _ => crate::eliminate::eliminate_split(&gated, &versions, cfg.concurrency).await,
-        };
         let name = if method == Method::Elimination {
             "elimination"
         } else {
             "split-elimination"
         };
-        for e in eliminations {
+        // Rows of a version elimination settled; a version it gave up on stays in `jobs`.
+        let mut settled = |e: Elimination| {
             let p = e.protocol;
             if let Some(why) = e.fallback {
                 enumeration.push(EnumerationReport {
@@ -862,9 +861,9 @@ async fn enumerate(
                     hellos: e.hellos,
                     fallback: Some(why),
                 });
-                continue;
+                return;
             }
-            let before = rows.len();
+            let mut version_rows = Vec::new();
             for (q, suite, _) in jobs.iter().filter(|(q, _, _)| *q == p) {
                 let Some(outcome) = e.outcome(suite.code.0) else {
                     continue;
@@ -877,9 +876,9 @@ async fn enumerate(
                         r.reason
                     );
                 }
-                rows.push(r);
+                version_rows.push(r);
             }
-            bar.inc((rows.len() - before) as u64);
+            bar.inc(version_rows.len() as u64);
             enumeration.push(EnumerationReport {
                 protocol: p,
                 method: name,
@@ -887,6 +886,27 @@ async fn enumerate(
                 fallback: None,
             });
             jobs.retain(|(q, _, _)| *q != p);
+            follow_up(&mut follow_ups, version_rows.clone());
+            rows.extend(version_rows);
+        };
+        match method {
+            Method::Elimination => {
+                let mut set = JoinSet::new();
+                for (p, codes) in versions.iter().cloned() {
+                    let raw = gated.clone();
+                    set.spawn(async move { crate::eliminate::eliminate(&raw, p, &codes).await });
+                }
+                // A lost task leaves its version to per-suite probing below.
+                while let Some(joined) = set.join_next().await {
+                    if let Ok(e) = joined {
+                        settled(e);
+                    }
+                }
+            }
+            _ => {
+                crate::eliminate::eliminate_split_each(&gated, &versions, cfg.concurrency, settled)
+                    .await
+            }
         }
     }
 
@@ -904,6 +924,7 @@ async fn enumerate(
         }
     })
     .await;
+    let mut probed: Vec<CipherResult> = Vec::new();
     for ((p, suite, engine), outcome, attempts) in done {
         let mut r = finished(p, suite, outcome, attempts);
         r.engine = Some(engine);
@@ -917,20 +938,28 @@ async fn enumerate(
                 fallback: None,
             }),
         }
-        rows.push(r);
+        probed.push(r);
+    }
+    if !probed.is_empty() {
+        follow_up(&mut follow_ups, probed.clone());
+        rows.extend(probed);
     }
     enumeration.sort_by_key(|e| e.protocol);
     rows.sort_by_key(|r| (r.protocol, r.code));
     let network = network_report(&passes);
 
-    let order = async {
-        if cfg.engine == EngineChoice::Openssl {
-            return Vec::new();
+    let mut groups = Vec::new();
+    let mut server_preference = Vec::new();
+    while let Some(joined) = follow_ups.join_next().await {
+        // A follow-up task cannot panic by design; if one did, its versions would simply have no
+        // group rows, and the Envoy plan would count their groups as not enumerated.
+        if let Ok((g, o)) = joined {
+            groups.extend(g);
+            server_preference.extend(o);
         }
-        preferences(&gated, &rows).await
-    };
-    let (groups, server_preference) =
-        tokio::join!(scan_groups(prober, &rows, gate, cfg, bar), order);
+    }
+    groups.sort_by_key(|g| (g.protocol, group_rank(g.name)));
+    server_preference.sort_by_key(|r| r.protocol);
     Enumerated {
         rows,
         groups,
@@ -938,6 +967,14 @@ async fn enumerate(
         enumeration,
         server_preference,
     }
+}
+
+/// Where a group stands in [`GROUPS`], for a stable report order.
+fn group_rank(name: &str) -> usize {
+    GROUPS
+        .iter()
+        .position(|g| g.name == name)
+        .unwrap_or(usize::MAX)
 }
 
 /// Per version with two or more accepted suites, whether the server enforces its own order and
@@ -1043,13 +1080,7 @@ async fn scan_groups(
             },
         });
     }
-    let order = |name: &str| {
-        GROUPS
-            .iter()
-            .position(|g| g.name == name)
-            .unwrap_or(usize::MAX)
-    };
-    out.sort_by_key(|g| (g.protocol, order(g.name)));
+    out.sort_by_key(|g| (g.protocol, group_rank(g.name)));
     out
 }
 
