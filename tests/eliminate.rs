@@ -234,7 +234,7 @@ async fn elimination_finds_what_per_suite_probing_finds() {
         ));
     }
     // Split elimination settles the same, in at least as many hellos as elimination in sequence and
-    // at most four per accepted suite (a choice splits the rest in up to four sets) plus one per chunk.
+    // at most eight per accepted suite (a choice splits the rest in up to eight sets) plus one per chunk.
     while let Some(joined) = splits.join_next().await {
         let (index, versions, found) = joined.expect("split elimination task");
         let name = servers[index].0;
@@ -243,7 +243,7 @@ async fn elimination_finds_what_per_suite_probing_finds() {
             assert_eq!(e.protocol, *protocol);
             check_settled(name, offered, e, &accepted_at(&accepted, index, *protocol));
             let least = expected_hellos(offered, e);
-            let most = 4 * e.chosen.len() + e.chunks;
+            let most = 8 * e.chosen.len() + e.chunks;
             assert!(
                 (least..=most).contains(&e.hellos),
                 "{name}: {protocol}: split: {} hellos, not in {least}..={most}",
