@@ -245,6 +245,14 @@ pub async fn eliminate(raw: &RawProber, protocol: Protocol, suites: &[u16]) -> E
     e
 }
 
+/// What a task of [`eliminate_split_each`] brings back.
+enum Done {
+    /// Version, the suites offered, and the server's answer.
+    Hello(usize, Vec<u16>, ProbeOutcome),
+    /// Version, why its elimination stopped (after the check hello), and the hellos that took.
+    Checked(usize, String, usize),
+}
+
 /// One version's bookkeeping during [`eliminate_split`].
 struct Split {
     protocol: Protocol,
@@ -413,6 +421,8 @@ pub async fn eliminate_split_each(
         }
         finish(&mut state, &outstanding, v);
     }
+    // Which version each task works for, so that a task that died still counts down its version.
+    let mut owner: std::collections::HashMap<tokio::task::Id, usize> = Default::default();
     loop {
         while tasks.len() < width {
             let Some((v, set)) = queue.pop_front() else {
@@ -428,16 +438,39 @@ pub async fn eliminate_split_each(
                 continue;
             }
             let (raw, protocol) = (raw.clone(), st.protocol);
-            tasks.spawn(async move {
+            let handle = tasks.spawn(async move {
                 let outcome = raw.probe(protocol, &set).await;
-                (v, set, outcome)
+                Done::Hello(v, set, outcome)
             });
+            owner.insert(handle.id(), v);
         }
-        let Some(joined) = tasks.join_next().await else {
+        let Some(joined) = tasks.join_next_with_id().await else {
             break;
         };
-        let Ok((v, set, outcome)) = joined else {
-            continue; // its version never reaches zero; it is finished below, as lost
+        let (v, set, outcome) = match joined {
+            Ok((id, Done::Hello(v, set, outcome))) => {
+                owner.remove(&id);
+                (v, set, outcome)
+            }
+            Ok((id, Done::Checked(v, reason, hellos))) => {
+                owner.remove(&id);
+                outstanding[v] -= 1;
+                if let Some(st) = state[v].as_mut() {
+                    st.hellos += hellos;
+                    st.fallback = Some(reason);
+                }
+                finish(&mut state, &outstanding, v);
+                continue;
+            }
+            Err(e) => {
+                // A task that died (it cannot by design): its suites stay unsettled, and `finish`
+                // turns that into a fallback.
+                if let Some(v) = owner.remove(&e.id()) {
+                    outstanding[v] -= 1;
+                    finish(&mut state, &outstanding, v);
+                }
+                continue;
+            }
         };
         outstanding[v] -= 1;
         let Some(st) = state[v].as_mut() else {
@@ -489,20 +522,25 @@ pub async fn eliminate_split_each(
                     }
                 }
                 ProbeOutcome::Inconclusive(why) => {
+                    // The version stops here (nothing more of it is sent); why exactly may take
+                    // one more hello, which runs beside the other versions' work.
+                    st.fallback = Some(format!("elimination at {protocol} stopped"));
+                    for &s in &set {
+                        st.settle(s, ProbeOutcome::Inconclusive(why.clone()));
+                    }
                     let plan = st.plan.unwrap_or(Plan {
                         base: 0,
                         chunk: CHUNK,
                     });
-                    let mut hellos = 0;
-                    let reason =
-                        failure_reason(raw, protocol, &plan, &set, &why, &mut hellos).await;
-                    if let Some(st) = state[v].as_mut() {
-                        st.hellos += hellos;
-                        st.fallback = Some(reason);
-                        for &s in &set {
-                            st.settle(s, ProbeOutcome::Inconclusive(why.clone()));
-                        }
-                    }
+                    let raw = raw.clone();
+                    outstanding[v] += 1;
+                    let handle = tasks.spawn(async move {
+                        let mut hellos = 0;
+                        let reason =
+                            failure_reason(&raw, protocol, &plan, &set, &why, &mut hellos).await;
+                        Done::Checked(v, reason, hellos)
+                    });
+                    owner.insert(handle.id(), v);
                 }
             }
         }

@@ -910,7 +910,6 @@ async fn enumerate(
         }
     }
 
-    bar.set_length(bar.position() + jobs.len() as u64);
     let suite_prober = Arc::clone(prober);
     let suite_raw = Arc::clone(raw);
     let (done, passes) = run_bounded(jobs, cfg, gate, bar, move |(p, suite, engine): Job| {
@@ -941,6 +940,7 @@ async fn enumerate(
         probed.push(r);
     }
     if !probed.is_empty() {
+        probed.sort_by_key(|r| (r.protocol, r.code));
         follow_up(&mut follow_ups, probed.clone());
         rows.extend(probed);
     }
@@ -982,6 +982,7 @@ fn group_rank(name: &str) -> usize {
 async fn preferences(raw: &RawProber, rows: &[CipherResult]) -> Vec<ServerPreferenceReport> {
     let mut set = JoinSet::new();
     let mut versions: Vec<Protocol> = rows.iter().map(|r| r.protocol).collect();
+    versions.sort();
     versions.dedup();
     for p in versions {
         let accepted: Vec<u16> = rows

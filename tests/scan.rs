@@ -478,6 +478,12 @@ fn elimination_finds_the_same_set_in_fewer_connections_and_the_server_order() {
     // Every method learns the server's order from the suites it accepted.
     for r in [&per_suite, &eliminated, &auto] {
         let prefs = r["server_preference"].as_array().unwrap();
+        let versions: Vec<&Value> = prefs.iter().map(|p| &p["protocol"]).collect();
+        assert_eq!(
+            versions,
+            ["TLSv1.0", "TLSv1.1", "TLSv1.2", "TLSv1.3"],
+            "one entry per version with two or more accepted suites"
+        );
         let tls12 = prefs.iter().find(|p| p["protocol"] == "TLSv1.2").unwrap();
         assert_eq!(tls12["enforced"], true, "{tls12}");
         assert_eq!(
