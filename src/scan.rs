@@ -431,7 +431,7 @@ async fn preflight(
     target: &str,
     sni: Option<&str>,
     retries: u32,
-) -> Result<(), ScanError> {
+) -> Result<Option<(Protocol, u16)>, ScanError> {
     let mut attempt = 0;
     loop {
         attempt += 1;
@@ -447,7 +447,8 @@ async fn preflight(
                     },
                 })
             }
-            ProbeOutcome::Accepted(_) | ProbeOutcome::Rejected(_) => return Ok(()),
+            ProbeOutcome::Accepted(a) => return Ok(Some((a.protocol, a.code.0))),
+            ProbeOutcome::Rejected(_) => return Ok(None),
             ProbeOutcome::Inconclusive(why) => why,
         };
         let target = target.to_string();
@@ -664,7 +665,7 @@ pub async fn scan(target: &Target, cfg: &ScanConfig) -> Result<ScanReport, ScanE
     let shown = target.host_port.display();
     let prober = OpensslProber::new(target.address, target.sni.clone(), cfg.timeout)
         .map_err(|e| ScanError::Local(e.to_string()))?;
-    preflight(&prober, &shown, target.sni.as_deref(), cfg.retries).await?;
+    let first_choice = preflight(&prober, &shown, target.sni.as_deref(), cfg.retries).await?;
     let prober = Arc::new(prober);
     let raw = Arc::new(RawProber::new(
         target.address,
@@ -704,7 +705,7 @@ pub async fn scan(target: &Target, cfg: &ScanConfig) -> Result<ScanReport, ScanE
         cfg.delay,
     ));
     let bar = progress_bar(jobs.len(), cfg.progress);
-    let suites = enumerate(&prober, &raw, &gate, cfg, jobs, &bar);
+    let suites = enumerate(&prober, &raw, &gate, cfg, jobs, first_choice, &bar);
     let envoy_handshake = async {
         match &cfg.envoy {
             Some(req) => Some(first_look(&prober, &raw.gated(Arc::clone(&gate)), &gate, req).await),
@@ -813,6 +814,7 @@ async fn enumerate(
     gate: &Arc<Gate>,
     cfg: &ScanConfig,
     mut jobs: Vec<Job>,
+    first_choice: Option<(Protocol, u16)>,
     bar: &indicatif::ProgressBar,
 ) -> Enumerated {
     let gated = raw.gated(Arc::clone(gate));
@@ -852,8 +854,11 @@ async fn enumerate(
             "split-elimination"
         };
         // Rows of a version elimination settled; a version it gave up on stays in `jobs`.
-        let mut settled = |e: Elimination| {
+        let mut settled = |mut e: Elimination| {
             let p = e.protocol;
+            if e.fallback.is_none() {
+                e.fallback = contradiction(&e, first_choice);
+            }
             if let Some(why) = e.fallback {
                 enumeration.push(EnumerationReport {
                     protocol: p,
@@ -966,6 +971,35 @@ async fn enumerate(
         network,
         enumeration,
         server_preference,
+    }
+}
+
+/// Why `e` cannot stand although the server answered every hello: it refused the suite the
+/// preflight handshake (OpenSSL offering everything) negotiated at this version. A server whose
+/// choice depends on more than the offered suites (the raw hello's extensions, its size) is then
+/// probed one suite per hello, as without elimination.
+fn contradiction(e: &Elimination, first_choice: Option<(Protocol, u16)>) -> Option<String> {
+    let (protocol, code) = first_choice?;
+    if protocol != e.protocol {
+        return None;
+    }
+    match e.outcome(code) {
+        Some(ProbeOutcome::Accepted(_)) | None => None,
+        Some(other) => {
+            let name = catalog()
+                .by_code(code)
+                .map(|s| s.openssl_name.clone())
+                .unwrap_or_else(|| format!("0x{code:04X}"));
+            let why = match other {
+                ProbeOutcome::Rejected(r) => r.to_string(),
+                ProbeOutcome::Inconclusive(i) => i.to_string(),
+                ProbeOutcome::Accepted(_) => String::new(),
+            };
+            Some(format!(
+                "elimination at {protocol} did not get {name} ({why}), which the preflight \
+                 handshake negotiated there; probe {protocol} one suite per hello"
+            ))
+        }
     }
 }
 

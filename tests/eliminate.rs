@@ -871,3 +871,54 @@ async fn split_elimination_reads_misbehaviour_as_elimination_does() {
     assert_eq!(e.fallback, None);
     assert_eq!(e.chosen.len(), offered.len());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn elimination_that_contradicts_the_preflight_is_not_trusted() {
+    // The first connection (the preflight, OpenSSL offering everything) gets a ServerHello for
+    // ECDHE-RSA-AES128-GCM-SHA256; every later hello is refused. Elimination alone would call that
+    // suite rejected; since the preflight negotiated it, the version is probed one suite per hello
+    // instead, and the report says why.
+    let favourite = code("ECDHE-RSA-AES128-GCM-SHA256");
+    let addr = scripted(move |i, suites| {
+        if i == 0 && suites.contains(&favourite) {
+            Reply::Choose(favourite)
+        } else {
+            Reply::Alert(40)
+        }
+    })
+    .await;
+    let target = format!("127.0.0.1:{}", addr.port());
+    let out = tokio::task::spawn_blocking(move || {
+        common::run(&[
+            &target,
+            "--protocols",
+            "tls1.2",
+            "--format",
+            "json",
+            "--quiet",
+        ])
+    })
+    .await
+    .unwrap();
+    let report: serde_json::Value = serde_json::from_str(&out.stdout).expect(&out.stderr);
+    let tls12 = &report["enumeration"][0];
+    assert_eq!(tls12["method"], "per-suite", "{tls12}");
+    let why = tls12["fallback"].as_str().unwrap();
+    assert!(
+        why.contains("did not get ECDHE-RSA-AES128-GCM-SHA256")
+            && why.contains("which the preflight handshake negotiated"),
+        "{why}"
+    );
+    // Probed on its own, the suite gets the server's refusal: that is what the report says now.
+    let row = report["ciphers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["openssl_name"] == "ECDHE-RSA-AES128-GCM-SHA256")
+        .unwrap();
+    assert_eq!(row["status"], "rejected", "{row}");
+    assert!(
+        !row["reason"].as_str().unwrap().contains("elimination"),
+        "{row}"
+    );
+}
