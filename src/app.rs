@@ -178,18 +178,11 @@ pub fn fail(message: &str) -> ExitCode {
 fn explain(text: &str, format: Format) -> ExitCode {
     match crate::explain::explain(text) {
         Ok(found) => {
-            let out = match format {
-                Format::Table => crate::explain::render_text(&found),
-                Format::Json => {
-                    let mut s = serde_json::to_string_pretty(&found).unwrap_or_default();
-                    s.push('\n');
-                    s
-                }
+            let printed = match format {
+                Format::Table => print(&crate::explain::render_text(&found)),
+                Format::Json => print_json(&found),
             };
-            if let Err(code) = print(&out) {
-                return code;
-            }
-            ExitCode::from(EXIT_OK)
+            printed.err().unwrap_or(ExitCode::from(EXIT_OK))
         }
         Err(e) => fail(&e.to_string()),
     }
@@ -200,15 +193,11 @@ pub const EXIT_FINDINGS: u8 = 1;
 
 fn secret(input: &crate::secret::SecretInput, warn_days: u32, format: Format) -> ExitCode {
     let report = crate::secret::lint(input, crate::util::now_unix(), warn_days);
-    let out = match format {
-        Format::Table => crate::secret::render_text(&report),
-        Format::Json => {
-            let mut s = serde_json::to_string_pretty(&report).unwrap_or_default();
-            s.push('\n');
-            s
-        }
+    let printed = match format {
+        Format::Table => print(&crate::secret::render_text(&report)),
+        Format::Json => print_json(&report),
     };
-    if let Err(code) = print(&out) {
+    if let Err(code) = printed {
         return code;
     }
     if report.has_errors() {

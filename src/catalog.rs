@@ -234,6 +234,14 @@ impl Catalog {
         self.by_code.get(&code).map(|&i| &self.suites[i])
     }
 
+    /// The OpenSSL name of the suite with this code point, or the code point itself (`0x1301`)
+    /// for one the catalogue does not know.
+    pub fn name_of(&self, code: u16) -> String {
+        self.by_code(code)
+            .map(|s| s.openssl_name.clone())
+            .unwrap_or_else(|| SuiteCode(code).to_string())
+    }
+
     /// The suite with this OpenSSL or IANA name (case-insensitive).
     pub fn by_name(&self, name: &str) -> Option<&CipherSuite> {
         self.by_name

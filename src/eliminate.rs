@@ -124,44 +124,11 @@ fn describe(o: &ProbeOutcome) -> String {
 /// [`Elimination::fallback`] set; before giving up on a many-suite hello, one one-suite hello tells a
 /// server that cannot take large hellos from one that stopped answering.
 pub async fn eliminate(raw: &RawProber, protocol: Protocol, suites: &[u16]) -> Elimination {
-    let offered = offerable(suites);
-    let mut e = Elimination {
-        protocol,
-        chosen: Vec::new(),
-        outcomes: Vec::new(),
-        hellos: 0,
-        fallback: None,
-        chunk_size: CHUNK,
-        chunks: 0,
+    let mut e = Ledger::new(raw, protocol, suites);
+    let Some(plan) = e.plan else {
+        return e.finish();
     };
-    if offered.is_empty() {
-        return e;
-    }
-    let mut settled: Vec<Option<ProbeOutcome>> = vec![None; offered.len()];
-    let mut settle = |suite: u16, outcome: ProbeOutcome| {
-        if let Some(i) = offered.iter().position(|&s| s == suite) {
-            settled[i] = Some(outcome);
-        }
-    };
-    let plan = match Plan::new(raw, protocol) {
-        Ok(p) => p,
-        Err(local) => {
-            // Nothing can be sent (an invalid SNI, say); per-suite probes will say so per suite.
-            e.fallback = Some(format!(
-                "elimination at {protocol} could not build a ClientHello: {local}"
-            ));
-            e.outcomes = offered
-                .iter()
-                .map(|&s| {
-                    let o = ProbeOutcome::Inconclusive(Inconclusive::Local(local.clone()));
-                    (s, o)
-                })
-                .collect();
-            return e;
-        }
-    };
-    e.chunk_size = plan.chunk;
-
+    let offered = e.offered.clone();
     'chunks: for chunk in offered.chunks(plan.chunk) {
         e.chunks += 1;
         let mut remaining = chunk.to_vec();
@@ -170,7 +137,7 @@ pub async fn eliminate(raw: &RawProber, protocol: Protocol, suites: &[u16]) -> E
             if let ProbeOutcome::Inconclusive(Inconclusive::Local(_)) = outcome {
                 // Nothing was sent: the remaining suites share this local failure.
                 for &s in &remaining {
-                    settle(s, outcome.clone());
+                    e.settle(s, outcome.clone());
                 }
                 e.fallback = Some(format!(
                     "elimination at {protocol} stopped on a local error: {}",
@@ -184,7 +151,7 @@ pub async fn eliminate(raw: &RawProber, protocol: Protocol, suites: &[u16]) -> E
                     let code = a.code.0;
                     e.chosen.push(code);
                     remaining.retain(|&s| s != code);
-                    settle(code, ProbeOutcome::Accepted(a));
+                    e.settle(code, ProbeOutcome::Accepted(a));
                 }
                 ProbeOutcome::Rejected(Refusal::Alert(alert))
                     if !ORDINARY_REFUSALS.contains(&alert.description) && remaining.len() > 1 =>
@@ -195,9 +162,9 @@ pub async fn eliminate(raw: &RawProber, protocol: Protocol, suites: &[u16]) -> E
                     e.hellos += 1;
                     if let ProbeOutcome::Rejected(_) = check {
                         for &s in &remaining[1..] {
-                            settle(s, ProbeOutcome::Rejected(Refusal::Alert(alert)));
+                            e.settle(s, ProbeOutcome::Rejected(Refusal::Alert(alert)));
                         }
-                        settle(remaining[0], check);
+                        e.settle(remaining[0], check);
                         continue 'chunks;
                     }
                     e.fallback = Some(format!(
@@ -212,7 +179,7 @@ pub async fn eliminate(raw: &RawProber, protocol: Protocol, suites: &[u16]) -> E
                 }
                 ProbeOutcome::Rejected(refusal) => {
                     for &s in &remaining {
-                        settle(s, ProbeOutcome::Rejected(refusal));
+                        e.settle(s, ProbeOutcome::Rejected(refusal));
                     }
                     continue 'chunks;
                 }
@@ -221,7 +188,7 @@ pub async fn eliminate(raw: &RawProber, protocol: Protocol, suites: &[u16]) -> E
                         failure_reason(raw, protocol, &plan, &remaining, &why, &mut e.hellos).await,
                     );
                     for &s in &remaining {
-                        settle(s, ProbeOutcome::Inconclusive(why.clone()));
+                        e.settle(s, ProbeOutcome::Inconclusive(why.clone()));
                     }
                     break 'chunks;
                 }
@@ -229,20 +196,7 @@ pub async fn eliminate(raw: &RawProber, protocol: Protocol, suites: &[u16]) -> E
         }
     }
 
-    let stopped = e.fallback.clone().unwrap_or_default();
-    e.outcomes = offered
-        .iter()
-        .zip(settled)
-        .map(|(&s, o)| {
-            let o = o.unwrap_or_else(|| {
-                ProbeOutcome::Inconclusive(Inconclusive::Local(format!(
-                    "not settled: elimination at {protocol} stopped ({stopped})"
-                )))
-            });
-            (s, o)
-        })
-        .collect();
-    e
+    e.finish()
 }
 
 /// What a task of [`eliminate_split_each`] brings back.
@@ -253,8 +207,8 @@ enum Done {
     Checked(usize, String, usize),
 }
 
-/// One version's bookkeeping during [`eliminate_split`].
-struct Split {
+/// One version's bookkeeping during elimination, in sequence or split.
+struct Ledger {
     protocol: Protocol,
     plan: Option<Plan>,
     offered: Vec<u16>,
@@ -265,7 +219,37 @@ struct Split {
     fallback: Option<String>,
 }
 
-impl Split {
+impl Ledger {
+    /// The suites to offer at `protocol` and the plan of its hellos; when no hello can be built
+    /// (an invalid SNI, say), every suite is settled with that local error and `fallback` says so.
+    fn new(raw: &RawProber, protocol: Protocol, suites: &[u16]) -> Ledger {
+        let offered = offerable(suites);
+        let mut ledger = Ledger {
+            protocol,
+            plan: None,
+            settled: vec![None; offered.len()],
+            offered,
+            chosen: Vec::new(),
+            hellos: 0,
+            chunks: 0,
+            fallback: None,
+        };
+        if ledger.offered.is_empty() {
+            return ledger;
+        }
+        match Plan::new(raw, protocol) {
+            Ok(plan) => ledger.plan = Some(plan),
+            Err(local) => {
+                ledger.fallback = Some(format!(
+                    "elimination at {protocol} could not build a ClientHello: {local}"
+                ));
+                let why = ProbeOutcome::Inconclusive(Inconclusive::Local(local));
+                ledger.settled = vec![Some(why); ledger.offered.len()];
+            }
+        }
+        ledger
+    }
+
     fn settle(&mut self, suite: u16, outcome: ProbeOutcome) {
         if let Some(i) = self.offered.iter().position(|&s| s == suite) {
             self.settled[i] = Some(outcome);
@@ -361,25 +345,13 @@ pub async fn eliminate_split_each(
     width: usize,
     mut settled: impl FnMut(Elimination),
 ) {
-    let mut state: Vec<Option<Split>> = versions
+    let mut state: Vec<Option<Ledger>> = versions
         .iter()
-        .map(|(protocol, suites)| {
-            let offered = offerable(suites);
-            Some(Split {
-                protocol: *protocol,
-                plan: None,
-                settled: vec![None; offered.len()],
-                offered,
-                chosen: Vec::new(),
-                hellos: 0,
-                chunks: 0,
-                fallback: None,
-            })
-        })
+        .map(|(protocol, suites)| Some(Ledger::new(raw, *protocol, suites)))
         .collect();
     // Sets of each version queued or under way: at zero, the version is done.
     let mut outstanding = vec![0usize; state.len()];
-    let mut finish = |state: &mut Vec<Option<Split>>, outstanding: &[usize], v: usize| {
+    let mut finish = |state: &mut Vec<Option<Ledger>>, outstanding: &[usize], v: usize| {
         if outstanding[v] == 0 {
             if let Some(st) = state[v].take() {
                 settled(st.finish());
@@ -399,24 +371,11 @@ pub async fn eliminate_split_each(
         let Some(st) = state[v].as_mut() else {
             continue;
         };
-        if !st.offered.is_empty() {
-            match Plan::new(raw, st.protocol) {
-                Ok(plan) => {
-                    st.plan = Some(plan);
-                    for chunk in st.offered.chunks(plan.chunk) {
-                        st.chunks += 1;
-                        outstanding[v] += 1;
-                        queue.push_back((v, chunk.to_vec()));
-                    }
-                }
-                Err(local) => {
-                    let protocol = st.protocol;
-                    st.fallback = Some(format!(
-                        "elimination at {protocol} could not build a ClientHello: {local}"
-                    ));
-                    let why = ProbeOutcome::Inconclusive(Inconclusive::Local(local));
-                    st.settled = vec![Some(why); st.offered.len()];
-                }
+        if let (Some(plan), None) = (st.plan, &st.fallback) {
+            for chunk in st.offered.chunks(plan.chunk) {
+                st.chunks += 1;
+                outstanding[v] += 1;
+                queue.push_back((v, chunk.to_vec()));
             }
         }
         finish(&mut state, &outstanding, v);

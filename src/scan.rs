@@ -820,9 +820,15 @@ async fn enumerate(
     let gated = raw.gated(Arc::clone(gate));
     let mut rows: Vec<CipherResult> = Vec::new();
     let mut enumeration: Vec<EnumerationReport> = Vec::new();
-    // A version's groups and server order, started as soon as its suites are settled.
+    // A version's groups and server order, started as soon as its suites are settled; both need
+    // only its accepted rows.
     let mut follow_ups = JoinSet::new();
-    let follow_up = |tasks: &mut JoinSet<_>, version_rows: Vec<CipherResult>| {
+    let follow_up = |tasks: &mut JoinSet<_>, settled: &[CipherResult]| {
+        let version_rows: Vec<CipherResult> = settled
+            .iter()
+            .filter(|r| r.status == CipherStatus::Accepted)
+            .cloned()
+            .collect();
         let (prober, gate, gated) = (Arc::clone(prober), Arc::clone(gate), gated.clone());
         let (cfg, bar) = (cfg.clone(), bar.clone());
         tasks.spawn(async move {
@@ -891,7 +897,7 @@ async fn enumerate(
                 fallback: None,
             });
             jobs.retain(|(q, _, _)| *q != p);
-            follow_up(&mut follow_ups, version_rows.clone());
+            follow_up(&mut follow_ups, &version_rows);
             rows.extend(version_rows);
         };
         match method {
@@ -946,7 +952,7 @@ async fn enumerate(
     }
     if !probed.is_empty() {
         probed.sort_by_key(|r| (r.protocol, r.code));
-        follow_up(&mut follow_ups, probed.clone());
+        follow_up(&mut follow_ups, &probed);
         rows.extend(probed);
     }
     enumeration.sort_by_key(|e| e.protocol);
@@ -986,10 +992,7 @@ fn contradiction(e: &Elimination, first_choice: Option<(Protocol, u16)>) -> Opti
     match e.outcome(code) {
         Some(ProbeOutcome::Accepted(_)) | None => None,
         Some(other) => {
-            let name = catalog()
-                .by_code(code)
-                .map(|s| s.openssl_name.clone())
-                .unwrap_or_else(|| format!("0x{code:04X}"));
+            let name = catalog().name_of(code);
             let why = match other {
                 ProbeOutcome::Rejected(r) => r.to_string(),
                 ProbeOutcome::Inconclusive(i) => i.to_string(),
@@ -1033,19 +1036,13 @@ async fn preferences(raw: &RawProber, rows: &[CipherResult]) -> Vec<ServerPrefer
             (p, pref)
         });
     }
-    let name = |c: &u16| {
-        catalog()
-            .by_code(*c)
-            .map(|s| s.openssl_name.clone())
-            .unwrap_or_else(|| format!("0x{c:04X}"))
-    };
     let mut out = Vec::new();
     while let Some(joined) = set.join_next().await {
         if let Ok((p, pref)) = joined {
             out.push(ServerPreferenceReport {
                 protocol: p,
                 enforced: pref.enforced,
-                order: pref.order.iter().map(name).collect(),
+                order: pref.order.iter().map(|&c| catalog().name_of(c)).collect(),
                 hellos: pref.hellos,
                 error: pref.error,
             });
@@ -1149,13 +1146,9 @@ fn agreed(sim: &Simulation, presented: bool) -> Option<(Protocol, String)> {
             certificate_requested,
             error,
             ..
-        } if *certificate_requested || (presented && is_server_alert(error)) => Some((
-            *p,
-            catalog()
-                .by_code(*code)
-                .map(|s| s.openssl_name.clone())
-                .unwrap_or_else(|| format!("0x{code:04X}")),
-        )),
+        } if *certificate_requested || (presented && is_server_alert(error)) => {
+            Some((*p, catalog().name_of(*code)))
+        }
         Simulation::Failed { .. } => None,
     }
 }
@@ -1183,28 +1176,14 @@ fn answered(sim: &Simulation) -> bool {
 fn raw_second_opinion(outcome: ProbeOutcome, sim: &Simulation) -> RawHelloReport {
     let (status, detail, _) = judged(outcome.clone(), 1);
     let (protocol, cipher) = match &outcome {
-        ProbeOutcome::Accepted(a) => (
-            Some(a.protocol),
-            Some(
-                catalog()
-                    .by_code(a.code.0)
-                    .map(|s| s.openssl_name.clone())
-                    .unwrap_or_else(|| a.code.to_string()),
-            ),
-        ),
+        ProbeOutcome::Accepted(a) => (Some(a.protocol), Some(catalog().name_of(a.code.0))),
         _ => (None, None),
     };
     let sim_choice = agreed(sim, false).or(match sim {
         Simulation::Failed {
             server_hello: Some((p, c)),
             ..
-        } => Some((
-            *p,
-            catalog()
-                .by_code(*c)
-                .map(|s| s.openssl_name.clone())
-                .unwrap_or_default(),
-        )),
+        } => Some((*p, catalog().name_of(*c))),
         _ => None,
     });
     let agrees = match (&outcome, answered(sim)) {

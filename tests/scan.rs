@@ -497,3 +497,34 @@ fn elimination_finds_the_same_set_in_fewer_connections_and_the_server_order() {
         );
     }
 }
+
+#[test]
+fn a_reader_that_stops_early_is_not_an_error() {
+    // `cipher-test … --format json | head -c 100`: the JSON (streamed, far larger than a pipe's
+    // buffer) meets a closed pipe mid-document. That is the reader's choice: the scan's own exit
+    // code, no error line, no panic.
+    use std::io::Read;
+    use std::process::{Command, Stdio};
+    for format in ["json", "table"] {
+        let mut child = Command::new(common::cipher_test_bin())
+            .args(["demo", "--format", format, "--all"].iter().filter(|a| {
+                // --all only widens the table; JSON always lists every row.
+                format == "table" || **a != "--all"
+            }))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut head = [0u8; 100];
+        child.stdout.take().unwrap().read_exact(&mut head).unwrap();
+        // The pipe's read end is dropped here.
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{format}: {stderr}");
+        // Only demo's own line about its server; no error, no panic.
+        assert!(
+            !stderr.contains("error") && !stderr.contains("panicked"),
+            "{format}: {stderr}"
+        );
+    }
+}

@@ -18,25 +18,20 @@ use openssl::error::ErrorStack;
 use openssl::nid::Nid;
 use openssl::pkey::Id;
 use openssl::ssl::{
-    HandshakeError, SslConnector, SslConnectorBuilder, SslMethod, SslRef, SslStream, SslVerifyMode,
-    SslVersion,
+    HandshakeError, SslConnector, SslConnectorBuilder, SslRef, SslStream, SslVerifyMode, SslVersion,
 };
 use openssl::stack::StackRef;
 use openssl::x509::X509Name;
 
-/// A client at security level 0 that accepts any certificate; `configure` narrows what it offers.
+/// A client at security level 0 that accepts any certificate and offers every suite (`ALL`);
+/// `configure` narrows what it offers.
 fn client(
     configure: impl FnOnce(&mut SslConnectorBuilder) -> Result<(), ErrorStack>,
 ) -> SslConnector {
-    let mut builder = SslConnector::builder(SslMethod::tls_client()).unwrap();
-    builder.set_security_level(0);
-    builder.set_verify(SslVerifyMode::NONE);
-    builder
-        .set_min_proto_version(Some(SslVersion::TLS1))
-        .unwrap();
-    builder.set_cipher_list("ALL").unwrap();
-    configure(&mut builder).unwrap();
-    builder.build()
+    common::lenient_client(|b| {
+        b.set_cipher_list("ALL")?;
+        configure(b)
+    })
 }
 
 /// Connects to `addr` and runs the handshake with a 5 s I/O timeout.

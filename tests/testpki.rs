@@ -2,6 +2,8 @@
 // blocking OpenSSL client: every broken certificate really reaches the client with its flaw, and
 // the chain arrives exactly as configured. The certificate checks are only as good as these servers.
 
+mod common;
+
 use std::io::Read;
 use std::net::TcpStream;
 use std::time::Duration;
@@ -17,9 +19,7 @@ use openssl::hash::MessageDigest;
 use openssl::nid::Nid;
 use openssl::ocsp::{OcspCertId, OcspCertStatus, OcspFlag, OcspResponse, OcspResponseStatus};
 use openssl::pkey::PKey;
-use openssl::ssl::{
-    SslConnector, SslConnectorBuilder, SslMethod, SslStream, SslVerifyMode, SslVersion, StatusType,
-};
+use openssl::ssl::{SslConnector, SslConnectorBuilder, SslStream, SslVerifyMode, StatusType};
 use openssl::stack::Stack;
 use openssl::x509::store::X509StoreBuilder;
 use openssl::x509::{X509VerifyResult, X509};
@@ -29,14 +29,7 @@ use openssl::x509::{X509VerifyResult, X509};
 fn client(
     configure: impl FnOnce(&mut SslConnectorBuilder) -> Result<(), ErrorStack>,
 ) -> SslConnector {
-    let mut builder = SslConnector::builder(SslMethod::tls_client()).unwrap();
-    builder.set_security_level(0);
-    builder.set_verify(SslVerifyMode::NONE);
-    builder
-        .set_min_proto_version(Some(SslVersion::TLS1))
-        .unwrap();
-    configure(&mut builder).unwrap();
-    builder.build()
+    common::lenient_client(configure)
 }
 
 /// Handshakes with `server` sending SNI `host`, optionally asking for an OCSP staple. With verify

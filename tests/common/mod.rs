@@ -15,6 +15,24 @@ use std::time::{Duration, Instant};
 
 use cipher_test::server::{ServerConfig, TlsServer};
 
+/// A TLS client at security level 0 that completes the handshake whatever the certificate, from
+/// TLS 1.0 up; `configure` narrows what it offers or adds trust anchors or a client certificate.
+pub fn lenient_client(
+    configure: impl FnOnce(
+        &mut openssl::ssl::SslConnectorBuilder,
+    ) -> Result<(), openssl::error::ErrorStack>,
+) -> openssl::ssl::SslConnector {
+    use openssl::ssl::{SslConnector, SslMethod, SslVerifyMode, SslVersion};
+    let mut builder = SslConnector::builder(SslMethod::tls_client()).unwrap();
+    builder.set_security_level(0);
+    builder.set_verify(SslVerifyMode::NONE);
+    builder
+        .set_min_proto_version(Some(SslVersion::TLS1))
+        .unwrap();
+    configure(&mut builder).unwrap();
+    builder.build()
+}
+
 /// The fixed reply of [`HttpPlaintext`].
 pub const HTTP_400: &[u8] =
     b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
