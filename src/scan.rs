@@ -66,12 +66,23 @@ pub enum Method {
     Elimination,
 }
 
+/// How one version's suites were settled, as the report names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EnumerationMethod {
+    /// One hello per suite.
+    PerSuite,
+    /// Elimination in sequence.
+    Elimination,
+    /// Elimination with the rest split into parts asked concurrently.
+    SplitElimination,
+}
+
 /// How the suites of one version were enumerated.
 #[derive(Debug, Clone, Serialize)]
 pub struct EnumerationReport {
     pub protocol: Protocol,
-    /// `per-suite`, `elimination` (in sequence) or `split-elimination` (the rest split into parts asked concurrently).
-    pub method: &'static str,
+    pub method: EnumerationMethod,
     /// ClientHellos sent for this version's suites (retries included).
     pub hellos: usize,
     /// Why elimination was abandoned for per-suite probing at this version.
@@ -855,9 +866,9 @@ async fn enumerate(
             }
         }
         let name = if method == Method::Elimination {
-            "elimination"
+            EnumerationMethod::Elimination
         } else {
-            "split-elimination"
+            EnumerationMethod::SplitElimination
         };
         // Rows of a version elimination settled; a version it gave up on stays in `jobs`.
         let mut settled = |mut e: Elimination| {
@@ -868,7 +879,7 @@ async fn enumerate(
             if let Some(why) = e.fallback {
                 enumeration.push(EnumerationReport {
                     protocol: p,
-                    method: "per-suite",
+                    method: EnumerationMethod::PerSuite,
                     hellos: e.hellos,
                     fallback: Some(why),
                 });
@@ -939,11 +950,11 @@ async fn enumerate(
         let mut r = finished(p, suite, outcome, attempts);
         r.engine = Some(engine);
         match enumeration.iter_mut().find(|e| e.protocol == p) {
-            Some(e) if e.method == "per-suite" => e.hellos += attempts as usize,
+            Some(e) if e.method == EnumerationMethod::PerSuite => e.hellos += attempts as usize,
             Some(_) => {}
             None => enumeration.push(EnumerationReport {
                 protocol: p,
-                method: "per-suite",
+                method: EnumerationMethod::PerSuite,
                 hellos: attempts as usize,
                 fallback: None,
             }),

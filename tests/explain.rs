@@ -1,5 +1,9 @@
 //! `explain`: Envoy's TLS failure strings decode to the right codes, names and next steps.
 
+mod common;
+
+use common::Rng;
+
 use cipher_test::explain::{explain, render_text, ExplainError, Explanation};
 
 /// The error-code table in the Envoy/Gloo facts (§2.5): code, BoringSSL reason name, reason number.
@@ -358,21 +362,6 @@ fn explanations_serialize_to_json() {
     assert_eq!(json[0]["name"], "SSLV3_ALERT_HANDSHAKE_FAILURE");
     assert!(json[0]["next_steps"].as_array().unwrap().len() >= 3);
     assert!(json[0].get("detail").is_none(), "absent detail is omitted");
-}
-
-/// A small deterministic generator (xorshift), so the no-panic test needs no extra crates.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
-        items[(self.next() % items.len() as u64) as usize]
-    }
 }
 
 #[test]

@@ -4,6 +4,8 @@
 
 mod common;
 
+use common::Rng;
+
 use std::collections::BTreeSet;
 use std::net::{Ipv4Addr, SocketAddr, TcpStream as StdTcpStream};
 use std::path::Path;
@@ -386,24 +388,6 @@ async fn network_faults_are_inconclusive_with_the_right_reason() {
         .probe(Protocol::Tls12, &suites)
         .await;
     assert_eq!(o, ProbeOutcome::Inconclusive(Inconclusive::ConnectRefused));
-}
-
-/// A deterministic xorshift64 generator: no dependency, same cases on every run.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn bytes(&mut self, n: usize) -> Vec<u8> {
-        (0..n).map(|_| self.next() as u8).collect()
-    }
 }
 
 /// A TLS record of `content` type.
