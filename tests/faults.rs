@@ -117,16 +117,7 @@ fn probe_rows(stdout: &str) -> Vec<Value> {
 fn server_that_hangs_up_after_the_preflight_gives_inconclusive_probes() {
     let server = TlsThenClose::start(ServerConfig::tls13_only("TLS_AES_128_GCM_SHA256"));
     let target = format!("127.0.0.1:{}", server.port());
-    let out = common::run(&[
-        &target,
-        "--protocols",
-        "tls1.3",
-        "--retries",
-        "1",
-        "--format",
-        "json",
-        "--quiet",
-    ]);
+    let out = tls13_scan(&target, &["--retries", "1", "--format", "json", "--quiet"]);
     assert_eq!(out.code, 2, "an inconclusive probe is exit code 2");
     let rows = probe_rows(&out.stdout);
     assert_eq!(rows.len(), 5);
@@ -159,14 +150,7 @@ fn server_that_hangs_up_after_the_preflight_gives_inconclusive_probes() {
     // The table says it too (a fresh server: this one only ever answers its first connection).
     let server = TlsThenClose::start(ServerConfig::tls13_only("TLS_AES_128_GCM_SHA256"));
     let target = format!("127.0.0.1:{}", server.port());
-    let table = common::run(&[
-        &target,
-        "--protocols",
-        "tls1.3",
-        "--retries",
-        "0",
-        "--quiet",
-    ]);
+    let table = tls13_scan(&target, &["--retries", "0", "--quiet"]);
     assert!(
         table
             .stdout
@@ -180,18 +164,18 @@ fn server_that_hangs_up_after_the_preflight_gives_inconclusive_probes() {
 fn server_that_goes_silent_after_the_preflight_times_out_within_bounds() {
     let server = TlsThenSilent::start(ServerConfig::tls13_only("TLS_AES_128_GCM_SHA256"));
     let target = format!("127.0.0.1:{}", server.port());
-    let out = common::run(&[
+    let out = tls13_scan(
         &target,
-        "--protocols",
-        "tls1.3",
-        "--timeout",
-        "300ms",
-        "--retries",
-        "0",
-        "--format",
-        "json",
-        "--quiet",
-    ]);
+        &[
+            "--timeout",
+            "300ms",
+            "--retries",
+            "0",
+            "--format",
+            "json",
+            "--quiet",
+        ],
+    );
     assert_eq!(out.code, 2);
     let rows = probe_rows(&out.stdout);
     assert!(
@@ -215,14 +199,7 @@ fn server_that_goes_silent_after_the_preflight_times_out_within_bounds() {
 fn table_output_explains_an_incomplete_scan() {
     let server = TlsThenClose::start(ServerConfig::tls13_only("TLS_AES_128_GCM_SHA256"));
     let target = format!("127.0.0.1:{}", server.port());
-    let out = common::run(&[
-        &target,
-        "--protocols",
-        "tls1.3",
-        "--retries",
-        "0",
-        "--quiet",
-    ]);
+    let out = tls13_scan(&target, &["--retries", "0", "--quiet"]);
     assert_eq!(out.code, 2);
     assert!(out.stdout.contains("inconclusive"), "{}", out.stdout);
     assert!(
@@ -260,4 +237,12 @@ fn bad_flags_get_exit_code_2_and_no_backtrace() {
             out.stderr
         );
     }
+}
+
+/// A run of the binary against `target` at TLS 1.3 only (the fault servers here speak only that),
+/// with `extra` flags.
+fn tls13_scan(target: &str, extra: &[&str]) -> common::Output {
+    let mut args = vec![target, "--protocols", "tls1.3"];
+    args.extend_from_slice(extra);
+    common::run(&args)
 }
