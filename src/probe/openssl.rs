@@ -2,9 +2,10 @@
 //! the tap reads the server's answer, and the connection is dropped as soon as that answer is in.
 //! Suites the local OpenSSL cannot put in a ClientHello are reported untestable, never probed.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use foreign_types::ForeignTypeRef;
@@ -14,7 +15,7 @@ use tokio_openssl::SslStream;
 
 use super::tap::{AnswerComplete, Tap};
 use super::{classify, Inconclusive, Offer, ProbeOutcome, Termination};
-use crate::catalog::CipherSuite;
+use crate::catalog::{catalog, CipherSuite};
 use crate::protocol::Protocol;
 
 /// Every suite the local OpenSSL defines for TLS 1.2 and older, at security level 0.
@@ -155,7 +156,29 @@ impl OpensslProber {
     }
 
     /// Whether the local OpenSSL can put `suite` in a ClientHello pinned to `protocol`.
+    ///
+    /// Every prober's contexts are configured alike, so the answer depends only on the library:
+    /// it is worked out once per process for the whole catalogue (about 8 ms of building one
+    /// `SSL` per suite and version, which every scan of a `check` run would otherwise repeat).
     pub fn can_offer(&self, protocol: Protocol, suite: &CipherSuite) -> bool {
+        static OFFERABLE: OnceLock<HashSet<(Protocol, u16)>> = OnceLock::new();
+        OFFERABLE
+            .get_or_init(|| {
+                let mut offerable = HashSet::new();
+                for p in Protocol::ALL {
+                    for s in catalog().suites().iter().filter(|s| s.applies_to(p)) {
+                        if self.builds_hello_with(p, s) {
+                            offerable.insert((p, s.code.0));
+                        }
+                    }
+                }
+                offerable
+            })
+            .contains(&(protocol, suite.code.0))
+    }
+
+    /// Whether a ClientHello pinned to `protocol` and configured for `suite` really carries it.
+    fn builds_hello_with(&self, protocol: Protocol, suite: &CipherSuite) -> bool {
         match self.suite_ssl(protocol, suite) {
             Ok(ssl) => offered_codes(&ssl).contains(&suite.code.0),
             Err(_) => false,
