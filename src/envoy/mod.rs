@@ -2,6 +2,9 @@
 //! BoringSSL cipher-string syntax with `[a|b]` groups, and the client a profile plus Gloo parameters make.
 //! Nothing here touches the network; the simulation handshake lives in `probe/`.
 
+pub mod real;
+pub mod san;
+
 use std::fmt;
 use std::sync::OnceLock;
 
@@ -10,7 +13,7 @@ use serde::Deserialize;
 use crate::catalog::{catalog, BoringSsl, CipherSuite};
 use crate::protocol::Protocol;
 
-const PROFILES_YAML: &str = include_str!("../ciphers/envoy-profiles.yaml");
+const PROFILES_YAML: &str = include_str!("../../ciphers/envoy-profiles.yaml");
 
 /// The curve names BoringSSL accepts in `ecdh_curves` (facts §2.1), strongest-compatible first.
 pub const CONFIGURABLE_CURVES: [&str; 4] = ["X25519", "P-256", "P-384", "P-521"];

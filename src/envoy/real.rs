@@ -1,0 +1,1 @@
+//! A real Envoy process as the judge (being written).

@@ -1,0 +1,1 @@
+//! Envoy's subject-alt-name matching (being written).
