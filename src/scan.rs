@@ -1106,7 +1106,39 @@ async fn scan_groups(
         bar,
         move |(p, g, suites): (Protocol, Group, Vec<&'static CipherSuite>)| {
             let prober = Arc::clone(&group_prober);
-            async move { prober.probe_group(p, g, &suites).await }
+            async move {
+                let outcome = prober.probe_group(p, g, &suites).await;
+                if !matches!(outcome, ProbeOutcome::Rejected(_)) || p == Protocol::Tls13 {
+                    return outcome;
+                }
+                // Before TLS 1.3 the client's groups also name the curves an ECDSA certificate may
+                // use: a server whose certificate is on another curve refuses a hello offering `g`
+                // alone, whatever it accepts for the key exchange. Offer `g` first beside the other
+                // NIST curves and see which one the server takes.
+                if !suites.iter().any(|s| s.auth == "ECDSA") {
+                    return outcome;
+                }
+                let mut offered = vec![g.name];
+                offered.extend(
+                    ["P-256", "P-384", "P-521"]
+                        .into_iter()
+                        .filter(|c| *c != g.name),
+                );
+                match prober.group_choice(p, &offered, &suites).await {
+                    Ok(info) => match info.negotiated {
+                        Some(n) if n.group.as_deref() == Some(g.name) => {
+                            ProbeOutcome::Accepted(crate::probe::Accepted {
+                                protocol: n.protocol,
+                                code: SuiteCode(n.code),
+                                hello_retry: false,
+                                group: None,
+                            })
+                        }
+                        _ => outcome,
+                    },
+                    Err(_) => outcome,
+                }
+            }
         },
     )
     .await;

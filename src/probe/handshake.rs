@@ -229,6 +229,33 @@ impl OpensslProber {
         self.handshake(&ctx, client.is_some()).await
     }
 
+    /// One full handshake pinned to `protocol`, offering `suites` and `groups` (in that order of
+    /// preference): the group the server chose, or why it chose none. Before TLS 1.3 the server names
+    /// its group only in the ServerKeyExchange, past where a probe stops, so this needs a handshake.
+    pub async fn group_choice(
+        &self,
+        protocol: Protocol,
+        groups: &[&str],
+        suites: &[&crate::catalog::CipherSuite],
+    ) -> Result<HandshakeInfo, String> {
+        let names: Vec<&str> = suites.iter().map(|s| s.openssl_name.as_str()).collect();
+        let build = || -> Result<SslContext, ErrorStack> {
+            let mut b = super::openssl::base_context()?;
+            b.set_min_proto_version(Some(protocol.openssl()))?;
+            b.set_max_proto_version(Some(protocol.openssl()))?;
+            if protocol == Protocol::Tls13 {
+                b.set_ciphersuites(&names.join(":"))?;
+            } else {
+                b.set_cipher_list(&format!("{}:@SECLEVEL=0", names.join(":")))?;
+            }
+            b.set_groups_list(&groups.join(":"))?;
+            Self::configure_client_auth(&mut b, None)?;
+            Ok(b.build())
+        };
+        let ctx = build().map_err(|e| format!("cannot configure the client: {e}"))?;
+        self.handshake(&ctx, false).await
+    }
+
     /// One full handshake configured as `client` (suites in its order, curves, versions, signature
     /// algorithms), presenting `certificate` if given, as Envoy does with an `sslConfig.secretRef`.
     pub async fn simulate(
