@@ -117,7 +117,18 @@ pub async fn scan_target_at(
         sni: effective_sni(hp, sni),
         address,
     };
-    scan::scan(&target, config).await.map_err(|e| e.to_string())
+    let mut report = scan::scan(&target, config)
+        .await
+        .map_err(|e| e.to_string())?;
+    if let Some(req) = &config.envoy {
+        if let Some(bin) = &req.real {
+            let mut items = [(&mut report, req)];
+            scan::real::confirm(&mut items, bin, config.timeout * 2)
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+    }
+    Ok(report)
 }
 
 /// Prints `report` in the chosen format and returns the scan's exit code.
@@ -133,7 +144,7 @@ pub fn emit(report: &ScanReport, output: Output) -> ExitCode {
     if let Err(code) = printed {
         return code;
     }
-    if report.has_inconclusive() {
+    if report.has_inconclusive() || report.real_disagrees() {
         ExitCode::from(EXIT_ERROR)
     } else {
         ExitCode::from(EXIT_OK)

@@ -724,6 +724,55 @@ pub fn verify_chain(
     verify_x509(&parsed, anchors, Purpose::Any)
 }
 
+/// The subject alternative names of one certificate, by type.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SanNames {
+    pub dns: Vec<String>,
+    pub uri: Vec<String>,
+    pub email: Vec<String>,
+    pub ip: Vec<IpAddr>,
+}
+
+/// The SANs of `der` (the leaf), by type; the subject CN is not among them.
+pub fn leaf_names(der: &[u8]) -> Result<SanNames, CertError> {
+    let parsed = parse_one(0, der)?;
+    let mut out = SanNames {
+        dns: parsed.names.dns.clone(),
+        ip: parsed.names.ips.clone(),
+        ..SanNames::default()
+    };
+    for san in &parsed.info.sans {
+        if let Some(u) = san.strip_prefix("URI:") {
+            out.uri.push(u.to_string());
+        } else if let Some(m) = san.strip_prefix("email:") {
+            out.email.push(m.to_string());
+        }
+    }
+    Ok(out)
+}
+
+/// Verifies `chain` as Envoy does with a `trusted_ca` of `cas`: path, purpose serverAuth, partial
+/// chains allowed, and the validity dates at `now` (unix seconds). `None` when Envoy accepts it,
+/// else why it refuses, e.g. `certificate has expired (CN=api, until 2026-01-01T00:00:00Z)`.
+pub fn envoy_verify(
+    chain: &[Vec<u8>],
+    cas: &[X509],
+    now: i64,
+) -> Result<Option<String>, CertError> {
+    let parsed = parse_all(chain)?;
+    let x509s: Vec<X509> = parsed.iter().map(|p| p.x509.clone()).collect();
+    let anchors = TrustAnchors::Pem(cas.to_vec());
+    if let Some((_, reason)) = verify_x509_at(&x509s, &anchors, Purpose::EnvoyUpstream, Some(now))?
+    {
+        let leaf = display_dn(&parsed[0].info.subject);
+        return Ok(Some(format!(
+            "{reason} (leaf {leaf}, valid {} to {})",
+            parsed[0].info.not_before, parsed[0].info.not_after
+        )));
+    }
+    Ok(None)
+}
+
 /// What the verified chain is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Purpose {
@@ -740,11 +789,30 @@ fn verify_x509(
     anchors: &TrustAnchors,
     purpose: Purpose,
 ) -> Result<Option<(i32, String)>, CertError> {
+    verify_x509_at(chain, anchors, purpose, None)
+}
+
+/// As [`verify_x509`]; with `at` (unix seconds), validity dates are checked at that time too.
+fn verify_x509_at(
+    chain: &[X509],
+    anchors: &TrustAnchors,
+    purpose: Purpose,
+    at: Option<i64>,
+) -> Result<Option<(i32, String)>, CertError> {
     let Some((leaf, rest)) = chain.split_first() else {
         return Err(CertError::EmptyChain);
     };
     let mut builder = X509StoreBuilder::new()?;
-    let mut flags = X509VerifyFlags::NO_CHECK_TIME;
+    let mut flags = if at.is_some() {
+        X509VerifyFlags::empty()
+    } else {
+        X509VerifyFlags::NO_CHECK_TIME
+    };
+    if let Some(t) = at {
+        let mut param = openssl::x509::verify::X509VerifyParam::new()?;
+        param.set_time(t);
+        builder.set_param(&param)?;
+    }
     match anchors {
         TrustAnchors::System => builder.set_default_paths()?,
         TrustAnchors::Pem(cas) => {

@@ -11,6 +11,7 @@ use serde::Serialize;
 use tokio::sync::Semaphore;
 
 use crate::catalog::catalog;
+use crate::envoy::view::EnvoySni;
 use crate::envoy::TlsParams;
 use crate::gloo::{self, SecretRef, UpstreamInfo, UpstreamTarget};
 use crate::scan::{CipherStatus, ScanConfig, ScanReport, SCHEMA_VERSION};
@@ -71,6 +72,10 @@ pub struct CheckTarget {
     pub params: TlsParams,
     /// The Upstream's parameters cannot work in Envoy at all (e.g. a name BoringSSL rejects).
     pub params_error: Option<String>,
+    /// The SNI Envoy sends, when the Upstream says (`None`: as the command line says).
+    pub envoy_sni: Option<EnvoySni>,
+    /// The Upstream's `sslConfig.verifySubjectAltName`.
+    pub verify_subject_alt_name: Vec<String>,
 }
 
 impl CheckTarget {
@@ -92,6 +97,8 @@ pub fn plain_target(hp: HostPort, sni: SniChoice) -> CheckTarget {
         upstream: None,
         params: TlsParams::default(),
         params_error: None,
+        envoy_sni: None,
+        verify_subject_alt_name: Vec::new(),
     }
 }
 
@@ -156,27 +163,28 @@ pub fn upstream_targets(infos: &[UpstreamInfo]) -> Vec<CheckTarget> {
             namespace: u.namespace.clone(),
             has_secret: u.secret.is_some(),
         };
-        let hosts: Vec<(String, u16, Option<String>)> = match &u.target {
-            // Gloo rewrites SNI per host: sniAddr, else the host's addr when it is a name (facts §4.4).
+        // Static hosts are scanned with the name Envoy sends; a Kubernetes Service with
+        // sslConfig.sni, else its cluster DNS name, whatever Envoy sends (the verdict tells).
+        let hosts: Vec<(String, u16, Option<String>, EnvoySni)> = match &u.target {
             UpstreamTarget::Static(hosts) => hosts
                 .iter()
                 .map(|h| {
-                    let name_addr = h.addr.parse::<IpAddr>().is_err().then(|| h.addr.clone());
-                    let sni = h.sni_addr.clone().or(name_addr).or_else(|| u.sni.clone());
-                    (h.addr.clone(), h.port, sni)
+                    let envoy_sni = u.envoy_sni(Some(h));
+                    let (name, _) = envoy_sni.resolve(&h.addr, None);
+                    (h.addr.clone(), h.port, name, envoy_sni)
                 })
                 .collect(),
             UpstreamTarget::Kube {
                 service_name,
                 service_namespace,
                 service_port,
-            } => vec![(
-                format!("{service_name}.{service_namespace}.svc.cluster.local"),
-                *service_port,
-                u.sni.clone(),
-            )],
+            } => {
+                let dns = format!("{service_name}.{service_namespace}.svc.cluster.local");
+                let scanned = u.sni.clone().unwrap_or_else(|| dns.clone());
+                vec![(dns, *service_port, Some(scanned), u.envoy_sni(None))]
+            }
         };
-        for (host, port, sni) in hosts {
+        for (host, port, sni, envoy_sni) in hosts {
             out.push(CheckTarget {
                 host_port: HostPort { host, port },
                 sni: sni.map(SniChoice::Name).unwrap_or(SniChoice::None),
@@ -184,6 +192,8 @@ pub fn upstream_targets(infos: &[UpstreamInfo]) -> Vec<CheckTarget> {
                 upstream: Some(upstream.clone()),
                 params: params.clone(),
                 params_error: params_error.clone(),
+                envoy_sni: Some(envoy_sni),
+                verify_subject_alt_name: u.verify_subject_alt_name.clone(),
             });
         }
     }
@@ -269,13 +279,7 @@ fn parse_rfc3339(s: &str) -> Option<i64> {
 }
 
 fn problem_label(kind: ProblemKind) -> &'static str {
-    match kind {
-        ProblemKind::NoSharedCipher => "no shared cipher suite",
-        ProblemKind::NoSharedCurve => "no shared curve",
-        ProblemKind::ProtocolVersion => "no shared protocol version",
-        ProblemKind::HandshakeFailure => "handshake failure",
-        ProblemKind::ClientCertificate => "client certificate required",
-    }
+    kind.label()
 }
 
 /// A one-line summary of a patch: what it adds or sets.
@@ -343,6 +347,18 @@ pub fn evaluate(
             "{what}, so the result cannot be trusted; rerun with a longer --timeout or more --retries"
         ));
     }
+    if let Some(real) = report
+        .envoy
+        .as_ref()
+        .and_then(|e| e.real.as_ref())
+        .filter(|r| !r.agrees)
+    {
+        errors.push(format!(
+            "a real {} disagrees with cipher-test's simulation ({}); its outcome stands",
+            real.envoy,
+            real.disagreement.as_deref().unwrap_or("no detail")
+        ));
+    }
     if let Some(e) = &target.params_error {
         fails.push(format!(
             "the Upstream's sslConfig.parameters would fail Envoy's config load: {e}"
@@ -371,13 +387,28 @@ pub fn evaluate(
             };
             let what: Vec<&str> = problems.iter().map(|p| problem_label(p.kind)).collect();
             let fix = match (&report.remediation, envoy.verdict) {
-                (Some(r), _) if !r.params.is_empty() => format!(
-                    "{} (cipher-test remediate {} prints the patch)",
-                    describe_patch(&r.params, report),
-                    target.host_port.display()
-                ),
-                (_, Verdict::Incompatible) => envoy.advice.clone(),
-                _ => "add sslConfig.secretRef to a kubernetes.io/tls secret with the client certificate".into(),
+                (Some(r), _) if !r.params.is_empty() || r.sni.is_some() => {
+                    let mut parts = Vec::new();
+                    if let Some(n) = &r.sni {
+                        parts.push(format!("set sslConfig.sni: {n}"));
+                    }
+                    if !r.params.is_empty() {
+                        parts.push(describe_patch(&r.params, report));
+                    }
+                    format!(
+                        "{} (cipher-test remediate {} prints the patch)",
+                        parts.join("; "),
+                        target.host_port.display()
+                    )
+                }
+                _ if problems
+                    .iter()
+                    .all(|p| p.kind == ProblemKind::ClientCertificate) =>
+                {
+                    "add sslConfig.secretRef to a kubernetes.io/tls secret with the client certificate"
+                        .into()
+                }
+                _ => envoy.advice.clone(),
             };
             fails.push(format!(
                 "Envoy ({}) would not connect {how}: {}; fix: {fix}",
@@ -485,12 +516,19 @@ pub async fn run(
     for (i, target) in targets.into_iter().enumerate() {
         let mut cfg = base.clone();
         if let Some(envoy) = cfg.envoy.as_mut() {
-            envoy.params = match policy.require {
+            envoy.view.params = match policy.require {
                 Requirement::Compatible => target.params.clone(),
                 Requirement::NoPatch => TlsParams::default(),
             };
+            if let Some(sni) = &target.envoy_sni {
+                envoy.view.sni = sni.clone();
+            }
+            if !target.verify_subject_alt_name.is_empty() {
+                envoy.view.verify_subject_alt_name = target.verify_subject_alt_name.clone();
+            }
+            // One real Envoy judges every target at the end, not one per target.
+            envoy.real = None;
         }
-        let policy = Arc::clone(&policy);
         let slots = Arc::clone(&targets_in_flight);
         set.spawn(async move {
             let _slot = slots.acquire_owned().await;
@@ -498,33 +536,56 @@ pub async fn run(
             let scanned =
                 crate::app::scan_target_at(&target.host_port, &target.sni, &cfg, target.address)
                     .await;
-            let (result, reasons, report) = match scanned {
-                Ok(report) => {
-                    let (o, r) = evaluate(&policy, &target, &report, crate::util::now_unix());
-                    (o, r, Some(report))
-                }
-                Err(e) => (Outcome::Error, vec![e], None),
-            };
-            (
-                i,
-                TargetResult {
-                    target: target.label(),
-                    host: target.host_port.host.clone(),
-                    port: target.host_port.port,
-                    upstream: target.upstream.clone(),
-                    result,
-                    reasons,
-                    report,
-                    elapsed: t0.elapsed(),
-                },
-            )
+            (i, target, cfg.envoy, scanned, t0.elapsed())
         });
     }
-    let mut done: BTreeMap<usize, TargetResult> = BTreeMap::new();
+    let mut scanned = BTreeMap::new();
     while let Some(r) = set.join_next().await {
-        if let Ok((i, t)) = r {
-            done.insert(i, t);
+        if let Ok((i, target, envoy, result, elapsed)) = r {
+            scanned.insert(i, (target, envoy, result, elapsed));
         }
+    }
+    let mut real_error = None;
+    if let Some(bin) = base.envoy.as_ref().and_then(|e| e.real.as_ref()) {
+        let mut items: Vec<(&mut ScanReport, &crate::scan::EnvoyRequest)> = scanned
+            .values_mut()
+            .filter_map(|(_, envoy, result, _)| match (result, envoy.as_ref()) {
+                (Ok(report), Some(req)) => Some((report, req)),
+                _ => None,
+            })
+            .collect();
+        if let Err(e) = crate::scan::real::confirm(&mut items, bin, base.timeout * 2).await {
+            real_error = Some(e.to_string());
+        }
+    }
+    let mut done: BTreeMap<usize, TargetResult> = BTreeMap::new();
+    for (i, (target, _, result, elapsed)) in scanned {
+        let (outcome, reasons, report) = match result {
+            Ok(report) => {
+                let (o, mut r) = evaluate(&policy, &target, &report, crate::util::now_unix());
+                match &real_error {
+                    Some(e) => {
+                        r.push(format!("the real Envoy could not judge: {e}"));
+                        (Outcome::Error, r, Some(report))
+                    }
+                    None => (o, r, Some(report)),
+                }
+            }
+            Err(e) => (Outcome::Error, vec![e], None),
+        };
+        done.insert(
+            i,
+            TargetResult {
+                target: target.label(),
+                host: target.host_port.host.clone(),
+                port: target.host_port.port,
+                upstream: target.upstream.clone(),
+                result: outcome,
+                reasons,
+                report,
+                elapsed,
+            },
+        );
     }
     // A target whose task died is still reported, as an error: a gate must never pass by omission.
     for (i, (label, host, port, upstream)) in skeletons.into_iter().enumerate() {

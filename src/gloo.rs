@@ -7,6 +7,7 @@ use std::fmt;
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 
+use crate::envoy::view::EnvoySni;
 use crate::protocol::Protocol;
 
 /// Largest YAML input accepted by [`patch_manifest`] and [`read_upstreams`] (8 MiB).
@@ -404,6 +405,44 @@ pub struct UpstreamInfo {
     pub parameters: SslParameters,
     /// `sslConfig.secretRef`.
     pub secret: Option<SecretRef>,
+    /// `sslConfig.verifySubjectAltName`.
+    pub verify_subject_alt_name: Vec<String>,
+    /// `spec.static.autoSniRewrite` (default true): a static host's name replaces `sslConfig.sni`.
+    pub auto_sni_rewrite: bool,
+}
+
+impl UpstreamInfo {
+    /// The SNI Envoy sends to `host` of this Upstream (`None` for a Kubernetes Upstream). Gloo's
+    /// static plugin sends a host's `sniAddr`, else its `addr` when that is a name and
+    /// `autoSniRewrite` is not false; otherwise the cluster's `sslConfig.sni`, if any
+    /// (`projects/gloo/pkg/plugins/static/plugin.go`; `ciphers/SOURCES.md`).
+    pub fn envoy_sni(&self, host: Option<&StaticHost>) -> EnvoySni {
+        if let Some(h) = host {
+            if let Some(n) = &h.sni_addr {
+                return EnvoySni::Known {
+                    name: Some(n.clone()),
+                    source: "the static host's sniAddr".into(),
+                };
+            }
+            if self.auto_sni_rewrite && h.addr.parse::<std::net::IpAddr>().is_err() {
+                return EnvoySni::Known {
+                    name: Some(h.addr.clone()),
+                    source: "a static Upstream: autoSniRewrite sends the host's addr".into(),
+                };
+            }
+        }
+        match (&self.sni, host.is_some()) {
+            (Some(n), _) => EnvoySni::Known {
+                name: Some(n.clone()),
+                source: "sslConfig.sni".into(),
+            },
+            (None, true) => EnvoySni::Known {
+                name: None,
+                source: "a static Upstream whose host is an IP address, without sniAddr or sslConfig.sni".into(),
+            },
+            (None, false) => EnvoySni::kube_default(false),
+        }
+    }
 }
 
 /// Reading Upstreams (for a later fleet audit): a single document, a multi-document stream, or a
@@ -694,11 +733,11 @@ fn san_node(secret: &SecretRef) -> Option<Node> {
     ))
 }
 
-/// `sslConfig.parameters` alone, as YAML (`sslConfig:` / `parameters:` / …), for showing a patch.
-pub fn parameters_yaml(params: &SslParameters) -> String {
+/// `sslConfig` with `sni` (when given) and `parameters`, as YAML, for showing a patch.
+pub fn ssl_config_yaml(params: &SslParameters, sni: Option<&str>) -> String {
     to_yaml(&map(vec![(
         "sslConfig",
-        ssl_config_node(params, None, None),
+        ssl_config_node(params, sni, None),
     )]))
 }
 
@@ -929,6 +968,18 @@ fn read_upstream(doc: &Node, place: &str) -> Result<Option<UpstreamInfo>, GlooEr
         Some(p) => r.parameters(p)?,
         None => SslParameters::default(),
     };
+    let verify_subject_alt_name = match ssl.and_then(|s| s.get("verifySubjectAltName")) {
+        Some(n) => r.string_list(n, "spec.sslConfig.verifySubjectAltName")?,
+        None => Vec::new(),
+    };
+    let auto_sni_rewrite = match spec
+        .and_then(|s| s.get("static"))
+        .and_then(|s| s.get("autoSniRewrite"))
+    {
+        Some(Node::Bool(b)) => *b,
+        Some(other) => return Err(r.invalid("spec.static.autoSniRewrite", "true or false", other)),
+        None => true,
+    };
     Ok(Some(UpstreamInfo {
         name,
         namespace,
@@ -937,6 +988,8 @@ fn read_upstream(doc: &Node, place: &str) -> Result<Option<UpstreamInfo>, GlooEr
         sni,
         parameters,
         secret,
+        verify_subject_alt_name,
+        auto_sni_rewrite,
     }))
 }
 

@@ -4,6 +4,7 @@
 use std::process::ExitCode;
 
 use crate::app::{fail, scan_target, EXIT_ERROR, EXIT_OK};
+use crate::envoy::view::EnvoySni;
 use crate::envoy::{self, TlsParams};
 use crate::gloo::{self, SecretRef, SslParameters, StaticHost, UpstreamOptions, UpstreamTarget};
 use crate::scan::ScanConfig;
@@ -105,14 +106,37 @@ pub async fn run(mut req: Request) -> ExitCode {
             Err(e) => return fail(&format!("{path}: {e}")),
         }
     }
+    if let Some(envoy_req) = req.config.envoy.as_mut() {
+        envoy_req.view.sni = match existing.as_ref() {
+            // Envoy sends what the manifest makes it send: for a static Upstream, what Gloo sends
+            // to the host being scanned (or the first host).
+            Some(up) => match &up.target {
+                UpstreamTarget::Static(hosts) => {
+                    let host = hosts
+                        .iter()
+                        .find(|h| h.addr.eq_ignore_ascii_case(&req.target.host))
+                        .or(hosts.first());
+                    up.envoy_sni(host)
+                }
+                UpstreamTarget::Kube { .. } => up.envoy_sni(None),
+            },
+            // The Upstream printed here carries the scan's name as sslConfig.sni (and sniAddr).
+            None => EnvoySni::AsScanned {
+                source: "the Upstream cipher-test prints (sslConfig.sni)".into(),
+            },
+        };
+    }
     if let (Some(envoy_req), Some(up)) = (req.config.envoy.as_mut(), existing.as_ref()) {
         match tls_params(&up.parameters) {
-            Ok(p) => envoy_req.params = p,
+            Ok(p) => envoy_req.view.params = p,
             Err(e) => {
                 return fail(&format!(
                     "the Upstream's sslConfig.parameters would fail in Envoy: {e}"
                 ))
             }
+        }
+        if !up.verify_subject_alt_name.is_empty() && envoy_req.view.root_ca.is_some() {
+            envoy_req.view.verify_subject_alt_name = up.verify_subject_alt_name.clone();
         }
     }
     let report = match scan_target(&req.target, &req.sni, &req.config).await {
@@ -128,6 +152,20 @@ pub async fn run(mut req: Request) -> ExitCode {
     let Some(envoy) = &report.envoy else {
         return fail("no Envoy analysis was made");
     };
+    if let Some(real) = envoy.real.as_ref().filter(|r| !r.agrees) {
+        return fail(&format!(
+            "{}: a real {} disagrees with cipher-test's simulation ({}); nothing printed, as no patch \
+             can be trusted: rerun with --format json on `cipher-test scan --envoy-bin auto` for both outcomes",
+            req.target.display(),
+            real.envoy,
+            real.disagreement.as_deref().unwrap_or("no detail")
+        ));
+    }
+    let by_envoy = envoy
+        .real
+        .as_ref()
+        .map(|r| format!(", confirmed by a real {}", r.envoy))
+        .unwrap_or_default();
     let params = report
         .remediation
         .as_ref()
@@ -135,7 +173,7 @@ pub async fn run(mut req: Request) -> ExitCode {
         .unwrap_or_default();
     let mut note = match envoy.verdict {
         Verdict::Compatible => format!(
-            "cipher-test: {} is compatible with Envoy ({}): no parameter change is needed",
+            "cipher-test: {} is compatible with Envoy ({}){by_envoy}: no parameter change is needed",
             req.target.display(),
             envoy.profile
         ),
@@ -143,7 +181,7 @@ pub async fn run(mut req: Request) -> ExitCode {
             let rem = report.remediation.as_ref();
             match rem.and_then(|r| r.negotiated_after.as_ref()) {
                 Some(n) => format!(
-                    "cipher-test: patch verified: Envoy ({}) then negotiates {} at {}",
+                    "cipher-test: patch verified: Envoy ({}) then negotiates {} at {}{by_envoy}",
                     envoy.profile, n.cipher, n.protocol
                 ),
                 None => format!(

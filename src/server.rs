@@ -203,6 +203,12 @@ impl ServerConfig {
     }
 
     /// Sets whether a client certificate is requested or required.
+    /// Refuses a ClientHello without SNI (`unrecognized_name`), as multi-tenant front ends do.
+    pub fn with_sni_required(mut self) -> Self {
+        self.require_sni = true;
+        self
+    }
+
     pub fn with_client_auth(mut self, client_auth: ClientAuth) -> Self {
         self.client_auth = client_auth;
         self

@@ -17,7 +17,7 @@ use crate::protocol::Protocol;
 pub enum Verdict {
     /// Envoy connects as configured.
     Compatible,
-    /// Envoy connects once `sslConfig.parameters` change.
+    /// Envoy connects once the Upstream's `sslConfig` changes (parameters, SNI, secret or names).
     NeedsPatch,
     /// No Envoy/Gloo setting can make it connect: the upstream must change.
     Incompatible,
@@ -34,6 +34,28 @@ pub enum ProblemKind {
     HandshakeFailure,
     /// The upstream requires a client certificate (mTLS) and Envoy would present none.
     ClientCertificate,
+    /// The upstream refuses the handshake without the SNI name Envoy does not send.
+    SniRequired,
+    /// With a root CA, Envoy verifies the chain and its dates, and the chain fails.
+    CertificateVerify,
+    /// `verifySubjectAltName` does not match the certificate's SANs under Envoy's rules.
+    CertificateSan,
+}
+
+impl ProblemKind {
+    /// The problem as the table and the gate name it.
+    pub fn label(self) -> &'static str {
+        match self {
+            ProblemKind::NoSharedCipher => "no shared cipher suite",
+            ProblemKind::NoSharedCurve => "no shared curve",
+            ProblemKind::ProtocolVersion => "no shared protocol version",
+            ProblemKind::HandshakeFailure => "handshake failure",
+            ProblemKind::ClientCertificate => "client certificate required",
+            ProblemKind::SniRequired => "SNI required",
+            ProblemKind::CertificateVerify => "certificate not verified",
+            ProblemKind::CertificateSan => "certificate name not matched",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

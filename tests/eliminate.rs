@@ -399,7 +399,7 @@ fn raw_result(o: &ProbeOutcome) -> Option<(Protocol, u16)> {
 
 fn simulated(s: &Simulation) -> Option<(Protocol, u16)> {
     match s {
-        Simulation::Connected(n) => Some((n.protocol, n.code)),
+        Simulation::Connected { negotiated: n, .. } => Some((n.protocol, n.code)),
         Simulation::Failed { .. } => None,
     }
 }

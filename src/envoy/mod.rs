@@ -4,6 +4,7 @@
 
 pub mod real;
 pub mod san;
+pub mod view;
 
 use std::fmt;
 use std::sync::OnceLock;

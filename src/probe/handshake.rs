@@ -70,7 +70,11 @@ pub struct HandshakeInfo {
 /// The outcome of an Envoy-client simulation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Simulation {
-    Connected(Negotiated),
+    /// The handshake completed; `chain` is the server's certificate chain, leaf first (DER).
+    Connected {
+        negotiated: Negotiated,
+        chain: Vec<Vec<u8>>,
+    },
     /// The handshake failed.
     Failed {
         /// The server's alert, when it refused the ClientHello with one.
@@ -302,7 +306,10 @@ impl OpensslProber {
         match self.handshake(&ctx, certificate.is_some()).await {
             Err(e) => failed(e),
             Ok(info) => match (info.negotiated, info.failure) {
-                (Some(n), None) => Simulation::Connected(n),
+                (Some(negotiated), None) => Simulation::Connected {
+                    negotiated,
+                    chain: info.chain,
+                },
                 (_, failure) => Simulation::Failed {
                     alert: info.alert,
                     error: failure.unwrap_or_else(|| "handshake failed".into()),

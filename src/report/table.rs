@@ -11,7 +11,7 @@ use crate::cert::Severity;
 use crate::color::{Painter, Style};
 use crate::protocol::Protocol;
 use crate::scan::{summary_line, CipherStatus, NegotiatedReport, ProtocolStatus, ScanReport};
-use crate::verdict::{ProblemKind, Verdict};
+use crate::verdict::Verdict;
 
 /// Which rows the table lists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -318,6 +318,27 @@ fn render_envoy(report: &ScanReport, out: &mut String, paint: Painter) {
             envoy.handshake_error.as_deref().unwrap_or("unknown error")
         )),
     }
+    out.push_str(&wrap(
+        &format!(
+            "Envoy sends SNI: {} ({})",
+            envoy.sni.name.as_deref().unwrap_or("none"),
+            envoy.sni.source
+        ),
+        9,
+        100,
+    ));
+    if let Some(ca) = &envoy.trust.root_ca {
+        let chain = match envoy.trust.chain_verified {
+            Some(true) => "the chain verifies",
+            Some(false) => "the chain does NOT verify",
+            None => "no chain to verify",
+        };
+        out.push_str(&wrap(
+            &format!("Envoy verifies against the root CA from {ca}: {chain}"),
+            9,
+            100,
+        ));
+    }
     if envoy.raw_hello.agrees == Some(false) {
         let raw = &envoy.raw_hello;
         out.push_str(&wrap(
@@ -333,13 +354,7 @@ fn render_envoy(report: &ScanReport, out: &mut String, paint: Painter) {
         ));
     }
     for p in &envoy.problems {
-        let kind = match p.kind {
-            ProblemKind::NoSharedCipher => "no shared cipher suite",
-            ProblemKind::NoSharedCurve => "no shared curve",
-            ProblemKind::ProtocolVersion => "protocol version",
-            ProblemKind::HandshakeFailure => "handshake failure",
-            ProblemKind::ClientCertificate => "client certificate required",
-        };
+        let kind = p.kind.label();
         out.push_str(&wrap(&format!("problem: {kind}: {}", p.detail), 9, 100));
     }
     match &report.remediation {
@@ -352,7 +367,7 @@ fn render_envoy(report: &ScanReport, out: &mut String, paint: Painter) {
             };
             out.push_str(&format!("         patch ({check}):\n"));
             let params = crate::remediate::ssl_parameters(&r.params);
-            for line in crate::gloo::parameters_yaml(&params).lines() {
+            for line in crate::gloo::ssl_config_yaml(&params, r.sni.as_deref()).lines() {
                 out.push_str(&format!("           {line}\n"));
             }
             out.push_str(&wrap(&r.advice, 9, 100));

@@ -1,6 +1,8 @@
 //! Plans the probes for one target, runs them under a per-host concurrency bound, and gathers the
 //! `ScanReport`. Owns retries, pacing and the preflight; the probe itself lives in `probe/`.
 
+pub mod real;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -11,7 +13,9 @@ use tokio::task::JoinSet;
 use crate::catalog::{catalog, CipherSuite, SuiteCode};
 use crate::cert::{self, CertCheck, CertificateReport, Finding, Severity, TrustAnchors};
 use crate::eliminate::Elimination;
-use crate::envoy::{self, EnvoyClient, EnvoyProfile, TlsParams};
+use crate::envoy::real::{EnvoyBin, EnvoyBinary};
+use crate::envoy::view::{RootCa, UpstreamView};
+use crate::envoy::{self, EnvoyClient, TlsParams};
 use crate::gate::Gate;
 use crate::probe::handshake::{ClientCertificate, Simulation};
 use crate::probe::openssl::{Group, Negotiated, OpensslProber, GROUPS};
@@ -146,26 +150,28 @@ impl Default for CertConfig {
     }
 }
 
-/// Which Envoy client to judge the upstream against.
+/// Which Envoy to judge the upstream against: Envoy's view of the Upstream, and the patch policy.
 #[derive(Debug, Clone)]
 pub struct EnvoyRequest {
-    pub profile: &'static EnvoyProfile,
-    /// The Upstream's own `sslConfig.parameters`, when known (empty: Envoy's defaults).
-    pub params: TlsParams,
+    pub view: UpstreamView,
     /// Append every configurable accepted suite to a patch, not only the strongest.
     pub add_all: bool,
-    /// A client certificate Envoy would present (`sslConfig.secretRef`), from `--cert`/`--key`.
-    pub client_certificate: Option<ClientCertificate>,
+    /// A real Envoy to confirm the verdict with (`None`: the simulation alone).
+    pub real: Option<EnvoyBinary>,
+    /// What `--envoy-bin` asked for, to say why no real Envoy was used.
+    pub real_choice: EnvoyBin,
 }
 
 impl EnvoyRequest {
-    /// Envoy's current defaults.
+    /// Envoy's current defaults, as a Kubernetes Upstream without `sslConfig.sni` (no SNI).
     pub fn current() -> Self {
         EnvoyRequest {
-            profile: envoy::profile("current").expect("the current profile is embedded"),
-            params: TlsParams::default(),
+            view: UpstreamView::new(
+                envoy::profile("current").expect("the current profile is embedded"),
+            ),
             add_all: false,
-            client_certificate: None,
+            real: None,
+            real_choice: EnvoyBin::Off,
         }
     }
 }
@@ -289,6 +295,9 @@ pub struct ScanReport {
     pub remediation: Option<Remediation>,
     pub certificate: Option<CertificateReport>,
     pub client_auth: Option<ClientAuthReport>,
+    /// Whether the server needs SNI: a handshake without SNI beside the named one (`null` when the
+    /// scan sent no SNI).
+    pub sni: Option<SniReport>,
     /// Certificate and client-authentication findings, errors first.
     pub findings: Vec<Finding>,
     /// How the network behaved during the scan (throttling, retries).
@@ -349,10 +358,47 @@ impl From<&Negotiated> for NegotiatedReport {
     }
 }
 
+/// What a handshake without SNI got, beside the named one.
+#[derive(Debug, Clone, Serialize)]
+pub struct SniReport {
+    /// The name the scan sent.
+    pub name: String,
+    /// `accepted` (the handshake completed without SNI), `rejected` (the server refused it) or
+    /// `inconclusive` (no TLS answer).
+    pub without_sni: CipherStatus,
+    /// Whether the server sent the same leaf certificate without SNI (`null` unless both completed).
+    pub same_certificate: Option<bool>,
+    pub detail: String,
+}
+
+/// The SNI Envoy sends for this Upstream, and why.
+#[derive(Debug, Clone, Serialize)]
+pub struct EnvoySniReport {
+    /// `null`: no SNI at all.
+    pub name: Option<String>,
+    pub source: String,
+}
+
+/// The trust Envoy applies to the server certificate.
+#[derive(Debug, Clone, Serialize)]
+pub struct EnvoyTrustReport {
+    /// Where the root CA comes from; `null` means Envoy verifies nothing.
+    pub root_ca: Option<String>,
+    /// `sslConfig.verifySubjectAltName` (checked only with a root CA).
+    pub verify_subject_alt_name: Vec<String>,
+    /// The chain Envoy would see verifies against the root CA, dates included (`null` without a
+    /// root CA, or without a chain to check).
+    pub chain_verified: Option<bool>,
+    /// The leaf matches `verify_subject_alt_name` under Envoy's rules (`null` when not checked).
+    pub san_matched: Option<bool>,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct EnvoyReport {
     pub profile: String,
     pub verdict: Verdict,
+    pub sni: EnvoySniReport,
+    pub trust: EnvoyTrustReport,
     /// What the simulated Envoy client negotiated as configured (null: it did not connect).
     pub negotiated: Option<NegotiatedReport>,
     pub problems: Vec<Problem>,
@@ -367,6 +413,9 @@ pub struct EnvoyReport {
     /// A second opinion: a raw ClientHello with exactly Envoy's suites, groups, signature
     /// algorithms and versions, read up to the ServerHello.
     pub raw_hello: RawHelloReport,
+    /// A real Envoy's outcome per configuration, when one was run (`--envoy-bin`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub real: Option<real::RealReport>,
 }
 
 /// What the Envoy-exact raw ClientHello got, and whether it agrees with the OpenSSL simulation.
@@ -398,6 +447,9 @@ pub struct ParametersReport {
 #[derive(Debug, Clone, Serialize)]
 pub struct Remediation {
     pub parameters: ParametersReport,
+    /// The `sslConfig.sni` to set, when Envoy must send a name it does not send today.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sni: Option<String>,
     /// A handshake as Envoy with the patched parameters succeeded.
     pub verified: bool,
     pub negotiated_after: Option<NegotiatedReport>,
@@ -408,6 +460,14 @@ pub struct Remediation {
 }
 
 impl ScanReport {
+    /// Whether a real Envoy contradicted the simulated verdict or patch (its outcome then stands).
+    pub fn real_disagrees(&self) -> bool {
+        self.envoy
+            .as_ref()
+            .and_then(|e| e.real.as_ref())
+            .is_some_and(|r| !r.agrees)
+    }
+
     /// Whether any probe stayed inconclusive (the scan is then incomplete).
     pub fn has_inconclusive(&self) -> bool {
         self.summary.inconclusive > 0
@@ -716,11 +776,15 @@ pub async fn scan(target: &Target, cfg: &ScanConfig) -> Result<ScanReport, ScanE
         cfg.delay,
     ));
     let bar = progress_bar(jobs.len(), cfg.progress);
+    let side = match &cfg.envoy {
+        Some(req) => Some(EnvoySide::new(target, cfg, req, &prober)?),
+        None => None,
+    };
     let suites = enumerate(&prober, &raw, &gate, cfg, jobs, first_choice, &bar);
     let envoy_handshake = async {
-        match &cfg.envoy {
-            Some(req) => Some(first_look(&prober, &raw.gated(Arc::clone(&gate)), &gate, req).await),
-            None => None,
+        match (&cfg.envoy, &side) {
+            (Some(req), Some(side)) => Some(first_look(side, &gate, req).await),
+            _ => None,
         }
     };
     let certificates = async {
@@ -733,12 +797,22 @@ pub async fn scan(target: &Target, cfg: &ScanConfig) -> Result<ScanReport, ScanE
             None => (None, None, Vec::new()),
         }
     };
-    let (found, first, (certificate, client_auth, findings)) =
-        tokio::join!(suites, envoy_handshake, certificates);
+    let without_sni = async {
+        match &target.sni {
+            Some(name) => {
+                let _ticket = gate.enter().await;
+                Some(handshake_without_sni(target, cfg, name).await)
+            }
+            None => None,
+        }
+    };
+    let (found, first, (certificate, client_auth, findings), without_sni) =
+        tokio::join!(suites, envoy_handshake, certificates, without_sni);
     bar.finish_and_clear();
     rows.extend(found.rows);
     rows.sort_by_key(|r| (r.protocol, r.code));
     let groups = found.groups;
+    let sni = without_sni.map(|w| w.report(certificate.as_ref()));
 
     let protocols = cfg
         .protocols
@@ -748,9 +822,9 @@ pub async fn scan(target: &Target, cfg: &ScanConfig) -> Result<ScanReport, ScanE
             status: protocol_status(rows.iter().filter(|r| r.protocol == p)),
         })
         .collect();
-    let (envoy, remediation) = match (&cfg.envoy, first) {
-        (Some(req), Some(first)) => {
-            let (e, r) = judge(&prober, req, &rows, &groups, first).await;
+    let (envoy, remediation) = match (&cfg.envoy, &side, first) {
+        (Some(req), Some(side), Some(first)) => {
+            let (e, r) = judge(side, &prober, req, &rows, &groups, first).await;
             (Some(e), r)
         }
         _ => (None, None),
@@ -787,6 +861,7 @@ pub async fn scan(target: &Target, cfg: &ScanConfig) -> Result<ScanReport, ScanE
         remediation,
         certificate,
         client_auth,
+        sni,
         findings,
         network: found.network,
         enumeration: found.enumeration,
@@ -1183,7 +1258,7 @@ pub fn parameters_report(params: &TlsParams) -> ParametersReport {
 /// ServerHello and then stopped only because the upstream wanted a client certificate).
 fn agreed(sim: &Simulation, presented: bool) -> Option<(Protocol, String)> {
     match sim {
-        Simulation::Connected(n) => Some((n.protocol, n.cipher.clone())),
+        Simulation::Connected { negotiated: n, .. } => Some((n.protocol, n.cipher.clone())),
         Simulation::Failed {
             server_hello: Some((p, code)),
             certificate_requested,
@@ -1205,7 +1280,7 @@ fn is_server_alert(error: &str) -> bool {
 /// change a verdict. A timeout, reset or EOF settles nothing.
 fn answered(sim: &Simulation) -> bool {
     match sim {
-        Simulation::Connected(_) => true,
+        Simulation::Connected { .. } => true,
         Simulation::Failed {
             alert,
             server_hello,
@@ -1245,9 +1320,47 @@ fn raw_second_opinion(outcome: ProbeOutcome, sim: &Simulation) -> RawHelloReport
 
 fn failure_text(sim: &Simulation) -> Option<String> {
     match sim {
-        Simulation::Connected(_) => None,
+        Simulation::Connected { .. } => None,
         Simulation::Failed { alert: Some(a), .. } => Some(format!("server sent {a}")),
         Simulation::Failed { error, .. } => Some(error.clone()),
+    }
+}
+
+/// The probers that speak as Envoy: they send the SNI Envoy sends, which may differ from the scan's.
+pub struct EnvoySide {
+    prober: Arc<OpensslProber>,
+    raw: RawProber,
+    /// The SNI Envoy sends and why.
+    sni: EnvoySniReport,
+    /// The name the scan sent, when Envoy sends another (or none).
+    scanned_sni: Option<String>,
+}
+
+impl EnvoySide {
+    fn new(
+        target: &Target,
+        cfg: &ScanConfig,
+        req: &EnvoyRequest,
+        scan_prober: &Arc<OpensslProber>,
+    ) -> Result<EnvoySide, ScanError> {
+        let (name, source) = req
+            .view
+            .sni
+            .resolve(&target.host_port.host, target.sni.as_deref());
+        let prober = if name == target.sni {
+            Arc::clone(scan_prober)
+        } else {
+            Arc::new(
+                OpensslProber::new(target.address, name.clone(), cfg.timeout)
+                    .map_err(|e| ScanError::Local(e.to_string()))?,
+            )
+        };
+        Ok(EnvoySide {
+            prober,
+            raw: RawProber::new(target.address, name.clone(), cfg.timeout),
+            scanned_sni: target.sni.clone().filter(|s| Some(s) != name.as_ref()),
+            sni: EnvoySniReport { name, source },
+        })
     }
 }
 
@@ -1258,20 +1371,16 @@ pub struct FirstLook {
     second_opinion: RawHelloReport,
 }
 
-/// `raw` should be gated by `gate`, which the OpenSSL handshake passes too.
-async fn first_look(
-    prober: &OpensslProber,
-    raw: &RawProber,
-    gate: &Gate,
-    req: &EnvoyRequest,
-) -> FirstLook {
-    let client = EnvoyClient::with_params(req.profile, &req.params);
-    let certificate = req.client_certificate.as_ref();
+async fn first_look(side: &EnvoySide, gate: &Arc<Gate>, req: &EnvoyRequest) -> FirstLook {
+    let client = req.view.client();
+    let certificate = req.view.client_certificate.as_ref();
     let simulate = async {
         let _ticket = gate.enter().await;
-        prober.simulate(&client, certificate).await
+        side.prober.simulate(&client, certificate).await
     };
-    let (simulation, outcome) = tokio::join!(simulate, crate::eliminate::envoy_hello(raw, &client));
+    let raw = side.raw.gated(Arc::clone(gate));
+    let (simulation, outcome) =
+        tokio::join!(simulate, crate::eliminate::envoy_hello(&raw, &client));
     let second_opinion = raw_second_opinion(outcome, &simulation);
     FirstLook {
         simulation,
@@ -1279,11 +1388,89 @@ async fn first_look(
     }
 }
 
+/// What the trust Envoy applies makes of `chain`: problems, and whether the chain and names passed.
+fn trust_problems(
+    view: &UpstreamView,
+    chain: &[Vec<u8>],
+) -> (Vec<Problem>, Option<bool>, Option<bool>) {
+    let Some(root) = &view.root_ca else {
+        return (Vec::new(), None, None);
+    };
+    if chain.is_empty() {
+        return (Vec::new(), None, None);
+    }
+    let mut problems = Vec::new();
+    let chain_ok = match cert::envoy_verify(chain, &root.certificates, crate::util::now_unix()) {
+        Ok(None) => Some(true),
+        Ok(Some(failure)) => {
+            problems.push(Problem {
+                kind: ProblemKind::CertificateVerify,
+                detail: format!(
+                    "with the root CA from {}, Envoy verifies the server's chain and refuses it: {failure}",
+                    root.source
+                ),
+            });
+            Some(false)
+        }
+        Err(e) => {
+            problems.push(Problem {
+                kind: ProblemKind::CertificateVerify,
+                detail: format!("the server's certificate cannot be parsed: {e}"),
+            });
+            Some(false)
+        }
+    };
+    let san_ok = if view.verify_subject_alt_name.is_empty() {
+        None
+    } else {
+        let names = cert::leaf_names(&chain[0]).unwrap_or_default();
+        let cert_names = envoy::san::CertificateNames {
+            dns: &names.dns,
+            uri: &names.uri,
+            email: &names.email,
+            ip: &names.ip,
+        };
+        let ok = envoy::san::verify_subject_alt_name(&view.verify_subject_alt_name, &cert_names);
+        if !ok {
+            problems.push(Problem {
+                kind: ProblemKind::CertificateSan,
+                detail: format!(
+                    "verifySubjectAltName is {}, and Envoy refuses the server: {}",
+                    view.verify_subject_alt_name.join(", "),
+                    envoy::san::explain_mismatch(&view.verify_subject_alt_name, &cert_names)
+                ),
+            });
+        }
+        Some(ok)
+    };
+    (problems, chain_ok, san_ok)
+}
+
+fn trust_advice(problems: &[Problem]) -> Option<String> {
+    let mut out = Vec::new();
+    for p in problems {
+        match p.kind {
+            ProblemKind::CertificateVerify if p.detail.contains("expired") || p.detail.contains("not yet valid") => out.push(
+                "Renew the upstream's certificate: Envoy with a root CA refuses a chain outside its dates.",
+            ),
+            ProblemKind::CertificateVerify => out.push(
+                "Put the CA that issued the upstream's chain in the secret's ca.crt (glooctl create secret tls NAME --rootca CA.pem), or serve a chain the configured CA signed.",
+            ),
+            ProblemKind::CertificateSan => out.push(
+                "List a name the certificate has in sslConfig.verifySubjectAltName, or reissue the certificate with a DNS SAN for the configured name.",
+            ),
+            _ => {}
+        }
+    }
+    (!out.is_empty()).then(|| out.join(" "))
+}
+
 /// The verdict for `req`: the plan from the scan data, checked by a real handshake as that Envoy
-/// client, and the patch verified by a second handshake with the patched parameters. A client
-/// certificate from `--cert`/`--key` is presented as Envoy would present its `secretRef`.
+/// client (with the SNI Envoy sends), the trust Envoy applies to the chain it sees, and the patch
+/// verified by a second handshake with the patched parameters (and SNI).
 async fn judge(
-    prober: &OpensslProber,
+    side: &EnvoySide,
+    scan_prober: &Arc<OpensslProber>,
     req: &EnvoyRequest,
     rows: &[CipherResult],
     groups: &[GroupResult],
@@ -1305,15 +1492,16 @@ async fn judge(
             accepted.push(g.name.to_string());
         }
     }
-    let certificate = req.client_certificate.as_ref();
-    let client = EnvoyClient::with_params(req.profile, &req.params);
+    let view = &req.view;
+    let certificate = view.client_certificate.as_ref();
+    let client = view.client();
     let mut plan = verdict::plan(&observed, &client, req.add_all);
     let FirstLook {
         simulation,
         second_opinion,
     } = first;
     let negotiated = match &simulation {
-        Simulation::Connected(n) => Some(NegotiatedReport::from(n)),
+        Simulation::Connected { negotiated, .. } => Some(NegotiatedReport::from(negotiated)),
         Simulation::Failed { .. } => None,
     };
     let handshake_error = failure_text(&simulation);
@@ -1321,6 +1509,51 @@ async fn judge(
     let presented = certificate.is_some();
     let needs_certificate =
         agreed(&simulation, presented).is_some() && matches!(simulation, Simulation::Failed { .. });
+
+    // SNI: when Envoy's handshake is refused and the scan's name differs from what Envoy sends,
+    // the same client with the scan's name tells whether the name is what is missing.
+    let mut named_chain = Vec::new();
+    let sni_fix = match (&side.scanned_sni, &simulation) {
+        (Some(name), Simulation::Failed { .. }) if answered(&simulation) && !needs_certificate => {
+            let with_name = scan_prober.simulate(&client, certificate).await;
+            let fixed = match &with_name {
+                Simulation::Connected { chain, .. } => {
+                    named_chain = chain.clone();
+                    true
+                }
+                // The suites do not match either: does the name matter once they do?
+                Simulation::Failed { .. } if plan.verdict != Verdict::Compatible => {
+                    let patched =
+                        EnvoyClient::with_params(view.profile, &merged(&view.params, &plan.params));
+                    let (without, with) = tokio::join!(
+                        side.prober.simulate(&patched, certificate),
+                        scan_prober.simulate(&patched, certificate)
+                    );
+                    answered(&without)
+                        && agreed(&without, presented).is_none()
+                        && matches!(with, Simulation::Connected { .. })
+                }
+                Simulation::Failed { .. } => false,
+            };
+            fixed.then(|| name.clone())
+        }
+        _ => None,
+    };
+    if let Some(name) = &sni_fix {
+        plan.problems.push(Problem {
+            kind: ProblemKind::SniRequired,
+            detail: format!(
+                "the upstream refuses a handshake {}, and completes one with SNI {name}; Envoy sends {} ({})",
+                match &side.sni.name {
+                    Some(n) => format!("with SNI {n}"),
+                    None => "without SNI".into(),
+                },
+                side.sni.name.as_deref().unwrap_or("none"),
+                side.sni.source
+            ),
+        });
+    }
+
     // The real handshake has the last word on "are version and suite agreed as configured".
     match (agreed(&simulation, presented), plan.verdict) {
         (Some(_), Verdict::NeedsPatch | Verdict::Incompatible) => {
@@ -1328,6 +1561,10 @@ async fn judge(
             plan.params = TlsParams::default();
             plan.problems.clear();
             plan.advice = "Envoy connects with its current settings; no patch is needed.".into();
+        }
+        (None, Verdict::Compatible) if sni_fix.is_some() => {
+            plan.verdict = Verdict::NeedsPatch;
+            plan.advice = String::new();
         }
         (None, Verdict::Compatible) if answered(&simulation) => {
             plan.verdict = Verdict::Incompatible;
@@ -1344,6 +1581,18 @@ async fn judge(
                     .into();
         }
         _ => {}
+    }
+    if let Some(name) = &sni_fix {
+        let sni_advice = format!(
+            "Set sslConfig.sni: {name} so that Envoy sends the name the upstream needs (on a static \
+             Upstream, hosts[].sniAddr does the same per host, and autoSniRewrite: false keeps \
+             sslConfig.sni from being replaced by the host's addr)."
+        );
+        plan.advice = if plan.advice.is_empty() {
+            sni_advice
+        } else {
+            format!("{sni_advice} {}", plan.advice)
+        };
     }
     if needs_certificate {
         let detail = if presented {
@@ -1375,34 +1624,38 @@ async fn judge(
             };
         }
     }
+
     let remediation = if plan.verdict == Verdict::NeedsPatch {
-        let mut merged = req.params.clone();
-        if plan.params.cipher_entries.is_some() {
-            merged.cipher_entries = plan.params.cipher_entries.clone();
-        }
-        if plan.params.ecdh_curves.is_some() {
-            merged.ecdh_curves = plan.params.ecdh_curves.clone();
-        }
-        if plan.params.min_version.is_some() {
-            merged.min_version = plan.params.min_version;
-        }
-        if plan.params.max_version.is_some() {
-            merged.max_version = plan.params.max_version;
-        }
-        let after = if plan.params.is_empty() {
+        let patched = merged(&view.params, &plan.params);
+        let after = if plan.params.is_empty() && sni_fix.is_none() {
             simulation.clone()
         } else {
+            let prober = if sni_fix.is_some() {
+                scan_prober
+            } else {
+                &side.prober
+            };
             prober
-                .simulate(&EnvoyClient::with_params(req.profile, &merged), certificate)
+                .simulate(
+                    &EnvoyClient::with_params(view.profile, &patched),
+                    certificate,
+                )
                 .await
         };
         if !answered(&after) {
             inconclusive = true;
         }
         let (verified, negotiated_after) = match &after {
-            Simulation::Connected(n) => (true, Some(NegotiatedReport::from(n))),
+            Simulation::Connected { negotiated, .. } => {
+                (true, Some(NegotiatedReport::from(negotiated)))
+            }
             Simulation::Failed { .. } => (false, None),
         };
+        if let Simulation::Connected { chain, .. } = &after {
+            if named_chain.is_empty() {
+                named_chain = chain.clone();
+            }
+        }
         let mut advice = plan.advice.clone();
         if needs_certificate && !presented {
             if let Some((p, cipher)) = agreed(&after, presented) {
@@ -1421,6 +1674,7 @@ async fn judge(
         }
         Some(Remediation {
             parameters: parameters_report(&plan.params),
+            sni: sni_fix.clone(),
             verified,
             negotiated_after,
             advice: advice.trim().to_string(),
@@ -1429,17 +1683,157 @@ async fn judge(
     } else {
         None
     };
+
+    // Trust: the chain Envoy would see (as configured, else with the fix) against the root CA.
+    let chain: &[Vec<u8>] = match &simulation {
+        Simulation::Connected { chain, .. } => chain,
+        Simulation::Failed { .. } => &named_chain,
+    };
+    let (trust_issues, chain_verified, san_matched) = trust_problems(view, chain);
+    let mut remediation = remediation;
+    if !trust_issues.is_empty() {
+        let expired = trust_issues.iter().any(|p| {
+            p.kind == ProblemKind::CertificateVerify
+                && (p.detail.contains("expired") || p.detail.contains("not yet valid"))
+        });
+        let advice = trust_advice(&trust_issues).unwrap_or_default();
+        match plan.verdict {
+            Verdict::Compatible => {
+                plan.verdict = if expired {
+                    Verdict::Incompatible
+                } else {
+                    Verdict::NeedsPatch
+                };
+                plan.advice = advice.clone();
+                if !expired {
+                    remediation = Some(Remediation {
+                        parameters: ParametersReport::default(),
+                        sni: None,
+                        verified: false,
+                        negotiated_after: None,
+                        advice: advice.clone(),
+                        params: TlsParams::default(),
+                    });
+                }
+            }
+            Verdict::NeedsPatch if expired => {
+                plan.verdict = Verdict::Incompatible;
+                plan.advice = format!("{advice} {}", plan.advice);
+                remediation = None;
+            }
+            _ => {
+                plan.advice = format!("{advice} {}", plan.advice);
+                if let Some(r) = remediation.as_mut() {
+                    r.verified = false;
+                    r.advice = format!("{advice} {}", r.advice);
+                }
+            }
+        }
+        plan.problems.extend(trust_issues);
+    }
+
     let report = EnvoyReport {
-        profile: req.profile.name.clone(),
+        profile: view.profile.name.clone(),
         verdict: plan.verdict,
+        sni: side.sni.clone(),
+        trust: EnvoyTrustReport {
+            root_ca: view.root_ca.as_ref().map(|r: &RootCa| r.source.clone()),
+            verify_subject_alt_name: view.verify_subject_alt_name.clone(),
+            chain_verified,
+            san_matched,
+        },
         negotiated,
         problems: plan.problems,
         handshake_error,
-        advice: plan.advice,
+        advice: plan.advice.trim().to_string(),
         inconclusive,
         raw_hello: second_opinion,
+        real: None,
     };
     (report, remediation)
+}
+
+/// `base` with every field `patch` sets replaced.
+fn merged(base: &TlsParams, patch: &TlsParams) -> TlsParams {
+    TlsParams {
+        cipher_entries: patch
+            .cipher_entries
+            .clone()
+            .or_else(|| base.cipher_entries.clone()),
+        ecdh_curves: patch
+            .ecdh_curves
+            .clone()
+            .or_else(|| base.ecdh_curves.clone()),
+        min_version: patch.min_version.or(base.min_version),
+        max_version: patch.max_version.or(base.max_version),
+    }
+}
+
+/// A full handshake without SNI, beside the scan's named ones.
+struct WithoutSni {
+    name: String,
+    outcome: Result<crate::probe::handshake::HandshakeInfo, String>,
+}
+
+async fn handshake_without_sni(target: &Target, cfg: &ScanConfig, name: &str) -> WithoutSni {
+    let outcome = match OpensslProber::new(target.address, None, cfg.timeout) {
+        Ok(p) => p.full_handshake(None).await,
+        Err(e) => Err(e.to_string()),
+    };
+    WithoutSni {
+        name: name.to_string(),
+        outcome,
+    }
+}
+
+impl WithoutSni {
+    fn report(self, named: Option<&CertificateReport>) -> SniReport {
+        let named_leaf = named
+            .and_then(|c| c.chain.first())
+            .map(|c| c.sha256.clone());
+        let (without_sni, same_certificate, detail) = match self.outcome {
+            Ok(info) if info.failure.is_none() || !info.chain.is_empty() => {
+                let leaf = cert::parse_chain(&info.chain[..info.chain.len().min(1)])
+                    .ok()
+                    .and_then(|mut c| c.pop())
+                    .map(|c| c.sha256);
+                let same = named_leaf.zip(leaf).map(|(a, b)| a == b);
+                let detail = match same {
+                    Some(false) => "the server completes a handshake without SNI, with a different certificate than for the name".to_string(),
+                    _ => "the server completes a handshake without SNI".to_string(),
+                };
+                (CipherStatus::Accepted, same, detail)
+            }
+            Ok(info) => match info.failure {
+                Some(e) if info.alert.is_some() || is_server_alert(&e) => (
+                    CipherStatus::Rejected,
+                    None,
+                    format!("the server refuses a handshake without SNI: {e}"),
+                ),
+                Some(e) => (
+                    CipherStatus::Inconclusive,
+                    None,
+                    format!("no TLS answer without SNI: {e}"),
+                ),
+                None => (
+                    CipherStatus::Accepted,
+                    None,
+                    "the server completes a handshake without SNI".into(),
+                ),
+            },
+            Err(e) => (
+                CipherStatus::Inconclusive,
+                None,
+                format!("no TLS answer without SNI: {e}"),
+            ),
+        };
+        SniReport {
+            name: self.name,
+            without_sni,
+            same_certificate,
+            detail,
+        }
+    }
 }
 
 /// The certificate chain and client authentication: one full handshake without a client certificate
