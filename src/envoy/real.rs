@@ -680,8 +680,8 @@ pub fn run(
                             return Err(RealEnvoyError::StartFailed {
                                 path: bin.path.clone(),
                                 detail: format!(
-                                    "{reason} (every cluster passed `--mode validate` alone)"
-                                ),
+                                "{reason} (each of these clusters passes `--mode validate` alone)"
+                            ),
                             })
                         }
                     }
@@ -1799,6 +1799,13 @@ Failed to initialize cipher suites DHE-RSA-AES128-SHA. The following ciphers wer
         );
         assert!(parse_http_response(b"SSH-2.0\r\n\r\n", true).is_err());
         assert_eq!(percent_encode(r"^a\.b+[0-9]"), "%5Ea%5C.b%2B%5B0-9%5D");
+    }
+
+    #[test]
+    fn only_a_running_envoy_binary_is_taken_as_the_exe() {
+        // This test binary is not named envoy*.
+        assert_eq!(running_envoy_exe(std::process::id()), None);
+        assert_eq!(running_envoy_exe(u32::MAX), None);
     }
 
     #[test]

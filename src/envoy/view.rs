@@ -29,7 +29,7 @@ impl EnvoySni {
         EnvoySni::Known {
             name: None,
             source: if assumed {
-                "a Kubernetes Upstream without sslConfig.sni (assumed; choose with --upstream-kind or --envoy-sni)"
+                "a Kubernetes Upstream without sslConfig.sni, assumed: choose with --upstream-kind or --envoy-sni"
                     .into()
             } else {
                 "a Kubernetes Upstream without sslConfig.sni".into()

@@ -339,6 +339,41 @@ fn render_envoy(report: &ScanReport, out: &mut String, paint: Painter) {
             100,
         ));
     }
+    if let Some(real) = &envoy.real {
+        let said: Vec<String> = real
+            .outcomes
+            .iter()
+            .map(|o| {
+                let what = match o.configuration {
+                    crate::scan::real::Configuration::AsConfigured => "as configured",
+                    crate::scan::real::Configuration::Patched => "with the patch",
+                };
+                if o.connected {
+                    format!(
+                        "{what} it connects ({} at {})",
+                        o.cipher.as_deref().unwrap_or("?"),
+                        o.protocol.as_deref().unwrap_or("?")
+                    )
+                } else {
+                    format!(
+                        "{what} it fails ({})",
+                        o.failure.as_deref().unwrap_or("no handshake")
+                    )
+                }
+            })
+            .collect();
+        let line = if real.agrees {
+            format!("verified by {}: {}", real.envoy, said.join("; "))
+        } else {
+            format!(
+                "WARNING: a real {} disagrees with the simulation: {}. Its outcome stands: {}",
+                real.envoy,
+                real.disagreement.as_deref().unwrap_or("no detail"),
+                said.join("; ")
+            )
+        };
+        out.push_str(&wrap(&line, 9, 100));
+    }
     if envoy.raw_hello.agrees == Some(false) {
         let raw = &envoy.raw_hello;
         out.push_str(&wrap(
