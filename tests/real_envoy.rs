@@ -621,3 +621,67 @@ fn remediate_on_an_sni_requiring_upstream_prints_an_upstream_envoy_connects_with
     assert!(outcome.connected, "{outcome:?}\n{}", out.stdout);
     assert_eq!(outcome.cipher.as_deref(), Some("ECDHE-RSA-AES256-SHA"));
 }
+
+#[test]
+fn check_judges_every_upstream_with_one_real_envoy() {
+    let Some(bin) = envoy() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let sni_required = TlsServer::start(
+        ServerConfig::tls12_only("ECDHE-RSA-AES128-GCM-SHA256").with_sni_required(),
+    )
+    .unwrap();
+    let plain = TlsServer::start(ServerConfig::tls12_only("ECDHE-RSA-AES128-GCM-SHA256")).unwrap();
+    // A Kubernetes Upstream without sslConfig.sni (Envoy sends none), and a static one by IP.
+    let file = dir.path().join("upstreams.yaml");
+    std::fs::write(
+        &file,
+        format!(
+            "apiVersion: gloo.solo.io/v1\nkind: Upstream\nmetadata: {{name: api, namespace: gloo-system}}\n\
+             spec:\n  kube: {{serviceName: api, serviceNamespace: default, servicePort: 443}}\n  sslConfig: {{}}\n\
+             ---\napiVersion: gloo.solo.io/v1\nkind: Upstream\nmetadata: {{name: plain, namespace: gloo-system}}\n\
+             spec:\n  static:\n    hosts: [{{addr: 127.0.0.1, port: {}}}]\n  sslConfig: {{}}\n",
+            plain.port()
+        ),
+    )
+    .unwrap();
+    let resolve = format!(
+        "api.default.svc.cluster.local:443=127.0.0.1:{}",
+        sni_required.port()
+    );
+    let out = common::run(&[
+        "check",
+        "--upstreams",
+        file.to_str().unwrap(),
+        "--resolve",
+        &resolve,
+        "--envoy-bin",
+        bin.path.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    let doc: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let targets = doc["targets"].as_array().unwrap();
+    let api = &targets[0];
+    assert_eq!(api["result"], "fail", "{api:#}");
+    let reasons = api["reasons"].to_string();
+    assert!(reasons.contains("SNI required"), "{reasons}");
+    assert!(
+        reasons.contains("set sslConfig.sni: api.default.svc.cluster.local"),
+        "{reasons}"
+    );
+    assert_eq!(targets[1]["result"], "pass", "{:#}", targets[1]);
+    // Both verdicts were confirmed by the real Envoy, the patch included.
+    for t in targets {
+        let real = &t["report"]["envoy"]["real"];
+        assert_eq!(real["agrees"], true, "{real:#}");
+        assert_eq!(real["version"], bin.version.as_str());
+    }
+    let outcomes = api["report"]["envoy"]["real"]["outcomes"]
+        .as_array()
+        .unwrap();
+    assert_eq!(outcomes[0]["configuration"], "as_configured");
+    assert_eq!(outcomes[0]["connected"], false);
+    assert_eq!(outcomes[1]["configuration"], "patched");
+    assert_eq!(outcomes[1]["connected"], true, "{outcomes:#?}");
+}
