@@ -12,7 +12,7 @@ each line the way the catalogue does, and reports every difference:
 Rows that the local OpenSSL does not list (RC4, 3DES, EXPORT, static DH/ECDH,
 ...) are expected and only counted. The CSV is also checked for format
 (9 fields, unique codes and names, allowed values, ascending code order) and
-for the boringssl column rules of envoy-gloo-facts.md §3/§5.
+for the boringssl column rules of ciphers/SOURCES.md §3/§6.
 
 The script never rewrites the CSV. Exit status: 0 = no difference,
 1 = differences found, 2 = could not run openssl / read the CSV.
@@ -49,7 +49,7 @@ ALLOWED = {
 ENC_RE = re.compile(r"^(None|[A-Za-z0-9/]+\(\d+\))$")
 CODE_RE = re.compile(r"^0x[0-9A-F]{4}$")
 
-# envoy-gloo-facts.md §3.2 / §5 (BoringSSL kCiphers at HEAD). Every code not
+# ciphers/SOURCES.md §3.2 / §6 (BoringSSL kCiphers at HEAD). Every code not
 # listed here must be "no".
 BORINGSSL_EXPECTED = {
     "yes": {"0xC02B", "0xC02C", "0xC02F", "0xC030", "0xCCA8", "0xCCA9",
@@ -210,7 +210,7 @@ def check_format(rows):
             if r["code"] in codes:
                 expected = value
         if r["boringssl"] != expected:
-            problems.append("%s: boringssl=%r, envoy-gloo-facts.md says %r"
+            problems.append("%s: boringssl=%r, ciphers/SOURCES.md says %r"
                             % (where, r["boringssl"], expected))
     present = {r["code"] for r in rows}
     for value, codes in BORINGSSL_EXPECTED.items():

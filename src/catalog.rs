@@ -53,7 +53,7 @@ impl FromStr for SuiteCode {
 }
 
 /// Whether BoringSSL, hence an Envoy/Gloo `cipherSuites` entry, can name this suite
-/// (`../shared/reference/envoy-gloo-facts.md` §3).
+/// (`ciphers/SOURCES.md` §3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum BoringSsl {

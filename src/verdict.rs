@@ -150,7 +150,7 @@ fn candidates(observed: &Observed, client: &EnvoyClient) -> Vec<Candidate> {
                 if let Some(shared) = accepted.iter().find(|g| client.ecdh_curves.contains(g)) {
                     (Some(shared.clone()), false)
                 } else {
-                    // Prefer the curves BoringSSL names, P-384 before P-521 (facts §2.1).
+                    // Prefer the curves BoringSSL names, P-384 before P-521 (`ciphers/SOURCES.md` §2.1).
                     let order = ["P-384", "P-521", "X25519", "P-256"];
                     match order.iter().find(|c| accepted.iter().any(|a| a == *c)) {
                         Some(c) => (Some(c.to_string()), true),

@@ -154,7 +154,7 @@ fn required_families_are_present() {
 
 #[test]
 fn boringssl_column_matches_the_envoy_facts() {
-    // envoy-gloo-facts.md §3.2: BoringSSL's kCiphers at HEAD, TLS <= 1.2.
+    // ciphers/SOURCES.md §3.2: BoringSSL's kCiphers at HEAD, TLS <= 1.2.
     let yes = [
         "AES128-SHA",
         "AES256-SHA",
@@ -194,7 +194,7 @@ fn boringssl_column_matches_the_envoy_facts() {
         };
         assert_eq!(s.boringssl, want, "{}", s.openssl_name);
     }
-    // Envoy's current client defaults (facts §1.1) are all configurable.
+    // Envoy's current client defaults (`ciphers/SOURCES.md` §1.1) are all configurable.
     for code in [0xC02B, 0xCCA9, 0xC02F, 0xCCA8, 0xC02C, 0xC030] {
         assert_eq!(catalog().by_code(code).unwrap().boringssl, BoringSsl::Yes);
     }

@@ -178,7 +178,7 @@ fn file_patch_keeps_every_other_field() {
     let after = yaml11(&out.stdout).unwrap();
     let mut want = before[0].clone();
     want["spec"]["sslConfig"]["parameters"]["cipherSuites"] = patched_suites();
-    // Gloo rewrites SNI to each static host's addr unless the host names it (facts §4.4).
+    // Gloo rewrites SNI to each static host's addr unless the host names it (`ciphers/SOURCES.md` §4.4).
     want["spec"]["static"]["hosts"][0]["sniAddr"] = json!("legacy.internal");
     assert_eq!(after[0], want, "{}", out.stdout);
     // User key order is kept: labels before spec, healthChecks first in spec.

@@ -16,7 +16,7 @@ use crate::protocol::Protocol;
 
 const PROFILES_YAML: &str = include_str!("../../ciphers/envoy-profiles.yaml");
 
-/// The curve names BoringSSL accepts in `ecdh_curves` (facts §2.1), strongest-compatible first.
+/// The curve names BoringSSL accepts in `ecdh_curves` (`ciphers/SOURCES.md` §2.1), strongest-compatible first.
 pub const CONFIGURABLE_CURVES: [&str; 4] = ["X25519", "P-256", "P-384", "P-521"];
 
 /// One entry of an Envoy cipher list: a suite, or an equal-preference group `[a|b]`.
@@ -300,7 +300,7 @@ impl EnvoyClient {
         if suite.is_tls13() {
             self.tls13_suites().iter().any(|s| s.code == suite.code)
         } else {
-            // PSK suites are never offered: Envoy installs no PSK callback (facts §3.2).
+            // PSK suites are never offered: Envoy installs no PSK callback (`ciphers/SOURCES.md` §3.2).
             !suite.is_psk() && self.tls12_suites().iter().any(|s| s.code == suite.code)
         }
     }

@@ -266,7 +266,7 @@ pub struct Group {
     pub id: u16,
 }
 
-/// The groups cipher-test enumerates: BoringSSL's four (facts §2.1) and X448, which BoringSSL lacks.
+/// The groups cipher-test enumerates: BoringSSL's four (`ciphers/SOURCES.md` §2.1) and X448, which BoringSSL lacks.
 pub const GROUPS: [Group; 5] = [
     Group {
         name: "X25519",
