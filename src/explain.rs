@@ -96,8 +96,8 @@ const LATE_HANDSHAKE_FAILURE: &str = "If Envoy's message does not also contain 2
 const CODE_HANDSHAKE_FAILURE: u32 = (LIB_SSL << 24) | 1040;
 const CODE_ON_CLIENT_HELLO: u32 = (LIB_SSL << 24) | 154;
 
-/// One SSL-library reason this module has specific notes for. The codes in the Envoy/Gloo facts
-/// (§2.5) come first; the rest are other reasons commonly seen on Envoy upstream connections.
+/// One SSL-library reason this module has specific notes for. The codes of `ciphers/SOURCES.md`
+/// §2.5 come first; the rest are other reasons commonly seen on Envoy upstream connections.
 struct SslReason {
     reason: u32,
     name: &'static str,

@@ -1,4 +1,4 @@
-//! The catalogue agrees with the local OpenSSL and with the Envoy/BoringSSL facts.
+//! The catalogue agrees with the local OpenSSL and with the Envoy/BoringSSL sources (`ciphers/SOURCES.md`).
 
 use std::process::Command;
 

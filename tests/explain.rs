@@ -6,7 +6,7 @@ use common::Rng;
 
 use cipher_test::explain::{explain, render_text, ExplainError, Explanation};
 
-/// The error-code table in the Envoy/Gloo facts (§2.5): code, BoringSSL reason name, reason number.
+/// The error codes of `ciphers/SOURCES.md` §2.5: code, BoringSSL reason name, reason number.
 const FACTS_TABLE: &[(u32, &str, u32)] = &[
     (268436496, "SSLV3_ALERT_HANDSHAKE_FAILURE", 1040),
     (268435610, "HANDSHAKE_FAILURE_ON_CLIENT_HELLO", 154),
