@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use crate::app::{emit, fail, scan_target};
 use crate::cli::Output;
 use crate::scan::ScanConfig;
-use crate::server::{ServerConfig, TlsServer};
+use crate::testing::server::{ServerConfig, TlsServer};
 use crate::target::{HostPort, SniChoice};
 
 /// Starts the demo server, scans it and prints the report.

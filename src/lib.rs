@@ -21,9 +21,9 @@ pub mod remediate;
 pub mod report;
 pub mod scan;
 pub mod secret;
-pub mod server;
+
 pub mod target;
-pub mod testpki;
+pub mod testing;
 pub mod util;
 pub mod verdict;
 pub mod wire;

@@ -9,7 +9,7 @@ use cipher_test::cert::{
     self, evaluate, hostname_matches, load_ca_file, parse_chain, CertCheck, CertError,
     CertificateReport, Finding, Severity, TrustAnchors,
 };
-use cipher_test::testpki::{issue, self_signed, CertSpec, Issued, KeyKind, SigDigest};
+use cipher_test::testing::pki::{issue, self_signed, CertSpec, Issued, KeyKind, SigDigest};
 use openssl::asn1::Asn1Time;
 use openssl::hash::MessageDigest;
 

@@ -7,8 +7,8 @@ mod common;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use cipher_test::server::{ClientAuth, ServerConfig, TlsServer};
-use cipher_test::testpki::{self, CertSpec, Issued, KeyKind, SigDigest};
+use cipher_test::testing::server::{ClientAuth, ServerConfig, TlsServer};
+use cipher_test::testing::pki::{self, CertSpec, Issued, KeyKind, SigDigest};
 use openssl::ssl::SslVersion;
 use serde_json::Value;
 
@@ -20,18 +20,18 @@ struct Pki {
 
 impl Pki {
     fn new() -> Pki {
-        let root = testpki::self_signed(&CertSpec::ca("cipher-test root")).unwrap();
-        let inter = testpki::issue(&CertSpec::ca("cipher-test intermediate"), &root).unwrap();
+        let root = pki::self_signed(&CertSpec::ca("cipher-test root")).unwrap();
+        let inter = pki::issue(&CertSpec::ca("cipher-test intermediate"), &root).unwrap();
         Pki { root, inter }
     }
 
     fn leaf(&self, spec: CertSpec) -> Issued {
-        testpki::issue(&spec, &self.inter).unwrap()
+        pki::issue(&spec, &self.inter).unwrap()
     }
 
     /// The root as a PEM file, for `--ca-file`.
     fn root_file(&self, dir: &Path) -> PathBuf {
-        testpki::write_pem(dir, "root", &[&self.root.cert], None)
+        pki::write_pem(dir, "root", &[&self.root.cert], None)
             .unwrap()
             .0
     }
@@ -148,7 +148,7 @@ fn validity_problems() {
 
 #[test]
 fn self_signed_leaf() {
-    let leaf = testpki::self_signed(&CertSpec::leaf("localhost")).unwrap();
+    let leaf = pki::self_signed(&CertSpec::leaf("localhost")).unwrap();
     let server = serve(vec![&leaf], &leaf);
     let r = scan(&server, &[]);
     assert_eq!(ids(&r), set(&["cert.self_signed", "cert.untrusted"]));
@@ -236,7 +236,7 @@ fn ocsp_staple_is_reported() {
                 vec![leaf.cert.clone(), pki.inter.cert.clone()],
                 leaf.key.clone(),
             )
-            .with_ocsp_staple(testpki::ocsp_response_der()),
+            .with_ocsp_staple(pki::ocsp_response_der()),
     )
     .unwrap();
     let r = scan(&server, &["--ca-file", ca.to_str().unwrap()]);
@@ -316,7 +316,7 @@ fn presenting_a_client_certificate() {
         let server = mtls_server(ClientAuth::Required, version);
         let (cert, key) = server.issue_client_cert("envoy-client").unwrap();
         let (cert_file, key_file) =
-            testpki::write_pem(dir.path(), "client", &[&cert], Some(&key)).unwrap();
+            pki::write_pem(dir.path(), "client", &[&cert], Some(&key)).unwrap();
         let key_file = key_file.unwrap();
         let args = [
             "--sni",
@@ -349,9 +349,9 @@ fn presenting_a_client_certificate() {
         );
 
         // A certificate from another CA is refused.
-        let stranger_ca = testpki::self_signed(&CertSpec::ca("stranger CA")).unwrap();
-        let stranger = testpki::issue(&CertSpec::leaf("envoy-client"), &stranger_ca).unwrap();
-        let (c2, k2) = testpki::write_pem(
+        let stranger_ca = pki::self_signed(&CertSpec::ca("stranger CA")).unwrap();
+        let stranger = pki::issue(&CertSpec::leaf("envoy-client"), &stranger_ca).unwrap();
+        let (c2, k2) = pki::write_pem(
             dir.path(),
             "stranger",
             &[&stranger.cert],
@@ -383,8 +383,8 @@ fn a_key_that_does_not_match_is_refused_before_connecting() {
     let dir = tempfile::tempdir().unwrap();
     let (cert, _) = server.issue_client_cert("a").unwrap();
     let (_, other_key) = server.issue_client_cert("b").unwrap();
-    let (cert_file, _) = testpki::write_pem(dir.path(), "a", &[&cert], None).unwrap();
-    let (_, key_file) = testpki::write_pem(dir.path(), "b", &[], Some(&other_key)).unwrap();
+    let (cert_file, _) = pki::write_pem(dir.path(), "a", &[&cert], None).unwrap();
+    let (_, key_file) = pki::write_pem(dir.path(), "b", &[], Some(&other_key)).unwrap();
     let key_file = key_file.unwrap();
     let target = format!("127.0.0.1:{}", server.port());
     let out = common::run(&[
@@ -431,8 +431,8 @@ fn b64(bytes: &[u8]) -> String {
 
 #[test]
 fn secret_command_on_manifests() {
-    let leaf = testpki::self_signed(&CertSpec::leaf("client")).unwrap();
-    let other = testpki::self_signed(&CertSpec::leaf("other")).unwrap();
+    let leaf = pki::self_signed(&CertSpec::leaf("client")).unwrap();
+    let other = pki::self_signed(&CertSpec::leaf("other")).unwrap();
     let crt = b64(&leaf.cert.to_pem().unwrap());
     let key_pem = leaf.key.private_key_to_pem_pkcs8().unwrap();
     let key = b64(&key_pem);

@@ -24,7 +24,7 @@ use cipher_test::probe::openssl::OpensslProber;
 use cipher_test::probe::raw::RawProber;
 use cipher_test::probe::{ProbeOutcome, Refusal};
 use cipher_test::protocol::Protocol;
-use cipher_test::server::{ServerConfig, TlsServer};
+use cipher_test::testing::server::{ServerConfig, TlsServer};
 use common::ResetAfterHello;
 use openssl::ssl::SslVersion;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use cipher_test::server::{self_signed, KeyKind};
+use cipher_test::testing::server::{self_signed, KeyKind};
 
 /// Kills the child process when dropped, so a failing test leaves no server behind.
 struct Guard(Child);

@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use cipher_test::server::ServerConfig;
+use cipher_test::testing::server::ServerConfig;
 use common::{
     closed_port, CloseAfterHello, HttpPlaintext, ResetAfterHello, Silent, TlsThenClose,
     TlsThenSilent,

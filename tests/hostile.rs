@@ -6,8 +6,8 @@ mod common;
 
 use std::time::Duration;
 
-use cipher_test::server::{ServerConfig, TlsServer};
-use cipher_test::testpki::{self, CertSpec};
+use cipher_test::testing::server::{ServerConfig, TlsServer};
+use cipher_test::testing::pki::{self, CertSpec};
 use common::{Front, Fronted};
 use serde_json::Value;
 
@@ -196,17 +196,17 @@ fn a_server_that_requires_sni_says_so() {
 
 #[test]
 fn a_hundred_certificate_chain() {
-    let root = testpki::self_signed(&CertSpec::ca("root")).unwrap();
+    let root = pki::self_signed(&CertSpec::ca("root")).unwrap();
     let mut issuers = vec![root];
     for i in 0..98 {
-        let next = testpki::issue(
+        let next = pki::issue(
             &CertSpec::ca(&format!("intermediate {i}")),
             issuers.last().unwrap(),
         )
         .unwrap();
         issuers.push(next);
     }
-    let leaf = testpki::issue(&CertSpec::leaf("localhost"), issuers.last().unwrap()).unwrap();
+    let leaf = pki::issue(&CertSpec::leaf("localhost"), issuers.last().unwrap()).unwrap();
     let mut chain = vec![leaf.cert.clone()];
     chain.extend(issuers.iter().rev().map(|i| i.cert.clone()));
     assert_eq!(chain.len(), 100);
@@ -278,17 +278,17 @@ fn remediate_prints_no_patch_when_handshakes_go_unanswered() {
 
 #[test]
 fn an_overlong_chain_is_checked_up_to_a_bound() {
-    let root = testpki::self_signed(&CertSpec::ca("root")).unwrap();
+    let root = pki::self_signed(&CertSpec::ca("root")).unwrap();
     let mut issuers = vec![root];
     for i in 0..159 {
-        let next = testpki::issue(
+        let next = pki::issue(
             &CertSpec::ca(&format!("intermediate {i}")),
             issuers.last().unwrap(),
         )
         .unwrap();
         issuers.push(next);
     }
-    let leaf = testpki::issue(&CertSpec::leaf("localhost"), issuers.last().unwrap()).unwrap();
+    let leaf = pki::issue(&CertSpec::leaf("localhost"), issuers.last().unwrap()).unwrap();
     let mut chain = vec![leaf.cert.clone()];
     chain.extend(issuers.iter().rev().map(|i| i.cert.clone()));
     let server = TlsServer::start(

@@ -18,8 +18,8 @@ use cipher_test::probe::openssl::OpensslProber;
 use cipher_test::probe::raw::RawProber;
 use cipher_test::probe::{Inconclusive, ProbeOutcome, Refusal};
 use cipher_test::protocol::Protocol;
-use cipher_test::server::{ClientAuth, KeyKind, ServerConfig, TlsServer};
-use cipher_test::testpki::{self, CertSpec};
+use cipher_test::testing::server::{ClientAuth, KeyKind, ServerConfig, TlsServer};
+use cipher_test::testing::pki::{self, CertSpec};
 use cipher_test::wire::{self, ServerReply};
 use common::{closed_port, CloseAfterHello, HttpPlaintext, ResetAfterHello, Silent};
 use openssl::ssl::SslVersion;
@@ -253,9 +253,9 @@ impl GnutlsServer {
             eprintln!("SKIPPED: gnutls-serv not found (apt-get install gnutls-bin)");
             return None;
         }
-        let leaf = testpki::self_signed(&CertSpec::leaf("localhost")).unwrap();
+        let leaf = pki::self_signed(&CertSpec::leaf("localhost")).unwrap();
         let (cert, key) =
-            testpki::write_pem(dir, "gnutls", &[&leaf.cert], Some(&leaf.key)).unwrap();
+            pki::write_pem(dir, "gnutls", &[&leaf.cert], Some(&leaf.key)).unwrap();
         // gnutls-serv cannot report a port chosen by the kernel: take a free one and retry if
         // another process grabbed it first.
         for _ in 0..5 {

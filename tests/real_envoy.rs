@@ -16,8 +16,8 @@ use cipher_test::catalog::{catalog, BoringSsl};
 use cipher_test::cli::{parse_from, Action};
 use cipher_test::envoy::real::{self, ClusterSpec, EnvoyBin, EnvoyBinary, Outcome};
 use cipher_test::scan::{self, ScanReport};
-use cipher_test::server::{ClientAuth, KeyKind, ServerConfig, TlsServer};
-use cipher_test::testpki::{self, CertSpec, Issued};
+use cipher_test::testing::server::{ClientAuth, KeyKind, ServerConfig, TlsServer};
+use cipher_test::testing::pki::{self, CertSpec, Issued};
 use cipher_test::verdict::Verdict;
 use openssl::ssl::SslVersion;
 
@@ -72,7 +72,7 @@ impl Case {
 
 fn pem(dir: &Path, name: &str, certs: &[&Issued]) -> String {
     let x: Vec<&openssl::x509::X509> = certs.iter().map(|i| &i.cert).collect();
-    let (path, _) = testpki::write_pem(dir, name, &x, None).unwrap();
+    let (path, _) = pki::write_pem(dir, name, &x, None).unwrap();
     path.display().to_string()
 }
 
@@ -85,12 +85,12 @@ fn served(leaf: &Issued, chain: &[&Issued]) -> ServerConfig {
 
 fn cases(dir: &Path) -> Vec<Case> {
     use Verdict::*;
-    let ca = testpki::self_signed(&CertSpec::ca("Upstream Test Root")).unwrap();
-    let other_ca = testpki::self_signed(&CertSpec::ca("Some Other Root")).unwrap();
-    let good = testpki::issue(&CertSpec::leaf("api.example.test"), &ca).unwrap();
+    let ca = pki::self_signed(&CertSpec::ca("Upstream Test Root")).unwrap();
+    let other_ca = pki::self_signed(&CertSpec::ca("Some Other Root")).unwrap();
+    let good = pki::issue(&CertSpec::leaf("api.example.test"), &ca).unwrap();
     let expired =
-        testpki::issue(&CertSpec::leaf("api.example.test").valid_days(-30, -1), &ca).unwrap();
-    let wildcard = testpki::issue(
+        pki::issue(&CertSpec::leaf("api.example.test").valid_days(-30, -1), &ca).unwrap();
+    let wildcard = pki::issue(
         &CertSpec::leaf("wild.example.test").sans(&["*.example.test"]),
         &ca,
     )
@@ -100,12 +100,12 @@ fn cases(dir: &Path) -> Vec<Case> {
 
     let client_auth = ServerConfig::tls12_only("ECDHE-RSA-AES128-GCM-SHA256")
         .with_client_auth(ClientAuth::Required);
-    let client_ca = testpki::self_signed(&CertSpec::ca("Upstream Client CA")).unwrap();
+    let client_ca = pki::self_signed(&CertSpec::ca("Upstream Client CA")).unwrap();
     let (client_cert, client_key) =
-        cipher_test::server::issue_client_cert(&client_ca.cert, &client_ca.key, "gloo-proxy")
+        cipher_test::testing::server::issue_client_cert(&client_ca.cert, &client_ca.key, "gloo-proxy")
             .unwrap();
     let (cert_path, key_path) =
-        testpki::write_pem(dir, "client", &[&client_cert], Some(&client_key)).unwrap();
+        pki::write_pem(dir, "client", &[&client_cert], Some(&client_key)).unwrap();
     let (cert_path, key_path) = (
         cert_path.display().to_string(),
         key_path.unwrap().display().to_string(),

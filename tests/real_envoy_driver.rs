@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 use cipher_test::envoy::real::{
     self, ClusterSpec, EnvoyBin, EnvoyBinary, Failure, Outcome, RealEnvoyError,
 };
-use cipher_test::server::{ClientAuth, ServerConfig, TlsServer};
-use cipher_test::testpki::{self, CertSpec};
+use cipher_test::testing::server::{ClientAuth, ServerConfig, TlsServer};
+use cipher_test::testing::pki::{self, CertSpec};
 
 /// The Envoy to test with, or `None` (after printing why) when there is none and none is required.
 fn envoy() -> Option<EnvoyBinary> {
@@ -93,7 +93,7 @@ fn one_envoy_judges_many_clusters() {
 
     let tls12 = TlsServer::start(ServerConfig::tls12_only("ECDHE-RSA-AES128-GCM-SHA256")).unwrap();
     let tls13 = TlsServer::start(ServerConfig::tls13_only("TLS_AES_256_GCM_SHA384")).unwrap();
-    let unrelated_ca = testpki::self_signed(&CertSpec::ca("cipher-test unrelated CA")).unwrap();
+    let unrelated_ca = pki::self_signed(&CertSpec::ca("cipher-test unrelated CA")).unwrap();
     let own_anchor = pem(tls12.certificate());
     let mtls =
         TlsServer::start(ServerConfig::default().with_client_auth(ClientAuth::Required)).unwrap();

@@ -3,7 +3,7 @@
 
 mod common;
 
-use cipher_test::server::{ServerConfig, TlsServer};
+use cipher_test::testing::server::{ServerConfig, TlsServer};
 use serde_json::{json, Value};
 
 use common::yaml11;

@@ -3,7 +3,7 @@
 
 mod common;
 
-use cipher_test::server::{ClientAuth, KeyKind, ServerConfig, TlsServer};
+use cipher_test::testing::server::{ClientAuth, KeyKind, ServerConfig, TlsServer};
 use openssl::ssl::SslVersion;
 use serde_json::Value;
 

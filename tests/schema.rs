@@ -12,8 +12,8 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
-use cipher_test::server::{ClientAuth, ServerConfig, TlsServer};
-use cipher_test::testpki::{self, CertSpec};
+use cipher_test::testing::server::{ClientAuth, ServerConfig, TlsServer};
+use cipher_test::testing::pki::{self, CertSpec};
 use openssl::ssl::SslVersion;
 use serde_json::{json, Value};
 
@@ -244,7 +244,7 @@ fn client_certificate_scans_match() {
     let dir = tempfile::tempdir().unwrap();
     let (cert, key) = server.issue_client_cert("envoy-client").unwrap();
     let (cert_file, key_file) =
-        testpki::write_pem(dir.path(), "client", &[&cert], Some(&key)).unwrap();
+        pki::write_pem(dir.path(), "client", &[&cert], Some(&key)).unwrap();
     let key_file = key_file.unwrap();
     let with = scan(
         &server,
@@ -267,9 +267,9 @@ fn client_certificate_scans_match() {
 fn a_refused_client_certificate_scan_matches() {
     let server = mtls_server();
     let dir = tempfile::tempdir().unwrap();
-    let stranger_ca = testpki::self_signed(&CertSpec::ca("stranger CA")).unwrap();
-    let stranger = testpki::issue(&CertSpec::leaf("envoy-client"), &stranger_ca).unwrap();
-    let (cert_file, key_file) = testpki::write_pem(
+    let stranger_ca = pki::self_signed(&CertSpec::ca("stranger CA")).unwrap();
+    let stranger = pki::issue(&CertSpec::leaf("envoy-client"), &stranger_ca).unwrap();
+    let (cert_file, key_file) = pki::write_pem(
         dir.path(),
         "stranger",
         &[&stranger.cert],

@@ -8,7 +8,7 @@ use cipher_test::cert::{Finding, Severity};
 use cipher_test::secret::{
     from_files, from_manifest, lint, render_text, SecretError, SecretInput, SecretReport,
 };
-use cipher_test::testpki::{issue, self_signed, CertSpec, Issued, KeyKind};
+use cipher_test::testing::pki::{issue, self_signed, CertSpec, Issued, KeyKind};
 use openssl::base64::encode_block;
 use openssl::symm::Cipher;
 

@@ -8,8 +8,8 @@ use std::io::Read;
 use std::net::TcpStream;
 use std::time::Duration;
 
-use cipher_test::server::{ClientAuth, ServerConfig, TlsServer, RESPONSE};
-use cipher_test::testpki::{
+use cipher_test::testing::server::{ClientAuth, ServerConfig, TlsServer, RESPONSE};
+use cipher_test::testing::pki::{
     issue, ocsp_response_der, ocsp_response_for, self_signed, write_pem, CertSpec, Issued, KeyKind,
     SigDigest,
 };

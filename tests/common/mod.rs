@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use cipher_test::server::{ServerConfig, TlsServer};
+use cipher_test::testing::server::{ServerConfig, TlsServer};
 
 /// A TLS client at security level 0 that completes the handshake whatever the certificate, from
 /// TLS 1.0 up; `configure` narrows what it offers or adds trust anchors or a client certificate.

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 
-use crate::testpki::{self, CertSpec};
+use crate::testing::pki::{self, CertSpec};
 use openssl::dh::Dh;
 use openssl::ec::{EcGroup, EcKey};
 use openssl::nid::Nid;
@@ -329,7 +329,7 @@ impl TlsServer {
         let (ca, ca_key) = self.client_ca.as_ref().with_context(|| {
             if self.config.client_ca.is_some() {
                 "this server trusts a CA set with with_client_ca; issue client certificates from \
-                 that CA (testpki::issue)"
+                 that CA (pki::issue)"
             } else {
                 "this server was started without client auth, so it has no client CA"
             }
@@ -353,11 +353,11 @@ impl Drop for TlsServer {
 }
 
 /// The cached self-signed certificate and key for `(key, hostname)`: valid from yesterday for 365 days,
-/// SAN `DNS:hostname` (or `IP:` for an address), SHA-256 (made by [`crate::testpki`]).
+/// SAN `DNS:hostname` (or `IP:` for an address), SHA-256 (made by [`crate::testing::pki`]).
 pub fn self_signed(key: &KeyKind, hostname: &str) -> Result<Credentials> {
     let kind = *key;
     cached(CacheKey::Server(kind, hostname.to_string()), || {
-        let issued = testpki::self_signed(&CertSpec::leaf(hostname).key(kind))?;
+        let issued = pki::self_signed(&CertSpec::leaf(hostname).key(kind))?;
         Ok((issued.cert, issued.key))
     })
     .with_context(|| format!("generating a self-signed {kind:?} certificate for {hostname}"))
@@ -366,7 +366,7 @@ pub fn self_signed(key: &KeyKind, hostname: &str) -> Result<Credentials> {
 /// The process-wide throwaway CA (ECDSA P-256) that servers with client auth trust.
 pub fn client_ca() -> Result<Credentials> {
     cached(CacheKey::ClientCa, || {
-        let issued = testpki::self_signed(&CertSpec::ca(CLIENT_CA_NAME))?;
+        let issued = pki::self_signed(&CertSpec::ca(CLIENT_CA_NAME))?;
         Ok((issued.cert, issued.key))
     })
     .context("generating the client CA")
@@ -378,11 +378,11 @@ pub fn issue_client_cert(
     ca_key: &PKey<Private>,
     common_name: &str,
 ) -> Result<Credentials> {
-    let issuer = testpki::Issued {
+    let issuer = pki::Issued {
         cert: ca.clone(),
         key: ca_key.clone(),
     };
-    let issued = testpki::issue(
+    let issued = pki::issue(
         &CertSpec::leaf(common_name).key(KeyKind::EcdsaP256),
         &issuer,
     )?;

@@ -26,7 +26,7 @@ use openssl::x509::extension::{
 };
 use openssl::x509::{X509Builder, X509Name, X509Ref, X509};
 
-pub use crate::server::KeyKind;
+pub use crate::testing::server::KeyKind;
 
 /// The digest a certificate is signed with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -393,7 +393,7 @@ fn pooled_key(kind: KeyKind, avoid: Option<&PKey<Private>>) -> Result<PKey<Priva
         let key = match slot.as_ref() {
             Some(key) => key.clone(),
             None => {
-                let key = crate::server::generate_key(kind)
+                let key = crate::testing::server::generate_key(kind)
                     .with_context(|| format!("generating a {kind:?} key"))?;
                 *slot = Some(key.clone());
                 key
