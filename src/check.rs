@@ -10,12 +10,12 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use tokio::sync::Semaphore;
 
-use crate::catalog::catalog;
 use crate::envoy::view::EnvoySni;
 use crate::envoy::TlsParams;
 use crate::gloo::{self, SecretRef, UpstreamInfo, UpstreamTarget};
 use crate::scan::{CipherStatus, ScanConfig, ScanReport, SCHEMA_VERSION};
 use crate::target::{parse_host_port, HostPort, SniChoice};
+use crate::tls::catalog::catalog;
 use crate::verdict::{ProblemKind, Verdict};
 
 /// The most targets one run accepts.

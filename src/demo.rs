@@ -6,8 +6,8 @@ use std::process::ExitCode;
 use crate::app::{emit, fail, scan_target};
 use crate::cli::Output;
 use crate::scan::ScanConfig;
-use crate::testing::server::{ServerConfig, TlsServer};
 use crate::target::{HostPort, SniChoice};
+use crate::testing::server::{ServerConfig, TlsServer};
 
 /// Starts the demo server, scans it and prints the report.
 pub async fn run(output: Output) -> ExitCode {

@@ -5,12 +5,14 @@
 
 use std::collections::VecDeque;
 
-use crate::catalog::catalog;
 use crate::envoy::EnvoyClient;
-use crate::hello::{client_hello, group, sigalg, RENEGOTIATION_INFO_SCSV, SUITES_PER_HELLO};
 use crate::probe::raw::RawProber;
 use crate::probe::{Inconclusive, ProbeOutcome, Refusal};
-use crate::protocol::Protocol;
+use crate::tls::catalog::catalog;
+use crate::tls::client_hello::{
+    client_hello, group, sigalg, RENEGOTIATION_INFO_SCSV, SUITES_PER_HELLO,
+};
+use crate::tls::protocol::Protocol;
 
 /// The most suites one elimination hello carries: nmap's ssl-enum-ciphers `CHUNK_SIZE`.
 pub const CHUNK: usize = SUITES_PER_HELLO;

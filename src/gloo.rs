@@ -8,7 +8,7 @@ use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 
 use crate::envoy::view::EnvoySni;
-use crate::protocol::Protocol;
+use crate::tls::protocol::Protocol;
 
 /// Largest YAML input accepted by [`patch_manifest`] and [`read_upstreams`] (8 MiB).
 pub const MAX_INPUT_BYTES: usize = 8 * 1024 * 1024;

@@ -3,7 +3,7 @@
 //! Data flows one way: target → plan → probes → observations → report.
 
 pub mod app;
-pub mod catalog;
+
 pub mod cert;
 pub mod check;
 pub mod cli;
@@ -14,16 +14,15 @@ pub mod envoy;
 pub mod explain;
 pub mod gate;
 pub mod gloo;
-pub mod hello;
+
 pub mod probe;
-pub mod protocol;
 pub mod remediate;
 pub mod report;
 pub mod scan;
 pub mod secret;
+pub mod tls;
 
 pub mod target;
 pub mod testing;
 pub mod util;
 pub mod verdict;
-pub mod wire;

@@ -7,9 +7,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
-use crate::catalog::{BoringSsl, CipherSuite};
 use crate::envoy::{CipherEntry, EnvoyClient, TlsParams, CONFIGURABLE_CURVES};
-use crate::protocol::Protocol;
+use crate::tls::catalog::{BoringSsl, CipherSuite};
+use crate::tls::protocol::Protocol;
 
 /// Can Envoy talk to the upstream?
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -420,8 +420,8 @@ fn incompatible_advice(observed: &Observed, client: &EnvoyClient) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::catalog::catalog;
     use crate::envoy::profile;
+    use crate::tls::catalog::catalog;
 
     fn observed(suites: &[(Protocol, &str)], groups: &[(Protocol, &[&str])]) -> Observed {
         let mut o = Observed::default();

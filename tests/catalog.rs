@@ -2,8 +2,8 @@
 
 use std::process::Command;
 
-use cipher_test::catalog::{catalog, BoringSsl, SuiteCode};
-use cipher_test::protocol::Protocol;
+use cipher_test::tls::catalog::{catalog, BoringSsl, SuiteCode};
+use cipher_test::tls::protocol::Protocol;
 
 const ALL_TLS13: &str = "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_CCM_SHA256:TLS_AES_128_CCM_8_SHA256";
 

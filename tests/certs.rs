@@ -7,8 +7,8 @@ mod common;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use cipher_test::testing::server::{ClientAuth, ServerConfig, TlsServer};
 use cipher_test::testing::pki::{self, CertSpec, Issued, KeyKind, SigDigest};
+use cipher_test::testing::server::{ClientAuth, ServerConfig, TlsServer};
 use openssl::ssl::SslVersion;
 use serde_json::Value;
 

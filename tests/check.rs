@@ -4,8 +4,8 @@
 
 mod common;
 
-use cipher_test::testing::server::{ServerConfig, TlsServer};
 use cipher_test::testing::pki::{self, CertSpec};
+use cipher_test::testing::server::{ServerConfig, TlsServer};
 use openssl::ssl::SslVersion;
 use serde_json::Value;
 
@@ -19,8 +19,7 @@ struct Fleet {
 
 impl Fleet {
     fn start() -> Fleet {
-        let expired =
-            pki::self_signed(&CertSpec::leaf("localhost").valid_days(-30, -1)).unwrap();
+        let expired = pki::self_signed(&CertSpec::leaf("localhost").valid_days(-30, -1)).unwrap();
         Fleet {
             compatible: TlsServer::start(
                 ServerConfig::default()

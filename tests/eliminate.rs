@@ -13,7 +13,6 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use cipher_test::catalog::catalog;
 use cipher_test::eliminate::{
     eliminate, eliminate_split, envoy_hello, server_preference, Elimination,
 };
@@ -23,8 +22,9 @@ use cipher_test::probe::handshake::Simulation;
 use cipher_test::probe::openssl::OpensslProber;
 use cipher_test::probe::raw::RawProber;
 use cipher_test::probe::{ProbeOutcome, Refusal};
-use cipher_test::protocol::Protocol;
 use cipher_test::testing::server::{ServerConfig, TlsServer};
+use cipher_test::tls::catalog::catalog;
+use cipher_test::tls::protocol::Protocol;
 use common::ResetAfterHello;
 use openssl::ssl::SslVersion;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

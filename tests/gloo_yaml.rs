@@ -9,7 +9,7 @@ use cipher_test::gloo::{
     upstream_manifest, GlooError, SecretRef, SslParameters, StaticHost, UpstreamOptions,
     UpstreamTarget, MAX_DOCUMENTS, MAX_INPUT_BYTES,
 };
-use cipher_test::protocol::Protocol;
+use cipher_test::tls::protocol::Protocol;
 use serde_json::{json, Value};
 
 const STATIC_UPSTREAM: &str = include_str!("fixtures/gloo/upstream-static.yaml");

@@ -6,8 +6,8 @@ mod common;
 
 use std::time::Duration;
 
-use cipher_test::testing::server::{ServerConfig, TlsServer};
 use cipher_test::testing::pki::{self, CertSpec};
+use cipher_test::testing::server::{ServerConfig, TlsServer};
 use common::{Front, Fronted};
 use serde_json::Value;
 

@@ -6,12 +6,12 @@
 
 use std::time::Duration;
 
-use cipher_test::catalog::catalog;
 use cipher_test::envoy::parse_cipher_string;
 use cipher_test::probe::{classify, Offer, ProbeOutcome, Termination};
-use cipher_test::protocol::Protocol;
 use cipher_test::target::parse_host_port;
-use cipher_test::wire::{parse_server_reply, ServerReply};
+use cipher_test::tls::catalog::catalog;
+use cipher_test::tls::protocol::Protocol;
+use cipher_test::tls::server_hello::{parse_server_reply, ServerReply};
 use proptest::prelude::*;
 
 fn server_hello_record(version: u16, cipher: u16, sid: &[u8], exts: &[u8]) -> Vec<u8> {
@@ -177,9 +177,9 @@ fn every_catalogue_suite_can_be_offered_by_the_raw_engine() {
     // Every code point fits a ClientHello of every version it applies to.
     for s in catalog().suites() {
         for p in Protocol::ALL.into_iter().filter(|p| s.applies_to(*p)) {
-            let spec = cipher_test::hello::HelloSpec::new(p, vec![s.code.0]);
+            let spec = cipher_test::tls::client_hello::HelloSpec::new(p, vec![s.code.0]);
             assert!(
-                cipher_test::hello::client_hello(&spec).is_ok(),
+                cipher_test::tls::client_hello::client_hello(&spec).is_ok(),
                 "{} at {p}",
                 s.openssl_name
             );

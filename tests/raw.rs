@@ -13,14 +13,14 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cipher_test::catalog::{catalog, SuiteCode};
 use cipher_test::probe::openssl::OpensslProber;
 use cipher_test::probe::raw::RawProber;
 use cipher_test::probe::{Inconclusive, ProbeOutcome, Refusal};
-use cipher_test::protocol::Protocol;
-use cipher_test::testing::server::{ClientAuth, KeyKind, ServerConfig, TlsServer};
 use cipher_test::testing::pki::{self, CertSpec};
-use cipher_test::wire::{self, ServerReply};
+use cipher_test::testing::server::{ClientAuth, KeyKind, ServerConfig, TlsServer};
+use cipher_test::tls::catalog::{catalog, SuiteCode};
+use cipher_test::tls::protocol::Protocol;
+use cipher_test::tls::server_hello::{self, ServerReply};
 use common::{closed_port, CloseAfterHello, HttpPlaintext, ResetAfterHello, Silent};
 use openssl::ssl::SslVersion;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -254,8 +254,7 @@ impl GnutlsServer {
             return None;
         }
         let leaf = pki::self_signed(&CertSpec::leaf("localhost")).unwrap();
-        let (cert, key) =
-            pki::write_pem(dir, "gnutls", &[&leaf.cert], Some(&leaf.key)).unwrap();
+        let (cert, key) = pki::write_pem(dir, "gnutls", &[&leaf.cert], Some(&leaf.key)).unwrap();
         // gnutls-serv cannot report a port chosen by the kernel: take a free one and retry if
         // another process grabbed it first.
         for _ in 0..5 {
@@ -556,7 +555,7 @@ async fn any_bytes_from_the_server_end_in_a_verdict_without_panic() {
             Reply::Endless => Vec::new(),
         };
         let complete_hello = matches!(
-            wire::parse_server_reply(&sent),
+            server_hello::parse_server_reply(&sent),
             ServerReply::Hello(h) if h.cipher == OFFERED && h.version == 0x0303
         );
         match &outcome {
@@ -566,7 +565,10 @@ async fn any_bytes_from_the_server_end_in_a_verdict_without_panic() {
             }
             // Random bytes can spell an alert; only then is a rejection right.
             ProbeOutcome::Rejected(r) => assert!(
-                matches!(wire::parse_server_reply(&sent), ServerReply::Alert(_)),
+                matches!(
+                    server_hello::parse_server_reply(&sent),
+                    ServerReply::Alert(_)
+                ),
                 "{name}: rejected {r:?}"
             ),
             ProbeOutcome::Inconclusive(_) => {

@@ -12,12 +12,12 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
-use cipher_test::catalog::{catalog, BoringSsl};
 use cipher_test::cli::{parse_from, Action};
 use cipher_test::envoy::real::{self, ClusterSpec, EnvoyBin, EnvoyBinary, Outcome};
 use cipher_test::scan::{self, ScanReport};
-use cipher_test::testing::server::{ClientAuth, KeyKind, ServerConfig, TlsServer};
 use cipher_test::testing::pki::{self, CertSpec, Issued};
+use cipher_test::testing::server::{ClientAuth, KeyKind, ServerConfig, TlsServer};
+use cipher_test::tls::catalog::{catalog, BoringSsl};
 use cipher_test::verdict::Verdict;
 use openssl::ssl::SslVersion;
 
@@ -88,8 +88,7 @@ fn cases(dir: &Path) -> Vec<Case> {
     let ca = pki::self_signed(&CertSpec::ca("Upstream Test Root")).unwrap();
     let other_ca = pki::self_signed(&CertSpec::ca("Some Other Root")).unwrap();
     let good = pki::issue(&CertSpec::leaf("api.example.test"), &ca).unwrap();
-    let expired =
-        pki::issue(&CertSpec::leaf("api.example.test").valid_days(-30, -1), &ca).unwrap();
+    let expired = pki::issue(&CertSpec::leaf("api.example.test").valid_days(-30, -1), &ca).unwrap();
     let wildcard = pki::issue(
         &CertSpec::leaf("wild.example.test").sans(&["*.example.test"]),
         &ca,
@@ -101,9 +100,12 @@ fn cases(dir: &Path) -> Vec<Case> {
     let client_auth = ServerConfig::tls12_only("ECDHE-RSA-AES128-GCM-SHA256")
         .with_client_auth(ClientAuth::Required);
     let client_ca = pki::self_signed(&CertSpec::ca("Upstream Client CA")).unwrap();
-    let (client_cert, client_key) =
-        cipher_test::testing::server::issue_client_cert(&client_ca.cert, &client_ca.key, "gloo-proxy")
-            .unwrap();
+    let (client_cert, client_key) = cipher_test::testing::server::issue_client_cert(
+        &client_ca.cert,
+        &client_ca.key,
+        "gloo-proxy",
+    )
+    .unwrap();
     let (cert_path, key_path) =
         pki::write_pem(dir, "client", &[&client_cert], Some(&client_key)).unwrap();
     let (cert_path, key_path) = (

@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 use cipher_test::envoy::real::{
     self, ClusterSpec, EnvoyBin, EnvoyBinary, Failure, Outcome, RealEnvoyError,
 };
-use cipher_test::testing::server::{ClientAuth, ServerConfig, TlsServer};
 use cipher_test::testing::pki::{self, CertSpec};
+use cipher_test::testing::server::{ClientAuth, ServerConfig, TlsServer};
 
 /// The Envoy to test with, or `None` (after printing why) when there is none and none is required.
 fn envoy() -> Option<EnvoyBinary> {

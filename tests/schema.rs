@@ -12,8 +12,8 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
-use cipher_test::testing::server::{ClientAuth, ServerConfig, TlsServer};
 use cipher_test::testing::pki::{self, CertSpec};
+use cipher_test::testing::server::{ClientAuth, ServerConfig, TlsServer};
 use openssl::ssl::SslVersion;
 use serde_json::{json, Value};
 
@@ -243,8 +243,7 @@ fn client_certificate_scans_match() {
 
     let dir = tempfile::tempdir().unwrap();
     let (cert, key) = server.issue_client_cert("envoy-client").unwrap();
-    let (cert_file, key_file) =
-        pki::write_pem(dir.path(), "client", &[&cert], Some(&key)).unwrap();
+    let (cert_file, key_file) = pki::write_pem(dir.path(), "client", &[&cert], Some(&key)).unwrap();
     let key_file = key_file.unwrap();
     let with = scan(
         &server,

@@ -8,7 +8,9 @@ use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use cipher_test::testing::server::{ClientAuth, KeyKind, ServerConfig, TlsServer, CLIENT_CA_NAME, RESPONSE};
+use cipher_test::testing::server::{
+    ClientAuth, KeyKind, ServerConfig, TlsServer, CLIENT_CA_NAME, RESPONSE,
+};
 use common::{
     closed_port, CloseAfterHello, HttpPlaintext, ResetAfterHello, Silent, TlsThenClose,
     TlsThenSilent,

@@ -8,11 +8,11 @@ use std::io::Read;
 use std::net::TcpStream;
 use std::time::Duration;
 
-use cipher_test::testing::server::{ClientAuth, ServerConfig, TlsServer, RESPONSE};
 use cipher_test::testing::pki::{
     issue, ocsp_response_der, ocsp_response_for, self_signed, write_pem, CertSpec, Issued, KeyKind,
     SigDigest,
 };
+use cipher_test::testing::server::{ClientAuth, ServerConfig, TlsServer, RESPONSE};
 use openssl::asn1::Asn1Time;
 use openssl::error::ErrorStack;
 use openssl::hash::MessageDigest;

@@ -11,8 +11,8 @@ use std::sync::OnceLock;
 
 use serde::Deserialize;
 
-use crate::catalog::{catalog, BoringSsl, CipherSuite};
-use crate::protocol::Protocol;
+use crate::tls::catalog::{catalog, BoringSsl, CipherSuite};
+use crate::tls::protocol::Protocol;
 
 const PROFILES_YAML: &str = include_str!("../../ciphers/envoy-profiles.yaml");
 

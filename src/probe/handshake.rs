@@ -18,10 +18,10 @@ use tokio_openssl::SslStream;
 
 use super::openssl::{negotiated_group, Negotiated, OpensslProber};
 use super::tap::Tap;
-use crate::catalog::catalog;
 use crate::envoy::EnvoyClient;
-use crate::protocol::Protocol;
-use crate::wire::{parse_server_reply, Alert, ServerReply};
+use crate::tls::catalog::catalog;
+use crate::tls::protocol::Protocol;
+use crate::tls::server_hello::{parse_server_reply, Alert, ServerReply};
 
 /// A client certificate to present (`--cert`/`--key`).
 #[derive(Clone)]
@@ -185,7 +185,10 @@ pub fn tidy_error(text: &str) -> String {
         .filter(|_| text.contains("SSL alert number "))
         .and_then(|n| n.trim().parse::<u8>().ok())
     {
-        return format!("server sent alert {} ({n})", crate::wire::alert_name(n));
+        return format!(
+            "server sent alert {} ({n})",
+            crate::tls::server_hello::alert_name(n)
+        );
     }
     // error:CODE:LIBRARY:FUNCTION:REASON:FILE:LINE[:DATA]
     let parts: Vec<&str> = text.split(':').collect();
@@ -240,7 +243,7 @@ impl OpensslProber {
         &self,
         protocol: Protocol,
         groups: &[&str],
-        suites: &[&crate::catalog::CipherSuite],
+        suites: &[&crate::tls::catalog::CipherSuite],
     ) -> Result<HandshakeInfo, String> {
         let names: Vec<&str> = suites.iter().map(|s| s.openssl_name.as_str()).collect();
         let build = || -> Result<SslContext, ErrorStack> {

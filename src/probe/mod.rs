@@ -10,9 +10,9 @@ mod tap;
 use std::fmt;
 use std::time::Duration;
 
-use crate::catalog::SuiteCode;
-use crate::protocol::Protocol;
-use crate::wire::{self, Alert, ServerReply};
+use crate::tls::catalog::SuiteCode;
+use crate::tls::protocol::Protocol;
+use crate::tls::server_hello::{self, Alert, ServerReply};
 
 /// What one probe established, with its evidence.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -181,7 +181,7 @@ pub struct Offer {
 
 /// Classifies a probe from the bytes the server sent and how the connection ended.
 pub fn classify(offer: &Offer, received: &[u8], end: Termination) -> ProbeOutcome {
-    match wire::parse_server_reply(received) {
+    match server_hello::parse_server_reply(received) {
         ServerReply::Hello(h) => {
             let Some(version) = Protocol::from_wire(h.version) else {
                 return ProbeOutcome::Inconclusive(Inconclusive::Malformed(format!(

@@ -15,8 +15,8 @@ use tokio_openssl::SslStream;
 
 use super::tap::{AnswerComplete, Tap};
 use super::{classify, Inconclusive, Offer, ProbeOutcome, Termination};
-use crate::catalog::{catalog, CipherSuite};
-use crate::protocol::Protocol;
+use crate::tls::catalog::{catalog, CipherSuite};
+use crate::tls::protocol::Protocol;
 
 /// Every suite the local OpenSSL defines for TLS 1.2 and older, at security level 0.
 const EVERYTHING: &str = "ALL:COMPLEMENTOFALL:@SECLEVEL=0";
@@ -227,8 +227,8 @@ impl OpensslProber {
         let remaining = self.timeout.saturating_sub(start.elapsed());
         let result = tokio::time::timeout(remaining, Pin::new(&mut stream).connect()).await;
         if matches!(
-            crate::wire::parse_server_reply(stream.get_ref().received()),
-            crate::wire::ServerReply::NotTls(_)
+            crate::tls::server_hello::parse_server_reply(stream.get_ref().received()),
+            crate::tls::server_hello::ServerReply::NotTls(_)
         ) {
             // Within the probe's own deadline, never past it.
             let left = self.timeout.saturating_sub(start.elapsed());

@@ -1,4 +1,4 @@
-//! The raw probe engine: writes ClientHello bytes itself (`crate::hello`), so any code point can be
+//! The raw probe engine: writes ClientHello bytes itself (`crate::tls::client_hello`), so any code point can be
 //! offered whatever the local OpenSSL supports, and reads only up to the ServerHello or alert.
 //! It never completes a handshake and holds no key material beyond a throwaway key share.
 
@@ -12,9 +12,9 @@ use tokio::time::{timeout_at, Instant};
 
 use super::{classify, Inconclusive, Offer, ProbeOutcome, Termination};
 use crate::gate::Gate;
-use crate::hello::{client_hello, HelloSpec};
-use crate::protocol::Protocol;
-use crate::wire::{self, ServerReply};
+use crate::tls::client_hello::{client_hello, HelloSpec};
+use crate::tls::protocol::Protocol;
+use crate::tls::server_hello::{self, ServerReply};
 
 /// Enough for any ServerHello the wire parser accepts; a server that sends more without
 /// completing one is not answering a ClientHello.
@@ -91,7 +91,10 @@ impl RawProber {
         // flight is still unread).
         drop(tcp);
         if received.len() >= READ_LIMIT
-            && matches!(wire::parse_server_reply(&received), ServerReply::Incomplete)
+            && matches!(
+                server_hello::parse_server_reply(&received),
+                ServerReply::Incomplete
+            )
         {
             return ProbeOutcome::Inconclusive(Inconclusive::Malformed(format!(
                 "no complete ServerHello in the first {} KiB",
@@ -128,7 +131,7 @@ impl RawProber {
                 Ok(Err(e)) => return (received, Termination::Io(e)),
                 Ok(Ok(n)) => received.extend_from_slice(&buf[..n]),
             }
-            match wire::parse_server_reply(&received) {
+            match server_hello::parse_server_reply(&received) {
                 ServerReply::Incomplete if received.len() < READ_LIMIT => continue,
                 ServerReply::NotTls(_) => {
                     read_first_line(tcp, &mut received, deadline).await;

@@ -7,7 +7,7 @@ use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-use crate::wire::{self, ServerReply};
+use crate::tls::server_hello::{self, ServerReply};
 
 /// Enough for a ServerHello plus a certificate chain; later bytes are not needed.
 const CAPTURE_LIMIT: usize = 64 * 1024;
@@ -104,7 +104,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for Tap<S> {
                 if this.stop_on_answer
                     && !new.is_empty()
                     && !matches!(
-                        wire::parse_server_reply(&this.received),
+                        server_hello::parse_server_reply(&this.received),
                         ServerReply::Incomplete
                     )
                 {

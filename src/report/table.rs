@@ -9,8 +9,8 @@ use tabled::builder::Builder;
 
 use crate::cert::Severity;
 use crate::color::{Painter, Style};
-use crate::protocol::Protocol;
 use crate::scan::{summary_line, CipherStatus, NegotiatedReport, ProtocolStatus, ScanReport};
+use crate::tls::protocol::Protocol;
 use crate::verdict::Verdict;
 
 /// Which rows the table lists.

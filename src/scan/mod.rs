@@ -10,7 +10,6 @@ use serde::Serialize;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use crate::catalog::{catalog, CipherSuite, SuiteCode};
 use crate::cert::{self, CertCheck, CertificateReport, Finding, Severity, TrustAnchors};
 use crate::eliminate::Elimination;
 use crate::envoy::real::{EnvoyBin, EnvoyBinary};
@@ -21,8 +20,9 @@ use crate::probe::handshake::{ClientCertificate, Simulation};
 use crate::probe::openssl::{Group, Negotiated, OpensslProber, GROUPS};
 use crate::probe::raw::RawProber;
 use crate::probe::{Inconclusive, ProbeOutcome, Refusal};
-use crate::protocol::Protocol;
 use crate::target::Target;
+use crate::tls::catalog::{catalog, CipherSuite, SuiteCode};
+use crate::tls::protocol::Protocol;
 use crate::util::human_duration;
 use crate::verdict::{self, Observed, Problem, ProblemKind, Verdict};
 

@@ -53,7 +53,7 @@ pub struct RealReport {
 }
 
 /// Gloo's version names (`TLSv1_2`) for Envoy's `tls_params`.
-fn version(p: crate::protocol::Protocol) -> String {
+fn version(p: crate::tls::protocol::Protocol) -> String {
     crate::gloo::gloo_version_name(p)
         .unwrap_or("TLSv1_0")
         .to_string()

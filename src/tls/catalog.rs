@@ -9,9 +9,9 @@ use std::sync::OnceLock;
 
 use serde::{Serialize, Serializer};
 
-use crate::protocol::Protocol;
+use crate::tls::protocol::Protocol;
 
-const SUITES_CSV: &str = include_str!("../ciphers/suites.csv");
+const SUITES_CSV: &str = include_str!("../../ciphers/suites.csv");
 
 /// A cipher suite's two-byte code point (IANA registry value), printed as `0xC02F`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

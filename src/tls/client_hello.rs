@@ -20,7 +20,7 @@ use openssl::ec::{EcGroup, EcKey, PointConversionForm};
 use openssl::nid::Nid;
 use openssl::pkey::PKey;
 
-use crate::protocol::Protocol;
+use crate::tls::protocol::Protocol;
 
 /// TLS_EMPTY_RENEGOTIATION_INFO_SCSV (RFC 5746 §3.3): added to every hello up to TLS 1.2.
 pub const RENEGOTIATION_INFO_SCSV: u16 = 0x00FF;
