@@ -6,14 +6,15 @@ use std::time::Duration;
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::cert::TrustAnchors;
-use crate::check::{CheckFormat, CheckRequest, Forbid, Requirement};
+use crate::cmd::check::{CheckFormat, CheckRequest, Forbid, Requirement};
+use crate::cmd::remediate::{Emit, Request};
 use crate::color::ColorChoice;
 use crate::envoy;
 use crate::envoy::real::{EnvoyBin, EnvoyBinary};
 use crate::envoy::view::{EnvoySni, RootCa, UpstreamView};
 use crate::gloo::SecretRef;
+use crate::output::Output;
 use crate::probe::handshake::ClientCertificate;
-use crate::remediate::{Emit, Request};
 use crate::report::table::Rows;
 use crate::report::Format;
 use crate::scan::{CertConfig, EnvoyRequest, ScanConfig};
@@ -634,16 +635,6 @@ impl EnvoyArgs {
     }
 }
 
-/// How to render a report.
-#[derive(Debug, Clone, Copy)]
-pub struct Output {
-    pub format: Format,
-    pub rows: Rows,
-    pub progress: bool,
-    /// Colour the table (`--color`, resolved against the terminal and NO_COLOR). Never used for JSON.
-    pub color: bool,
-}
-
 /// A validated command.
 #[derive(Debug)]
 pub enum Action {
@@ -663,7 +654,7 @@ pub enum Action {
     },
     Check(Box<CheckRequest>),
     Secret {
-        input: Box<crate::secret::SecretInput>,
+        input: Box<crate::cmd::secret::SecretInput>,
         warn_days: u32,
         format: Format,
     },
@@ -886,7 +877,9 @@ fn validate(cli: Cli) -> Result<Action, CliError> {
 }
 
 fn check(c: CheckArgs, color: ColorChoice) -> Result<Action, CliError> {
-    use crate::check::{parse_resolve, parse_targets_file, plain_target, upstream_targets, Policy};
+    use crate::cmd::check::{
+        parse_resolve, parse_targets_file, plain_target, upstream_targets, Policy,
+    };
     let (sni, config) = probe_config(c.probe, &c.envoy, &c.certs, "auto")?;
     let mut targets = Vec::new();
     for t in &c.targets {
@@ -912,11 +905,11 @@ fn check(c: CheckArgs, color: ColorChoice) -> Result<Action, CliError> {
             "no targets: give HOST[:PORT], --targets FILE or --upstreams FILE".into(),
         ));
     }
-    if targets.len() > crate::check::MAX_TARGETS {
+    if targets.len() > crate::cmd::check::MAX_TARGETS {
         return Err(input(format!(
             "{} targets: more than {} in one run",
             targets.len(),
-            crate::check::MAX_TARGETS
+            crate::cmd::check::MAX_TARGETS
         )));
     }
     let mut map = std::collections::HashMap::new();
@@ -955,9 +948,9 @@ fn secret(a: SecretArgs) -> Result<Action, CliError> {
     let input = match (&a.file, &a.cert) {
         (Some(path), _) => {
             let text = read_input(path).map_err(input)?;
-            crate::secret::from_manifest(&text, path).map_err(|e| input(e.to_string()))?
+            crate::cmd::secret::from_manifest(&text, path).map_err(|e| input(e.to_string()))?
         }
-        (None, Some(cert)) => crate::secret::from_files(
+        (None, Some(cert)) => crate::cmd::secret::from_files(
             Path::new(cert),
             a.key.as_deref().map(Path::new),
             a.ca.as_deref().map(Path::new),

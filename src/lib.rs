@@ -5,21 +5,18 @@
 pub mod app;
 
 pub mod cert;
-pub mod check;
 pub mod cli;
+pub mod cmd;
 pub mod color;
-pub mod demo;
 pub mod eliminate;
 pub mod envoy;
-pub mod explain;
 pub mod gate;
 pub mod gloo;
+pub mod output;
 
 pub mod probe;
-pub mod remediate;
 pub mod report;
 pub mod scan;
-pub mod secret;
 pub mod tls;
 
 pub mod target;

@@ -494,7 +494,7 @@ async fn the_envoy_exact_hello_agrees_with_the_openssl_simulation() {
         let raw = RawProber::new(server.addr(), sni(), TIMEOUT);
         let openssl = OpensslProber::new(server.addr(), sni(), TIMEOUT).unwrap();
         let by_raw = envoy_hello(&raw, client).await;
-        let by_openssl = openssl.simulate(client, None).await;
+        let by_openssl = openssl.simulate(&client.spec(), None).await;
         let want = want.map(|(p, n)| (p, code(n)));
         assert_eq!(raw_result(&by_raw), want, "{name}: raw {by_raw:?}");
         assert_eq!(

@@ -4,7 +4,7 @@ mod common;
 
 use common::Rng;
 
-use cipher_test::explain::{explain, render_text, ExplainError, Explanation};
+use cipher_test::cmd::explain::{explain, render_text, ExplainError, Explanation};
 
 /// The error codes of `ciphers/SOURCES.md` §2.5: code, BoringSSL reason name, reason number.
 const FACTS_TABLE: &[(u32, &str, u32)] = &[

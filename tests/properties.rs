@@ -140,7 +140,7 @@ proptest! {
     #[test]
     fn upstream_and_secret_yaml_never_panic(s in "[a-zA-Z0-9:{}\\[\\],&*!|>\\-#'\" \\n]{0,300}") {
         let _ = cipher_test::gloo::read_upstreams(&s);
-        let _ = cipher_test::secret::from_manifest(&s, "prop.yaml");
+        let _ = cipher_test::cmd::secret::from_manifest(&s, "prop.yaml");
     }
 
     #[test]
@@ -150,7 +150,7 @@ proptest! {
 
     #[test]
     fn envoy_error_strings_never_panic(s in "(TLS_error:\\|?|TLS error: )?[0-9:|A-Z_a-z ]{0,120}") {
-        let _ = cipher_test::explain::explain(&s);
+        let _ = cipher_test::cmd::explain::explain(&s);
     }
 }
 
@@ -168,7 +168,7 @@ fn a_yaml_alias_bomb_is_refused_quickly() {
     assert!(
         cipher_test::gloo::read_upstreams(&doc).is_err() || t.elapsed() < Duration::from_secs(2)
     );
-    assert!(cipher_test::secret::from_manifest(&doc, "bomb.yaml").is_err());
+    assert!(cipher_test::cmd::secret::from_manifest(&doc, "bomb.yaml").is_err());
     assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
 }
 

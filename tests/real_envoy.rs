@@ -358,7 +358,7 @@ fn a_real_envoy_agrees_with_every_verdict_and_patch() {
         let mut set = tokio::task::JoinSet::new();
         for (i, (target, sni, config)) in requests.iter().cloned().enumerate() {
             set.spawn(async move {
-                let r = cipher_test::app::scan_target(&target, &sni, &config).await;
+                let r = cipher_test::cmd::scan::scan_target(&target, &sni, &config).await;
                 (i, r)
             });
         }
@@ -611,7 +611,7 @@ fn remediate_on_an_sni_requiring_upstream_prints_an_upstream_envoy_connects_with
         out.stderr
     );
     // The printed Upstream, as Gloo would hand it to Envoy.
-    let params = cipher_test::remediate::tls_params(&up.parameters).unwrap();
+    let params = cipher_test::gloo::tls_params(&up.parameters).unwrap();
     let spec = ClusterSpec {
         sni,
         cipher_suites: params

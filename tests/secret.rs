@@ -5,7 +5,7 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use cipher_test::cert::{Finding, Severity};
-use cipher_test::secret::{
+use cipher_test::cmd::secret::{
     from_files, from_manifest, lint, render_text, SecretError, SecretInput, SecretReport,
 };
 use cipher_test::testing::pki::{issue, self_signed, CertSpec, Issued, KeyKind};

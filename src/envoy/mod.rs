@@ -12,6 +12,7 @@ use std::sync::OnceLock;
 use serde::Deserialize;
 
 use crate::tls::catalog::{catalog, BoringSsl, CipherSuite};
+use crate::probe::handshake::ClientSpec;
 use crate::tls::protocol::Protocol;
 
 const PROFILES_YAML: &str = include_str!("../../ciphers/envoy-profiles.yaml");
@@ -271,6 +272,18 @@ impl EnvoyClient {
             c.max_version = v;
         }
         c
+    }
+
+    /// The client as the probes imitate it in a full handshake.
+    pub fn spec(&self) -> ClientSpec {
+        ClientSpec {
+            min_version: self.min_version,
+            max_version: self.max_version,
+            tls12_suites: self.tls12_suites(),
+            tls13_suites: self.tls13_suites(),
+            groups: self.ecdh_curves.clone(),
+            signature_algorithms: self.profile.signature_algorithms.clone(),
+        }
     }
 
     /// The TLS 1.2-and-older suites in the order the client sends them (TLS 1.3 names are no-ops).

@@ -18,7 +18,6 @@ use tokio_openssl::SslStream;
 
 use super::openssl::{negotiated_group, Negotiated, OpensslProber};
 use super::tap::Tap;
-use crate::envoy::EnvoyClient;
 use crate::tls::catalog::catalog;
 use crate::tls::protocol::Protocol;
 use crate::tls::server_hello::{parse_server_reply, Alert, ServerReply};
@@ -40,6 +39,22 @@ impl std::fmt::Debug for ClientCertificate {
             self.chain.len()
         )
     }
+}
+
+/// A TLS client to imitate in a full handshake: what it offers, in its order. Policy (whose client
+/// this is) is decided by the caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientSpec {
+    pub min_version: Protocol,
+    pub max_version: Protocol,
+    /// TLS 1.2-and-older suites in preference order.
+    pub tls12_suites: Vec<&'static crate::tls::catalog::CipherSuite>,
+    /// TLS 1.3 suites (empty unless `max_version` is TLS 1.3).
+    pub tls13_suites: Vec<&'static crate::tls::catalog::CipherSuite>,
+    /// Supported groups by their OpenSSL/Envoy names (`X25519`, `P-256`).
+    pub groups: Vec<String>,
+    /// Signature algorithms by their IANA names.
+    pub signature_algorithms: Vec<String>,
 }
 
 /// What the server's CertificateRequest said.
@@ -267,7 +282,7 @@ impl OpensslProber {
     /// algorithms), presenting `certificate` if given, as Envoy does with an `sslConfig.secretRef`.
     pub async fn simulate(
         &self,
-        client: &EnvoyClient,
+        client: &ClientSpec,
         certificate: Option<&ClientCertificate>,
     ) -> Simulation {
         let failed = |error: String| Simulation::Failed {
@@ -277,12 +292,12 @@ impl OpensslProber {
             certificate_requested: false,
         };
         let tls12: Vec<&str> = client
-            .tls12_suites()
+            .tls12_suites
             .iter()
             .map(|s| s.openssl_name.as_str())
             .collect();
         let tls13: Vec<&str> = client
-            .tls13_suites()
+            .tls13_suites
             .iter()
             .map(|s| s.openssl_name.as_str())
             .collect();
@@ -297,8 +312,8 @@ impl OpensslProber {
                 b.set_cipher_list(&format!("{}:@SECLEVEL=0", tls12.join(":")))?;
             }
             b.set_ciphersuites(&tls13.join(":"))?;
-            b.set_groups_list(&client.ecdh_curves.join(":"))?;
-            b.set_sigalgs_list(&client.profile.signature_algorithms.join(":"))?;
+            b.set_groups_list(&client.groups.join(":"))?;
+            b.set_sigalgs_list(&client.signature_algorithms.join(":"))?;
             Self::configure_client_auth(&mut b, certificate)?;
             Ok(b.build())
         };

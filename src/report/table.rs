@@ -401,7 +401,7 @@ fn render_envoy(report: &ScanReport, out: &mut String, paint: Painter) {
                 _ => "NOT verified: a handshake with it still failed".into(),
             };
             out.push_str(&format!("         patch ({check}):\n"));
-            let params = crate::remediate::ssl_parameters(&r.params);
+            let params = crate::gloo::ssl_parameters(&r.params);
             for line in crate::gloo::ssl_config_yaml(&params, r.sni.as_deref()).lines() {
                 out.push_str(&format!("           {line}\n"));
             }

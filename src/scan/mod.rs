@@ -1376,7 +1376,7 @@ async fn first_look(side: &EnvoySide, gate: &Arc<Gate>, req: &EnvoyRequest) -> F
     let certificate = req.view.client_certificate.as_ref();
     let simulate = async {
         let _ticket = gate.enter().await;
-        side.prober.simulate(&client, certificate).await
+        side.prober.simulate(&client.spec(), certificate).await
     };
     let raw = side.raw.gated(Arc::clone(gate));
     let (simulation, outcome) =
@@ -1515,7 +1515,7 @@ async fn judge(
     let mut named_chain = Vec::new();
     let sni_fix = match (&side.scanned_sni, &simulation) {
         (Some(name), Simulation::Failed { .. }) if answered(&simulation) && !needs_certificate => {
-            let with_name = scan_prober.simulate(&client, certificate).await;
+            let with_name = scan_prober.simulate(&client.spec(), certificate).await;
             let fixed = match &with_name {
                 Simulation::Connected { chain, .. } => {
                     named_chain = chain.clone();
@@ -1524,7 +1524,8 @@ async fn judge(
                 // The suites do not match either: does the name matter once they do?
                 Simulation::Failed { .. } if plan.verdict != Verdict::Compatible => {
                     let patched =
-                        EnvoyClient::with_params(view.profile, &merged(&view.params, &plan.params));
+                        EnvoyClient::with_params(view.profile, &merged(&view.params, &plan.params))
+                            .spec();
                     let (without, with) = tokio::join!(
                         side.prober.simulate(&patched, certificate),
                         scan_prober.simulate(&patched, certificate)
@@ -1637,7 +1638,7 @@ async fn judge(
             };
             prober
                 .simulate(
-                    &EnvoyClient::with_params(view.profile, &patched),
+                    &EnvoyClient::with_params(view.profile, &patched).spec(),
                     certificate,
                 )
                 .await

@@ -819,3 +819,22 @@ fn render_certs(out: &mut String, key: &str, what: &str, certs: &[CertInfo]) {
         out.push_str(&format!("     sha256:   {}\n", c.sha256));
     }
 }
+
+/// `cipher-test secret`: an error finding is [`super::Status::Findings`].
+pub fn run(
+    input: &SecretInput,
+    warn_days: u32,
+    format: crate::report::Format,
+) -> Result<super::Status, super::CmdError> {
+    let report = lint(input, crate::util::now_unix(), warn_days);
+    match format {
+        crate::report::Format::Table => crate::output::print(&render_text(&report)),
+        crate::report::Format::Json => crate::output::print_json(&report),
+    }
+    .map_err(super::stdout_error)?;
+    Ok(if report.has_errors() {
+        super::Status::Findings
+    } else {
+        super::Status::Ok
+    })
+}

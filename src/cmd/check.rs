@@ -154,7 +154,7 @@ pub fn parse_resolve(text: &str) -> Result<((String, u16), SocketAddr), String> 
 pub fn upstream_targets(infos: &[UpstreamInfo]) -> Vec<CheckTarget> {
     let mut out = Vec::new();
     for u in infos.iter().filter(|u| u.uses_tls) {
-        let (params, params_error) = match crate::remediate::tls_params(&u.parameters) {
+        let (params, params_error) = match crate::gloo::tls_params(&u.parameters) {
             Ok(p) => (p, None),
             Err(e) => (TlsParams::default(), Some(e)),
         };
@@ -245,14 +245,14 @@ pub struct CheckReport {
 }
 
 impl CheckReport {
-    /// 0 all pass, 1 a policy failure, 2 an error or inconclusive result (an error beats a failure).
-    pub fn exit_code(&self) -> u8 {
+    /// All pass, a policy failure, or an error or inconclusive result (an error beats a failure).
+    pub fn status(&self) -> super::Status {
         if self.summary.errors > 0 {
-            2
+            super::Status::Incomplete
         } else if self.summary.failed > 0 {
-            1
+            super::Status::Findings
         } else {
-            0
+            super::Status::Ok
         }
     }
 }
@@ -534,7 +534,7 @@ pub async fn run(
             let _slot = slots.acquire_owned().await;
             let t0 = Instant::now();
             let scanned =
-                crate::app::scan_target_at(&target.host_port, &target.sni, &cfg, target.address)
+                super::scan::scan_target_at(&target.host_port, &target.sni, &cfg, target.address)
                     .await;
             (i, target, cfg.envoy, scanned, t0.elapsed())
         });
@@ -727,7 +727,7 @@ pub fn render_yaml(report: &CheckReport) -> String {
             }
             continue;
         };
-        let params = crate::remediate::ssl_parameters(&rem.params);
+        let params = crate::gloo::ssl_parameters(&rem.params);
         match &t.upstream {
             Some(u) => {
                 let p = gloo::merge_patch(&u.name, &u.namespace, &params, None, None);
@@ -739,7 +739,7 @@ pub fn render_yaml(report: &CheckReport) -> String {
                     port: t.port,
                 };
                 let opts = gloo::UpstreamOptions {
-                    name: crate::remediate::default_upstream_name(&hp),
+                    name: crate::gloo::default_upstream_name(&hp),
                     namespace: "gloo-system".into(),
                     target: UpstreamTarget::Static(vec![gloo::StaticHost {
                         addr: t.host.clone(),
@@ -842,9 +842,9 @@ pub struct CheckRequest {
     pub color: bool,
 }
 
-/// Runs the request, prints the result, writes the JUnit file, and returns the exit code.
-pub async fn execute(req: CheckRequest) -> std::process::ExitCode {
-    use std::process::ExitCode;
+/// Runs the request, prints the result and writes the JUnit file. A failed target is a finding;
+/// a target that could not be judged makes the run incomplete.
+pub async fn execute(req: CheckRequest) -> Result<super::Status, super::CmdError> {
     let report = run(req.targets, req.policy, req.config, req.max_connections).await;
     if let Some(path) = &req.junit {
         // Written to a temporary file first, so a failed write never leaves half a report behind.
@@ -853,19 +853,17 @@ pub async fn execute(req: CheckRequest) -> std::process::ExitCode {
             std::fs::write(&tmp, render_junit(&report)).and_then(|_| std::fs::rename(&tmp, path));
         if let Err(e) = written {
             let _ = std::fs::remove_file(&tmp);
-            return crate::app::fail(&format!("cannot write {}: {e}", path.display()));
+            return Err(format!("cannot write {}: {e}", path.display()).into());
         }
     }
-    let printed = match req.format {
-        CheckFormat::Table => crate::app::print(&crate::color::check_table(
+    match req.format {
+        CheckFormat::Table => crate::output::print(&crate::color::check_table(
             &render_table(&report),
             crate::color::Painter::new(req.color),
         )),
-        CheckFormat::Json => crate::app::print_json(&report),
-        CheckFormat::Yaml => crate::app::print(&render_yaml(&report)),
-    };
-    if let Err(code) = printed {
-        return code;
+        CheckFormat::Json => crate::output::print_json(&report),
+        CheckFormat::Yaml => crate::output::print(&render_yaml(&report)),
     }
-    ExitCode::from(report.exit_code())
+    .map_err(super::stdout_error)?;
+    Ok(report.status())
 }

@@ -1,18 +1,16 @@
 //! `cipher-test remediate`: scan, judge against an Envoy profile (and the Upstream's own parameters
 //! when `-f` gives one), then print the Gloo YAML that makes Envoy connect, in the form asked for.
 
-use std::process::ExitCode;
-
-use crate::app::{fail, scan_target, EXIT_ERROR, EXIT_OK};
+use super::scan::scan_target;
+use super::{CmdError, Status};
 use crate::envoy::view::EnvoySni;
-use crate::envoy::{self, TlsParams};
-use crate::gloo::{self, SecretRef, SslParameters, StaticHost, UpstreamOptions, UpstreamTarget};
+use crate::gloo::{
+    self, default_upstream_name, ssl_parameters, tls_params, SecretRef, StaticHost,
+    UpstreamOptions, UpstreamTarget,
+};
 use crate::scan::ScanConfig;
 use crate::target::{HostPort, SniChoice};
 use crate::verdict::Verdict;
-
-/// Exit code: no Envoy setting can make it connect (the upstream must change).
-pub const EXIT_INCOMPATIBLE: u8 = 1;
 
 /// The YAML forms `remediate` prints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -40,70 +38,22 @@ pub struct Request {
     pub manifest: Option<(String, String)>,
 }
 
-/// Gloo parameters → the Envoy model's overrides; unknown names are reported as Envoy would.
-pub fn tls_params(p: &SslParameters) -> Result<TlsParams, String> {
-    let cipher_entries = if p.cipher_suites.is_empty() {
-        None
-    } else {
-        Some(
-            envoy::parse_cipher_entries(&p.cipher_suites)
-                .map_err(|e| format!("cipherSuites: {e}"))?,
-        )
-    };
-    Ok(TlsParams {
-        cipher_entries,
-        ecdh_curves: (!p.ecdh_curves.is_empty()).then(|| p.ecdh_curves.clone()),
-        min_version: p.minimum_protocol_version,
-        max_version: p.maximum_protocol_version,
-    })
-}
-
-/// The Envoy model's overrides → Gloo parameters.
-pub fn ssl_parameters(p: &TlsParams) -> SslParameters {
-    SslParameters {
-        cipher_suites: p
-            .cipher_entries
-            .as_ref()
-            .map(|e| e.iter().map(|x| x.to_string()).collect())
-            .unwrap_or_default(),
-        ecdh_curves: p.ecdh_curves.clone().unwrap_or_default(),
-        minimum_protocol_version: p.min_version,
-        maximum_protocol_version: p.max_version,
-    }
-}
-
-/// A Kubernetes-safe default name for an Upstream: `host-port`, lower-case, dashes.
-pub fn default_upstream_name(hp: &HostPort) -> String {
-    let mut name: String = hp
-        .host
-        .to_ascii_lowercase()
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
-        .collect();
-    name = name.trim_matches('-').to_string();
-    format!(
-        "{}-{}",
-        if name.is_empty() { "upstream" } else { &name },
-        hp.port
-    )
-}
-
 /// Runs the request; prints YAML on stdout and the verdict on stderr.
-pub async fn run(mut req: Request) -> ExitCode {
+pub async fn run(mut req: Request) -> Result<Status, CmdError> {
     let mut existing: Option<gloo::UpstreamInfo> = None;
     if let Some((path, text)) = &req.manifest {
         match gloo::read_upstreams(text) {
             Ok(mut ups) if ups.len() == 1 => existing = ups.pop(),
             Ok(ups) if ups.is_empty() => {
-                return fail(&format!("{path} holds no gloo.solo.io/v1 Upstream"));
+                return Err(format!("{path} holds no gloo.solo.io/v1 Upstream").into());
             }
             Ok(ups) => {
-                return fail(&format!(
+                return Err(CmdError(format!(
                     "{path} holds {} Upstreams; remediate patches one at a time (use `check --upstreams` for many)",
                     ups.len()
-                ))
+                )))
             }
-            Err(e) => return fail(&format!("{path}: {e}")),
+            Err(e) => return Err(format!("{path}: {e}").into()),
         }
     }
     if let Some(envoy_req) = req.config.envoy.as_mut() {
@@ -130,9 +80,9 @@ pub async fn run(mut req: Request) -> ExitCode {
         match tls_params(&up.parameters) {
             Ok(p) => envoy_req.view.params = p,
             Err(e) => {
-                return fail(&format!(
+                return Err(CmdError(format!(
                     "the Upstream's sslConfig.parameters would fail in Envoy: {e}"
-                ))
+                )))
             }
         }
         if !up.verify_subject_alt_name.is_empty() && envoy_req.view.root_ca.is_some() {
@@ -141,25 +91,25 @@ pub async fn run(mut req: Request) -> ExitCode {
     }
     let report = match scan_target(&req.target, &req.sni, &req.config).await {
         Ok(r) => r,
-        Err(e) => return fail(&e),
+        Err(e) => return Err(e.into()),
     };
     if report.has_inconclusive() {
-        return fail(&format!(
+        return Err(CmdError(format!(
             "{}: some probes or handshakes got no TLS answer, so no patch can be trusted; rerun with a longer --timeout or more --retries",
             req.target.display()
-        ));
+        )));
     }
     let Some(envoy) = &report.envoy else {
-        return fail("no Envoy analysis was made");
+        return Err("no Envoy analysis was made".into());
     };
     if let Some(real) = envoy.real.as_ref().filter(|r| !r.agrees) {
-        return fail(&format!(
+        return Err(CmdError(format!(
             "{}: a real {} disagrees with cipher-test's simulation ({}); nothing printed, as no patch \
              can be trusted: rerun with --format json on `cipher-test scan --envoy-bin auto` for both outcomes",
             req.target.display(),
             real.envoy,
             real.disagreement.as_deref().unwrap_or("no detail")
-        ));
+        )));
     }
     let by_envoy = envoy
         .real
@@ -200,7 +150,7 @@ pub async fn run(mut req: Request) -> ExitCode {
                 eprintln!("  {}", p.detail);
             }
             eprintln!("  {}", envoy.advice);
-            return ExitCode::from(EXIT_INCOMPATIBLE);
+            return Ok(Status::Findings);
         }
     };
     if report.has_inconclusive() {
@@ -258,7 +208,7 @@ pub async fn run(mut req: Request) -> ExitCode {
         (Some((path, text)), _) => {
             match gloo::patch_manifest(text, &params, sni.as_deref(), req.secret.as_ref()) {
                 Ok(y) => y,
-                Err(e) => return fail(&format!("{path}: {e}")),
+                Err(e) => return Err(CmdError(format!("{path}: {e}"))),
             }
         }
         (None, Emit::Upstream) => {
@@ -312,12 +262,10 @@ pub async fn run(mut req: Request) -> ExitCode {
     if !yaml.ends_with('\n') {
         yaml.push('\n');
     }
-    if let Err(code) = crate::app::print(&yaml) {
-        return code;
-    }
+    crate::output::print(&yaml).map_err(super::stdout_error)?;
     if report.has_inconclusive() {
-        ExitCode::from(EXIT_ERROR)
+        Ok(Status::Incomplete)
     } else {
-        ExitCode::from(EXIT_OK)
+        Ok(Status::Ok)
     }
 }
