@@ -1,25 +1,20 @@
 //! cipher-test: a TLS diagnostic scanner for Envoy/Gloo upstreams.
 //!
-//! Data flows one way: target → plan → probes → observations → report.
+//! Imports run one way, from the command line down to the wire:
+//! `app → cli → cmd → {scan, gloo, render} → {envoy, probe, cert} → tls`, with `output`, `target`
+//! and `util` as leaves any layer may use and `testing` beside the rest for `demo` and the tests.
 
 pub mod app;
-
 pub mod cert;
 pub mod cli;
 pub mod cmd;
-pub mod color;
-pub mod eliminate;
 pub mod envoy;
-pub mod gate;
 pub mod gloo;
 pub mod output;
-
 pub mod probe;
-pub mod report;
+pub mod render;
 pub mod scan;
-pub mod tls;
-
 pub mod target;
 pub mod testing;
+pub mod tls;
 pub mod util;
-pub mod verdict;

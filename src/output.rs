@@ -3,8 +3,8 @@
 
 use std::io::Write;
 
-use crate::report::table::Rows;
-use crate::report::Format;
+use crate::render::table::Rows;
+use crate::render::Format;
 
 /// How to render a report.
 #[derive(Debug, Clone, Copy)]

@@ -231,7 +231,7 @@ fn colour_is_applied_after_layout() {
     );
     assert!(!plain.contains(ESC));
     assert_eq!(
-        stable(&cipher_test::color::strip(&coloured)),
+        stable(&cipher_test::render::color::strip(&coloured)),
         stable(&plain),
         "stripping the colour does not give the plain table"
     );

@@ -14,11 +14,11 @@ use std::time::Duration;
 
 use cipher_test::cli::{parse_from, Action};
 use cipher_test::envoy::real::{self, ClusterSpec, EnvoyBin, EnvoyBinary, Outcome};
+use cipher_test::envoy::verdict::Verdict;
 use cipher_test::scan::{self, ScanReport};
 use cipher_test::testing::pki::{self, CertSpec, Issued};
 use cipher_test::testing::server::{ClientAuth, KeyKind, ServerConfig, TlsServer};
 use cipher_test::tls::catalog::{catalog, BoringSsl};
-use cipher_test::verdict::Verdict;
 use openssl::ssl::SslVersion;
 
 /// The Envoy to judge with, or `None` (and a visible note) when there is none outside CI.

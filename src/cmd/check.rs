@@ -10,13 +10,13 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use tokio::sync::Semaphore;
 
+use crate::envoy::verdict::{ProblemKind, Verdict};
 use crate::envoy::view::EnvoySni;
 use crate::envoy::TlsParams;
 use crate::gloo::{self, SecretRef, UpstreamInfo, UpstreamTarget};
 use crate::scan::{CipherStatus, ScanConfig, ScanReport, SCHEMA_VERSION};
 use crate::target::{parse_host_port, HostPort, SniChoice};
 use crate::tls::catalog::catalog;
-use crate::verdict::{ProblemKind, Verdict};
 
 /// The most targets one run accepts.
 pub const MAX_TARGETS: usize = 10_000;
@@ -635,7 +635,7 @@ pub fn render_table(report: &CheckReport) -> String {
             .reasons
             .iter()
             .map(|r| {
-                let wrapped = crate::report::table::wrap(&format!("- {r}"), 2, 90);
+                let wrapped = crate::render::table::wrap(&format!("- {r}"), 2, 90);
                 wrapped.trim_start().to_string()
             })
             .collect();
@@ -857,9 +857,9 @@ pub async fn execute(req: CheckRequest) -> Result<super::Status, super::CmdError
         }
     }
     match req.format {
-        CheckFormat::Table => crate::output::print(&crate::color::check_table(
+        CheckFormat::Table => crate::output::print(&crate::render::color::check_table(
             &render_table(&report),
-            crate::color::Painter::new(req.color),
+            crate::render::color::Painter::new(req.color),
         )),
         CheckFormat::Json => crate::output::print_json(&report),
         CheckFormat::Yaml => crate::output::print(&render_yaml(&report)),

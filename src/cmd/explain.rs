@@ -783,11 +783,11 @@ fn truncate(text: &str, max_chars: usize) -> String {
 }
 
 /// `cipher-test explain`.
-pub fn run(text: &str, format: crate::report::Format) -> Result<super::Status, super::CmdError> {
+pub fn run(text: &str, format: crate::render::Format) -> Result<super::Status, super::CmdError> {
     let found = explain(text).map_err(|e| super::CmdError(e.to_string()))?;
     match format {
-        crate::report::Format::Table => crate::output::print(&render_text(&found)),
-        crate::report::Format::Json => crate::output::print_json(&found),
+        crate::render::Format::Table => crate::output::print(&render_text(&found)),
+        crate::render::Format::Json => crate::output::print_json(&found),
     }
     .map_err(super::stdout_error)?;
     Ok(super::Status::Ok)

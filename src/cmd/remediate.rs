@@ -3,6 +3,7 @@
 
 use super::scan::scan_target;
 use super::{CmdError, Status};
+use crate::envoy::verdict::Verdict;
 use crate::envoy::view::EnvoySni;
 use crate::gloo::{
     self, default_upstream_name, ssl_parameters, tls_params, SecretRef, StaticHost,
@@ -10,7 +11,6 @@ use crate::gloo::{
 };
 use crate::scan::ScanConfig;
 use crate::target::{HostPort, SniChoice};
-use crate::verdict::Verdict;
 
 /// The YAML forms `remediate` prints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -4,9 +4,9 @@
 use std::net::SocketAddr;
 
 use super::{stdout_error, CmdError, Status};
-use crate::color::Painter;
 use crate::output::{print, print_json, Output};
-use crate::report::{table, Format};
+use crate::render::color::Painter;
+use crate::render::{table, Format};
 use crate::scan::{self, ScanConfig, ScanReport};
 use crate::target::{effective_sni, resolve, HostPort, SniChoice, Target};
 

@@ -824,12 +824,12 @@ fn render_certs(out: &mut String, key: &str, what: &str, certs: &[CertInfo]) {
 pub fn run(
     input: &SecretInput,
     warn_days: u32,
-    format: crate::report::Format,
+    format: crate::render::Format,
 ) -> Result<super::Status, super::CmdError> {
     let report = lint(input, crate::util::now_unix(), warn_days);
     match format {
-        crate::report::Format::Table => crate::output::print(&render_text(&report)),
-        crate::report::Format::Json => crate::output::print_json(&report),
+        crate::render::Format::Table => crate::output::print(&render_text(&report)),
+        crate::render::Format::Json => crate::output::print_json(&report),
     }
     .map_err(super::stdout_error)?;
     Ok(if report.has_errors() {

@@ -4,6 +4,7 @@
 
 pub mod real;
 pub mod san;
+pub mod verdict;
 pub mod view;
 
 use std::fmt;
@@ -11,8 +12,8 @@ use std::sync::OnceLock;
 
 use serde::Deserialize;
 
-use crate::tls::catalog::{catalog, BoringSsl, CipherSuite};
 use crate::probe::handshake::ClientSpec;
+use crate::tls::catalog::{catalog, BoringSsl, CipherSuite};
 use crate::tls::protocol::Protocol;
 
 const PROFILES_YAML: &str = include_str!("../../ciphers/envoy-profiles.yaml");

@@ -1,6 +1,8 @@
 //! Plans the probes for one target, runs them under a per-host concurrency bound, and gathers the
 //! `ScanReport`. Owns retries, pacing and the preflight; the probe itself lives in `probe/`.
 
+pub mod eliminate;
+pub mod gate;
 pub mod real;
 
 use std::sync::Arc;
@@ -11,20 +13,20 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::cert::{self, CertCheck, CertificateReport, Finding, Severity, TrustAnchors};
-use crate::eliminate::Elimination;
 use crate::envoy::real::{EnvoyBin, EnvoyBinary};
+use crate::envoy::verdict::{self, Observed, Problem, ProblemKind, Verdict};
 use crate::envoy::view::{RootCa, UpstreamView};
 use crate::envoy::{self, EnvoyClient, TlsParams};
-use crate::gate::Gate;
 use crate::probe::handshake::{ClientCertificate, Simulation};
 use crate::probe::openssl::{Group, Negotiated, OpensslProber, GROUPS};
 use crate::probe::raw::RawProber;
 use crate::probe::{Inconclusive, ProbeOutcome, Refusal};
+use crate::scan::eliminate::Elimination;
+use crate::scan::gate::Gate;
 use crate::target::Target;
 use crate::tls::catalog::{catalog, CipherSuite, SuiteCode};
 use crate::tls::protocol::Protocol;
 use crate::util::human_duration;
-use crate::verdict::{self, Observed, Problem, ProblemKind, Verdict};
 
 /// The JSON schema version; it changes only when a field is removed or changes meaning.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -991,7 +993,9 @@ async fn enumerate(
                 let mut set = JoinSet::new();
                 for (p, codes) in versions.iter().cloned() {
                     let raw = gated.clone();
-                    set.spawn(async move { crate::eliminate::eliminate(&raw, p, &codes).await });
+                    set.spawn(
+                        async move { crate::scan::eliminate::eliminate(&raw, p, &codes).await },
+                    );
                 }
                 // A lost task leaves its version to per-suite probing below.
                 while let Some(joined) = set.join_next().await {
@@ -1001,8 +1005,13 @@ async fn enumerate(
                 }
             }
             _ => {
-                crate::eliminate::eliminate_split_each(&gated, &versions, cfg.concurrency, settled)
-                    .await
+                crate::scan::eliminate::eliminate_split_each(
+                    &gated,
+                    &versions,
+                    cfg.concurrency,
+                    settled,
+                )
+                .await
             }
         }
     }
@@ -1118,7 +1127,7 @@ async fn preferences(raw: &RawProber, rows: &[CipherResult]) -> Vec<ServerPrefer
         }
         let raw = raw.clone();
         set.spawn(async move {
-            let pref = crate::eliminate::server_preference(&raw, p, &accepted).await;
+            let pref = crate::scan::eliminate::server_preference(&raw, p, &accepted).await;
             (p, pref)
         });
     }
@@ -1380,7 +1389,7 @@ async fn first_look(side: &EnvoySide, gate: &Arc<Gate>, req: &EnvoyRequest) -> F
     };
     let raw = side.raw.gated(Arc::clone(gate));
     let (simulation, outcome) =
-        tokio::join!(simulate, crate::eliminate::envoy_hello(&raw, &client));
+        tokio::join!(simulate, crate::scan::eliminate::envoy_hello(&raw, &client));
     let second_opinion = raw_second_opinion(outcome, &simulation);
     FirstLook {
         simulation,

@@ -9,9 +9,9 @@ use serde::Serialize;
 
 use super::{EnvoyRequest, ScanReport};
 use crate::envoy::real::{self, ClusterSpec, EnvoyBinary, Failure, Outcome, RealEnvoyError};
+use crate::envoy::verdict::{Problem, ProblemKind, Verdict};
 use crate::envoy::view::UpstreamView;
 use crate::envoy::TlsParams;
-use crate::verdict::{Problem, ProblemKind, Verdict};
 
 /// Which configuration of the Upstream a cluster stands for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

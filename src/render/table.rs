@@ -8,10 +8,10 @@
 use tabled::builder::Builder;
 
 use crate::cert::Severity;
-use crate::color::{Painter, Style};
+use crate::envoy::verdict::Verdict;
+use crate::render::color::{Painter, Style};
 use crate::scan::{summary_line, CipherStatus, NegotiatedReport, ProtocolStatus, ScanReport};
 use crate::tls::protocol::Protocol;
-use crate::verdict::Verdict;
 
 /// Which rows the table lists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
