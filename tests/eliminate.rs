@@ -21,7 +21,7 @@ use cipher_test::probe::{ProbeOutcome, Refusal};
 use cipher_test::scan::eliminate::{
     eliminate, eliminate_split, envoy_hello, server_preference, Elimination,
 };
-use cipher_test::scan::gate::Gate;
+use cipher_test::probe::gate::Gate;
 use cipher_test::testing::server::{ServerConfig, TlsServer};
 use cipher_test::tls::catalog::catalog;
 use cipher_test::tls::protocol::Protocol;

@@ -2,6 +2,7 @@
 //! sent (or failed to send) are classified; it holds no policy about what to probe or how often.
 //! A network error is never a rejection: only a TLS alert or a ServerHello refusal is.
 
+pub mod gate;
 pub mod handshake;
 pub mod openssl;
 pub mod raw;

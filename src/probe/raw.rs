@@ -11,7 +11,7 @@ use tokio::net::TcpStream;
 use tokio::time::{timeout_at, Instant};
 
 use super::{classify, Inconclusive, Offer, ProbeOutcome, Termination};
-use crate::scan::gate::Gate;
+use crate::probe::gate::Gate;
 use crate::tls::client_hello::{client_hello, HelloSpec};
 use crate::tls::protocol::Protocol;
 use crate::tls::server_hello::{self, ServerReply};

@@ -2,7 +2,6 @@
 //! `ScanReport`. Owns retries, pacing and the preflight; the probe itself lives in `probe/`.
 
 pub mod eliminate;
-pub mod gate;
 pub mod real;
 
 use std::sync::Arc;
@@ -22,7 +21,7 @@ use crate::probe::openssl::{Group, Negotiated, OpensslProber, GROUPS};
 use crate::probe::raw::RawProber;
 use crate::probe::{Inconclusive, ProbeOutcome, Refusal};
 use crate::scan::eliminate::Elimination;
-use crate::scan::gate::Gate;
+use crate::probe::gate::Gate;
 use crate::target::Target;
 use crate::tls::catalog::{catalog, CipherSuite, SuiteCode};
 use crate::tls::protocol::Protocol;
