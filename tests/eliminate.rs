@@ -14,6 +14,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use cipher_test::envoy::{profile, EnvoyClient, TlsParams};
+use cipher_test::probe::gate::Gate;
 use cipher_test::probe::handshake::Simulation;
 use cipher_test::probe::openssl::OpensslProber;
 use cipher_test::probe::raw::RawProber;
@@ -21,7 +22,6 @@ use cipher_test::probe::{ProbeOutcome, Refusal};
 use cipher_test::scan::eliminate::{
     eliminate, eliminate_split, envoy_hello, server_preference, Elimination,
 };
-use cipher_test::probe::gate::Gate;
 use cipher_test::testing::server::{ServerConfig, TlsServer};
 use cipher_test::tls::catalog::catalog;
 use cipher_test::tls::protocol::Protocol;

@@ -1,0 +1,210 @@
+//! Trust and names: path verification against the system store or a pinned CA file (as Envoy's
+//! `trusted_ca`), and RFC 6125 host name matching.
+
+use openssl::stack::Stack;
+use openssl::x509::store::X509StoreBuilder;
+use openssl::x509::verify::X509VerifyFlags;
+use openssl::x509::{X509PurposeId, X509StoreContext, X509};
+use std::net::IpAddr;
+
+use super::parse::*;
+use super::*;
+
+/// Verifies `chain` (leaf first, the rest as untrusted intermediates) against `anchors`: plain
+/// path building, for any purpose. Validity dates are ignored (`NO_CHECK_TIME`): expiry is
+/// reported by `cert.expired`, not as distrust. Returns `None` when trusted, else OpenSSL's verify
+/// error code and string. [`evaluate`] checks a server chain the way Envoy does instead.
+pub fn verify_chain(
+    chain: &[Vec<u8>],
+    anchors: &TrustAnchors,
+) -> Result<Option<(i32, String)>, CertError> {
+    let parsed = chain
+        .iter()
+        .enumerate()
+        .map(|(i, der)| {
+            X509::from_der(der).map_err(|e| CertError::InvalidDer {
+                index: i,
+                reason: openssl_reason(&e),
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    verify_x509(&parsed, anchors, Purpose::Any)
+}
+
+/// The subject alternative names of one certificate, by type.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SanNames {
+    pub dns: Vec<String>,
+    pub uri: Vec<String>,
+    pub email: Vec<String>,
+    pub ip: Vec<IpAddr>,
+}
+
+/// The SANs of `der` (the leaf), by type; the subject CN is not among them.
+pub fn leaf_names(der: &[u8]) -> Result<SanNames, CertError> {
+    let parsed = parse_one(0, der)?;
+    let mut out = SanNames {
+        dns: parsed.names.dns.clone(),
+        ip: parsed.names.ips.clone(),
+        ..SanNames::default()
+    };
+    for san in &parsed.info.sans {
+        if let Some(u) = san.strip_prefix("URI:") {
+            out.uri.push(u.to_string());
+        } else if let Some(m) = san.strip_prefix("email:") {
+            out.email.push(m.to_string());
+        }
+    }
+    Ok(out)
+}
+
+/// Verifies `chain` as Envoy does with a `trusted_ca` of `cas`: path, purpose serverAuth, partial
+/// chains allowed, and the validity dates at `now` (unix seconds). `None` when Envoy accepts it,
+/// else why it refuses, e.g. `certificate has expired (CN=api, until 2026-01-01T00:00:00Z)`.
+pub fn envoy_verify(
+    chain: &[Vec<u8>],
+    cas: &[X509],
+    now: i64,
+) -> Result<Option<String>, CertError> {
+    let parsed = parse_all(chain)?;
+    let x509s: Vec<X509> = parsed.iter().map(|p| p.x509.clone()).collect();
+    let anchors = TrustAnchors::Pem(cas.to_vec());
+    if let Some((_, reason)) = verify_x509_at(&x509s, &anchors, Purpose::EnvoyUpstream, Some(now))?
+    {
+        let leaf = display_dn(&parsed[0].info.subject);
+        return Ok(Some(format!(
+            "{reason} (leaf {leaf}, valid {} to {})",
+            parsed[0].info.not_before, parsed[0].info.not_after
+        )));
+    }
+    Ok(None)
+}
+
+/// What the verified chain is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Purpose {
+    /// Only the path matters.
+    Any,
+    /// An upstream server as Envoy verifies it (`default_validator.cc`): purpose `ssl_server`
+    /// (serverAuth), and with a `trusted_ca`, `X509_V_FLAG_PARTIAL_CHAIN`, so a CA file holding an
+    /// intermediate (or the leaf itself) is enough (Envoy ≥ 1.24, envoyproxy/envoy#22350).
+    EnvoyUpstream,
+}
+
+pub(super) fn verify_x509(
+    chain: &[X509],
+    anchors: &TrustAnchors,
+    purpose: Purpose,
+) -> Result<Option<(i32, String)>, CertError> {
+    verify_x509_at(chain, anchors, purpose, None)
+}
+
+/// As [`verify_x509`]; with `at` (unix seconds), validity dates are checked at that time too.
+pub(super) fn verify_x509_at(
+    chain: &[X509],
+    anchors: &TrustAnchors,
+    purpose: Purpose,
+    at: Option<i64>,
+) -> Result<Option<(i32, String)>, CertError> {
+    let Some((leaf, rest)) = chain.split_first() else {
+        return Err(CertError::EmptyChain);
+    };
+    let mut builder = X509StoreBuilder::new()?;
+    let mut flags = if at.is_some() {
+        X509VerifyFlags::empty()
+    } else {
+        X509VerifyFlags::NO_CHECK_TIME
+    };
+    if let Some(t) = at {
+        let mut param = openssl::x509::verify::X509VerifyParam::new()?;
+        param.set_time(t);
+        builder.set_param(&param)?;
+    }
+    match anchors {
+        TrustAnchors::System => builder.set_default_paths()?,
+        TrustAnchors::Pem(cas) => {
+            for ca in cas {
+                builder.add_cert(ca.clone())?;
+            }
+            if purpose == Purpose::EnvoyUpstream {
+                flags |= X509VerifyFlags::PARTIAL_CHAIN;
+            }
+        }
+    }
+    builder.set_flags(flags)?;
+    if purpose == Purpose::EnvoyUpstream {
+        builder.set_purpose(X509PurposeId::SSL_SERVER)?;
+    }
+    let store = builder.build();
+    let mut untrusted = Stack::new()?;
+    for cert in rest {
+        untrusted.push(cert.clone())?;
+    }
+    let mut ctx = X509StoreContext::new()?;
+    let outcome = ctx.init(&store, leaf, &untrusted, |c| {
+        if c.verify_cert()? {
+            Ok(None)
+        } else {
+            let err = c.error();
+            Ok(Some((err.as_raw(), err.error_string().to_string())))
+        }
+    })?;
+    Ok(outcome)
+}
+
+/// RFC 6125 name check of a certificate against a host name and/or IP address.
+///
+/// DNS-IDs match exactly (ASCII case-insensitive, one trailing dot ignored); a wildcard counts only
+/// as the whole left-most label of a name with at least three labels (`*.example.com` matches
+/// `a.example.com`, not `example.com`, not `a.b.example.com`; partial wildcards such as
+/// `f*.example.com` or `xn--*.example.com` never match). An IP address (given as `ip`, or as
+/// `host` in text) matches iPAddress SANs only. The subject CN is a DNS-ID only when the
+/// certificate has no DNS or IP SAN at all.
+/// The result is true when `host` or `ip` matches; false when neither is given.
+pub fn hostname_matches(
+    cert_der: &[u8],
+    host: Option<&str>,
+    ip: Option<IpAddr>,
+) -> Result<bool, CertError> {
+    Ok(names_match(&parse_one(0, cert_der)?.names, host, ip))
+}
+
+pub(super) fn names_match(names: &Names, host: Option<&str>, ip: Option<IpAddr>) -> bool {
+    let host_ok = host.is_some_and(|h| {
+        let bare = h
+            .strip_prefix('[')
+            .and_then(|h| h.strip_suffix(']'))
+            .unwrap_or(h);
+        match bare.parse::<IpAddr>() {
+            Ok(addr) => names.ips.contains(&addr),
+            Err(_) => {
+                let ids = if names.dns.is_empty() && names.ips.is_empty() {
+                    &names.common_names
+                } else {
+                    &names.dns
+                };
+                ids.iter().any(|pattern| dns_id_matches(pattern, h))
+            }
+        }
+    });
+    host_ok || ip.is_some_and(|addr| names.ips.contains(&addr))
+}
+
+pub(super) fn dns_id_matches(pattern: &str, host: &str) -> bool {
+    let norm = |s: &str| s.strip_suffix('.').unwrap_or(s).to_ascii_lowercase();
+    let (pattern, host) = (norm(pattern), norm(host));
+    if pattern.is_empty() || host.is_empty() || host.contains('*') {
+        return false;
+    }
+    if let Some(rest) = pattern.strip_prefix("*.") {
+        // The wildcard must stand for one whole label, and above at least two fixed labels.
+        if rest.contains('*') || !rest.contains('.') || rest.split('.').any(str::is_empty) {
+            return false;
+        }
+        return match host.split_once('.') {
+            Some((first, host_rest)) => !first.is_empty() && host_rest == rest,
+            None => false,
+        };
+    }
+    !pattern.contains('*') && pattern == host
+}
