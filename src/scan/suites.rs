@@ -1,0 +1,702 @@
+//! Settling the suites and groups: the preflight, enumeration per version (elimination or one
+//! suite per hello), retries and pacing, server order, and the group probes.
+
+use crate::probe::gate::Gate;
+use crate::probe::openssl::{Group, OpensslProber, GROUPS};
+use crate::probe::raw::RawProber;
+use crate::probe::{Inconclusive, ProbeOutcome, Refusal};
+use crate::scan::eliminate::Elimination;
+use crate::tls::catalog::{catalog, CipherSuite, SuiteCode};
+use crate::tls::protocol::Protocol;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use super::report::*;
+use super::*;
+
+pub(super) fn untestable_reason(
+    protocol: Protocol,
+    suite: &CipherSuite,
+    protocol_offerable: bool,
+) -> String {
+    let lib = crate::util::tls_library();
+    if !protocol_offerable {
+        format!("{lib} cannot offer {protocol} at all")
+    } else if suite.is_srp() {
+        "SRP suites need an SRP user name; the OpenSSL engine does not offer them".into()
+    } else {
+        format!("{lib} cannot offer this suite (compiled out or unknown to it)")
+    }
+}
+
+/// Checks that the target speaks TLS before fanning out. Refused, plaintext and silent targets end the
+/// scan here with one clear error instead of hundreds of inconclusive probes.
+pub(super) async fn preflight(
+    prober: &OpensslProber,
+    target: &str,
+    sni: Option<&str>,
+    retries: u32,
+) -> Result<Option<(Protocol, u16)>, ScanError> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let outcome = prober.preflight().await;
+        let why = match outcome {
+            // Every probe would get the same refusal: say what the server wants instead.
+            ProbeOutcome::Rejected(Refusal::Alert(a)) if a.description == 112 => {
+                return Err(ScanError::SniRequired {
+                    target: target.to_string(),
+                    sent: match sni {
+                        Some(name) => format!("cipher-test sent '{name}'"),
+                        None => "cipher-test sent none".into(),
+                    },
+                })
+            }
+            ProbeOutcome::Accepted(a) => return Ok(Some((a.protocol, a.code.0))),
+            ProbeOutcome::Rejected(_) => return Ok(None),
+            ProbeOutcome::Inconclusive(why) => why,
+        };
+        let target = target.to_string();
+        let transient = matches!(why, Inconclusive::Reset | Inconclusive::Closed { .. });
+        if transient && attempt <= retries {
+            tokio::time::sleep(Duration::from_millis(100 * u64::from(attempt))).await;
+            continue;
+        }
+        return Err(match why {
+            Inconclusive::ConnectRefused => ScanError::Refused { target },
+            Inconclusive::ConnectFailed(why) => ScanError::Unreachable { target, why },
+            Inconclusive::NotTls(answer) => ScanError::NotTls { target, answer },
+            Inconclusive::Local(e) => ScanError::Local(e),
+            other => ScanError::NoTlsAnswer {
+                target,
+                why: if attempt > 1 {
+                    format!("{other} ({attempt} attempts)")
+                } else {
+                    other.to_string()
+                },
+            },
+        });
+    }
+}
+
+/// A small xorshift generator for jitter (no cryptographic use).
+pub(super) struct Jitter(u64);
+
+impl Jitter {
+    pub(super) fn new() -> Self {
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0x9E37_79B9_7F4A_7C15);
+        Jitter(seed | 1)
+    }
+    pub(super) fn upto(&mut self, max: Duration) -> Duration {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        let ms = max.as_millis() as u64;
+        Duration::from_millis(if ms == 0 { 0 } else { self.0 % (ms + 1) })
+    }
+}
+
+/// Runs `probe` over `jobs`, each connection through `gate` (at most `cfg.concurrency` in flight,
+/// `cfg.delay` between starts, and the run-wide bound, shared with the scan's other stages).
+/// Probes that get no TLS answer are not reported as such at once: they are retried in up to
+/// `cfg.retries` further passes, each at half the previous concurrency with at least 100 ms (plus
+/// jitter) between starts, since clustered failures usually mean a rate-limiting server or middlebox.
+/// Returns (job, outcome, attempts) in any order, and the passes made.
+pub(super) async fn run_bounded<J, F, Fut>(
+    jobs: Vec<J>,
+    cfg: &ScanConfig,
+    gate: &Arc<Gate>,
+    bar: &indicatif::ProgressBar,
+    probe: F,
+) -> (Vec<(J, ProbeOutcome, u32)>, Vec<Pass>)
+where
+    J: Clone + Send + 'static,
+    F: Fn(J) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ProbeOutcome> + Send + 'static,
+{
+    let probe = Arc::new(probe);
+    let mut pending: Vec<(J, u32)> = jobs.into_iter().map(|j| (j, 0)).collect();
+    let mut finished: Vec<(J, ProbeOutcome, u32)> = Vec::with_capacity(pending.len());
+    let mut passes = Vec::new();
+    let mut concurrency = cfg.concurrency.max(1);
+    let mut delay = cfg.delay;
+    let mut jitter = Jitter::new();
+    for round in 0..=cfg.retries {
+        if pending.is_empty() {
+            break;
+        }
+        if round > 0 {
+            concurrency = (concurrency / 2).max(1);
+            delay = delay.max(Duration::from_millis(100));
+            bar.inc_length(pending.len() as u64);
+        }
+        let permits = Arc::new(Semaphore::new(concurrency));
+        let mut set = JoinSet::new();
+        let mut results = Vec::with_capacity(pending.len());
+        let count = pending.len();
+        let round_jobs = std::mem::take(&mut pending);
+        let mut returned = vec![false; count];
+        for (i, (job, attempts)) in round_jobs.iter().cloned().enumerate() {
+            // The gate keeps --delay between starts; retry rounds add their own pause on top.
+            if i > 0 && round > 0 {
+                tokio::time::sleep(delay + jitter.upto(delay / 2)).await;
+            }
+            let Ok(permit) = Arc::clone(&permits).acquire_owned().await else {
+                break;
+            };
+            let probe = Arc::clone(&probe);
+            let gate = Arc::clone(gate);
+            set.spawn(async move {
+                let _permit = permit;
+                let _ticket = gate.enter().await;
+                let outcome = probe(job.clone()).await;
+                (i, job, outcome, attempts + 1)
+            });
+            while let Some(done) = set.try_join_next() {
+                if let Ok((i, job, outcome, attempts)) = done {
+                    returned[i] = true;
+                    results.push((job, outcome, attempts));
+                }
+                bar.inc(1);
+            }
+        }
+        while let Some(done) = set.join_next().await {
+            if let Ok((i, job, outcome, attempts)) = done {
+                returned[i] = true;
+                results.push((job, outcome, attempts));
+            }
+            bar.inc(1);
+        }
+        // A probe task that died (it cannot by design) still gets a row: never a silent gap.
+        for (i, (job, attempts)) in round_jobs.into_iter().enumerate() {
+            if !returned[i] {
+                let why =
+                    Inconclusive::Local("internal error: the probe stopped unexpectedly".into());
+                results.push((job, ProbeOutcome::Inconclusive(why), attempts + 1));
+            }
+        }
+        let mut inconclusive = 0;
+        for (job, outcome, attempts) in results {
+            if outcome.is_inconclusive() {
+                inconclusive += 1;
+                if round < cfg.retries {
+                    pending.push((job, attempts));
+                    continue;
+                }
+            }
+            finished.push((job, outcome, attempts));
+        }
+        passes.push(Pass {
+            probes: count,
+            concurrency,
+            delay_ms: delay.as_millis() as u64,
+            inconclusive,
+        });
+    }
+    (finished, passes)
+}
+
+/// Whether failures clustered, and what the passes did about it.
+pub(super) fn network_report(passes: &[Pass]) -> NetworkReport {
+    let Some(first) = passes.first() else {
+        return NetworkReport::default();
+    };
+    let answered = first.probes - first.inconclusive;
+    let suspected = first.inconclusive >= 3 && answered > 0;
+    let mut detail = String::new();
+    if first.inconclusive > 0 {
+        let last = passes.last().map(|p| p.inconclusive).unwrap_or(0);
+        let left = if passes.len() > 1 {
+            last
+        } else {
+            first.inconclusive
+        };
+        detail = format!(
+            "{} of {} probes got no TLS answer in the first pass{}",
+            first.inconclusive,
+            first.probes,
+            if suspected {
+                " while others did: the server (or something in front of it) appears to rate-limit or drop connections"
+            } else {
+                ""
+            }
+        );
+        if passes.len() > 1 {
+            let lowest = passes.iter().map(|p| p.concurrency).min().unwrap_or(1);
+            detail.push_str(&format!(
+                ". cipher-test retried them in {} more pass{}, down to concurrency {lowest} with at least 100 ms between starts; {left} stayed inconclusive",
+                passes.len() - 1,
+                if passes.len() > 2 { "es" } else { "" },
+            ));
+        }
+        detail.push('.');
+    }
+    NetworkReport {
+        throttling_suspected: suspected,
+        passes: passes.to_vec(),
+        detail,
+    }
+}
+
+/// One (version, suite) to settle, and the engine that would probe it on its own.
+pub(super) type Job = (Protocol, &'static CipherSuite, Engine);
+
+/// What the suite stage found.
+pub(super) struct Enumerated {
+    pub(super) rows: Vec<CipherResult>,
+    pub(super) groups: Vec<GroupResult>,
+    pub(super) network: NetworkReport,
+    pub(super) enumeration: Vec<EnumerationReport>,
+    pub(super) server_preference: Vec<ServerPreferenceReport>,
+}
+
+/// The method a version is enumerated with when `cfg.method` is asked for: elimination needs the
+/// raw engine, so `auto` with `--engine openssl` probes one suite per hello.
+pub(super) fn effective_method(cfg: &ScanConfig) -> Method {
+    match (cfg.method, cfg.engine) {
+        (Method::Auto, EngineChoice::Openssl) => Method::PerSuite,
+        (m, _) => m,
+    }
+}
+
+/// Settles every job: by elimination per version where the method asks for it and the server
+/// behaves, one probe per suite for the rest; then the groups and, with raw hellos, whether the
+/// server enforces its order (both at once).
+pub(super) async fn enumerate(
+    prober: &Arc<OpensslProber>,
+    raw: &Arc<RawProber>,
+    gate: &Arc<Gate>,
+    cfg: &ScanConfig,
+    mut jobs: Vec<Job>,
+    first_choice: Option<(Protocol, u16)>,
+    bar: &indicatif::ProgressBar,
+) -> Enumerated {
+    let gated = raw.gated(Arc::clone(gate));
+    let mut rows: Vec<CipherResult> = Vec::new();
+    let mut enumeration: Vec<EnumerationReport> = Vec::new();
+    // A version's groups and server order, started as soon as its suites are settled; both need
+    // only its accepted rows.
+    let mut follow_ups = JoinSet::new();
+    let follow_up = |tasks: &mut JoinSet<_>, settled: &[CipherResult]| {
+        let version_rows: Vec<CipherResult> = settled
+            .iter()
+            .filter(|r| r.status == CipherStatus::Accepted)
+            .cloned()
+            .collect();
+        let (prober, gate, gated) = (Arc::clone(prober), Arc::clone(gate), gated.clone());
+        let (cfg, bar) = (cfg.clone(), bar.clone());
+        tasks.spawn(async move {
+            let order = async {
+                if cfg.engine == EngineChoice::Openssl {
+                    Vec::new()
+                } else {
+                    preferences(&gated, &version_rows).await
+                }
+            };
+            tokio::join!(
+                scan_groups(&prober, &version_rows, &gate, &cfg, &bar),
+                order
+            )
+        });
+    };
+    let method = effective_method(cfg);
+    if method != Method::PerSuite {
+        let mut versions: Vec<(Protocol, Vec<u16>)> = Vec::new();
+        for (p, suite, _) in &jobs {
+            match versions.iter_mut().find(|(q, _)| q == p) {
+                Some((_, codes)) => codes.push(suite.code.0),
+                None => versions.push((*p, vec![suite.code.0])),
+            }
+        }
+        let name = if method == Method::Elimination {
+            EnumerationMethod::Elimination
+        } else {
+            EnumerationMethod::SplitElimination
+        };
+        // Rows of a version elimination settled; a version it gave up on stays in `jobs`.
+        let mut settled = |mut e: Elimination| {
+            let p = e.protocol;
+            if e.fallback.is_none() {
+                e.fallback = contradiction(&e, first_choice);
+            }
+            if let Some(why) = e.fallback {
+                enumeration.push(EnumerationReport {
+                    protocol: p,
+                    method: EnumerationMethod::PerSuite,
+                    hellos: e.hellos,
+                    fallback: Some(why),
+                });
+                return;
+            }
+            let mut version_rows = Vec::new();
+            for (q, suite, _) in jobs.iter().filter(|(q, _, _)| *q == p) {
+                let Some(outcome) = e.outcome(suite.code.0) else {
+                    continue;
+                };
+                let mut r = finished(*q, suite, outcome.clone(), 1);
+                r.engine = Some(Engine::Raw);
+                if r.status == CipherStatus::Rejected {
+                    r.reason = format!(
+                        "{} (elimination: offered with the suites the server did not choose)",
+                        r.reason
+                    );
+                }
+                version_rows.push(r);
+            }
+            bar.inc(version_rows.len() as u64);
+            enumeration.push(EnumerationReport {
+                protocol: p,
+                method: name,
+                hellos: e.hellos,
+                fallback: None,
+            });
+            jobs.retain(|(q, _, _)| *q != p);
+            follow_up(&mut follow_ups, &version_rows);
+            rows.extend(version_rows);
+        };
+        match method {
+            Method::Elimination => {
+                let mut set = JoinSet::new();
+                for (p, codes) in versions.iter().cloned() {
+                    let raw = gated.clone();
+                    set.spawn(
+                        async move { crate::scan::eliminate::eliminate(&raw, p, &codes).await },
+                    );
+                }
+                // A lost task leaves its version to per-suite probing below.
+                while let Some(joined) = set.join_next().await {
+                    if let Ok(e) = joined {
+                        settled(e);
+                    }
+                }
+            }
+            _ => {
+                crate::scan::eliminate::eliminate_split_each(
+                    &gated,
+                    &versions,
+                    cfg.concurrency,
+                    settled,
+                )
+                .await
+            }
+        }
+    }
+
+    let suite_prober = Arc::clone(prober);
+    let suite_raw = Arc::clone(raw);
+    let (done, passes) = run_bounded(jobs, cfg, gate, bar, move |(p, suite, engine): Job| {
+        let prober = Arc::clone(&suite_prober);
+        let raw = Arc::clone(&suite_raw);
+        async move {
+            match engine {
+                Engine::Openssl => prober.probe(p, suite).await,
+                Engine::Raw => raw.probe(p, &[suite.code.0]).await,
+            }
+        }
+    })
+    .await;
+    let mut probed: Vec<CipherResult> = Vec::new();
+    for ((p, suite, engine), outcome, attempts) in done {
+        let mut r = finished(p, suite, outcome, attempts);
+        r.engine = Some(engine);
+        match enumeration.iter_mut().find(|e| e.protocol == p) {
+            Some(e) if e.method == EnumerationMethod::PerSuite => e.hellos += attempts as usize,
+            Some(_) => {}
+            None => enumeration.push(EnumerationReport {
+                protocol: p,
+                method: EnumerationMethod::PerSuite,
+                hellos: attempts as usize,
+                fallback: None,
+            }),
+        }
+        probed.push(r);
+    }
+    if !probed.is_empty() {
+        probed.sort_by_key(|r| (r.protocol, r.code));
+        follow_up(&mut follow_ups, &probed);
+        rows.extend(probed);
+    }
+    enumeration.sort_by_key(|e| e.protocol);
+    rows.sort_by_key(|r| (r.protocol, r.code));
+    let network = network_report(&passes);
+
+    let mut groups = Vec::new();
+    let mut server_preference = Vec::new();
+    while let Some(joined) = follow_ups.join_next().await {
+        // A follow-up task cannot panic by design; if one did, its versions would simply have no
+        // group rows, and the Envoy plan would count their groups as not enumerated.
+        if let Ok((g, o)) = joined {
+            groups.extend(g);
+            server_preference.extend(o);
+        }
+    }
+    groups.sort_by_key(|g| (g.protocol, group_rank(g.name)));
+    server_preference.sort_by_key(|r| r.protocol);
+    Enumerated {
+        rows,
+        groups,
+        network,
+        enumeration,
+        server_preference,
+    }
+}
+
+/// Why `e` cannot stand although the server answered every hello: it refused the suite the
+/// preflight handshake (OpenSSL offering everything) negotiated at this version. A server whose
+/// choice depends on more than the offered suites (the raw hello's extensions, its size) is then
+/// probed one suite per hello, as without elimination.
+pub(super) fn contradiction(
+    e: &Elimination,
+    first_choice: Option<(Protocol, u16)>,
+) -> Option<String> {
+    let (protocol, code) = first_choice?;
+    if protocol != e.protocol {
+        return None;
+    }
+    match e.outcome(code) {
+        Some(ProbeOutcome::Accepted(_)) | None => None,
+        Some(other) => {
+            let name = catalog().name_of(code);
+            let why = match other {
+                ProbeOutcome::Rejected(r) => r.to_string(),
+                ProbeOutcome::Inconclusive(i) => i.to_string(),
+                ProbeOutcome::Accepted(_) => String::new(),
+            };
+            Some(format!(
+                "elimination at {protocol} did not get {name} ({why}), which the preflight \
+                 handshake negotiated there; probe {protocol} one suite per hello"
+            ))
+        }
+    }
+}
+
+/// Where a group stands in [`GROUPS`], for a stable report order.
+pub(super) fn group_rank(name: &str) -> usize {
+    GROUPS
+        .iter()
+        .position(|g| g.name == name)
+        .unwrap_or(usize::MAX)
+}
+
+/// Per version with two or more accepted suites, whether the server enforces its own order and
+/// which (all versions at once).
+pub(super) async fn preferences(
+    raw: &RawProber,
+    rows: &[CipherResult],
+) -> Vec<ServerPreferenceReport> {
+    let mut set = JoinSet::new();
+    let mut versions: Vec<Protocol> = rows.iter().map(|r| r.protocol).collect();
+    versions.sort();
+    versions.dedup();
+    for p in versions {
+        let accepted: Vec<u16> = rows
+            .iter()
+            .filter(|r| r.protocol == p && r.status == CipherStatus::Accepted)
+            .map(|r| r.code.0)
+            .collect();
+        if accepted.len() < 2 {
+            continue;
+        }
+        let raw = raw.clone();
+        set.spawn(async move {
+            let pref = crate::scan::eliminate::server_preference(&raw, p, &accepted).await;
+            (p, pref)
+        });
+    }
+    let mut out = Vec::new();
+    while let Some(joined) = set.join_next().await {
+        if let Ok((p, pref)) = joined {
+            out.push(ServerPreferenceReport {
+                protocol: p,
+                enforced: pref.enforced,
+                order: pref.order.iter().map(|&c| catalog().name_of(c)).collect(),
+                hellos: pref.hellos,
+                error: pref.error,
+            });
+        }
+    }
+    out.sort_by_key(|r| r.protocol);
+    out
+}
+
+/// For every version where the server accepted ECDHE suites (TLS 1.0 to 1.2) or any TLS 1.3 suite,
+/// offers those suites with one group at a time.
+pub(super) async fn scan_groups(
+    prober: &Arc<OpensslProber>,
+    rows: &[CipherResult],
+    gate: &Arc<Gate>,
+    cfg: &ScanConfig,
+    bar: &indicatif::ProgressBar,
+) -> Vec<GroupResult> {
+    let mut jobs: Vec<(Protocol, Group, Vec<&'static CipherSuite>)> = Vec::new();
+    let mut out = Vec::new();
+    for &p in &cfg.protocols {
+        let suites: Vec<&'static CipherSuite> = rows
+            .iter()
+            .filter(|r| r.protocol == p && r.status == CipherStatus::Accepted)
+            .filter_map(|r| catalog().by_code(r.code.0))
+            .filter(|s| s.is_tls13() || s.kx.starts_with("ECDHE"))
+            .collect();
+        if suites.is_empty() || p == Protocol::Ssl3 {
+            continue;
+        }
+        for g in GROUPS {
+            if prober.can_offer_group(g) {
+                jobs.push((p, g, suites.clone()));
+            } else {
+                out.push(GroupResult {
+                    protocol: p,
+                    name: g.name,
+                    status: CipherStatus::Untestable,
+                    reason: format!("{} cannot offer {}", crate::util::tls_library(), g.name),
+                });
+            }
+        }
+    }
+    bar.inc_length(jobs.len() as u64);
+    let group_prober = Arc::clone(prober);
+    let (done, _) = run_bounded(
+        jobs,
+        cfg,
+        gate,
+        bar,
+        move |(p, g, suites): (Protocol, Group, Vec<&'static CipherSuite>)| {
+            let prober = Arc::clone(&group_prober);
+            async move {
+                let outcome = prober.probe_group(p, g, &suites).await;
+                if !matches!(outcome, ProbeOutcome::Rejected(_)) || p == Protocol::Tls13 {
+                    return outcome;
+                }
+                // Before TLS 1.3 the client's groups also name the curves an ECDSA certificate may
+                // use: a server whose certificate is on another curve refuses a hello offering `g`
+                // alone, whatever it accepts for the key exchange. Offer `g` first beside the other
+                // NIST curves and see which one the server takes.
+                if !suites.iter().any(|s| s.auth == "ECDSA") {
+                    return outcome;
+                }
+                let mut offered = vec![g.name];
+                offered.extend(
+                    ["P-256", "P-384", "P-521"]
+                        .into_iter()
+                        .filter(|c| *c != g.name),
+                );
+                match prober.group_choice(p, &offered, &suites).await {
+                    Ok(info) => match info.negotiated {
+                        Some(n) if n.group.as_deref() == Some(g.name) => {
+                            ProbeOutcome::Accepted(crate::probe::Accepted {
+                                protocol: n.protocol,
+                                code: SuiteCode(n.code),
+                                hello_retry: false,
+                                group: None,
+                            })
+                        }
+                        _ => outcome,
+                    },
+                    Err(_) => outcome,
+                }
+            }
+        },
+    )
+    .await;
+    for ((p, g, _), outcome, attempts) in done {
+        let (status, reason, _) = judged(outcome, attempts);
+        out.push(GroupResult {
+            protocol: p,
+            name: g.name,
+            status,
+            reason: if status == CipherStatus::Accepted {
+                "the server accepted it for the key exchange".into()
+            } else {
+                reason
+            },
+        });
+    }
+    out.sort_by_key(|g| (g.protocol, group_rank(g.name)));
+    out
+}
+
+pub(super) fn row(
+    protocol: Protocol,
+    suite: &CipherSuite,
+    status: CipherStatus,
+    reason: String,
+    alert: Option<u8>,
+    attempts: u32,
+) -> CipherResult {
+    CipherResult {
+        protocol,
+        openssl_name: suite.openssl_name.clone(),
+        iana_name: suite.iana_name.clone(),
+        code: suite.code,
+        status,
+        reason,
+        alert,
+        attempts,
+        engine: None,
+    }
+}
+
+/// Status, reason and alert of a probe outcome.
+pub(super) fn judged(outcome: ProbeOutcome, attempts: u32) -> (CipherStatus, String, Option<u8>) {
+    match outcome {
+        ProbeOutcome::Accepted(a) => {
+            let how = if a.hello_retry {
+                "chosen by the server in a HelloRetryRequest"
+            } else {
+                "chosen by the server in its ServerHello"
+            };
+            (CipherStatus::Accepted, how.into(), None)
+        }
+        ProbeOutcome::Rejected(r) => {
+            let alert = match r {
+                Refusal::Alert(a) => Some(a.description),
+                Refusal::OlderVersion { .. } => None,
+            };
+            (CipherStatus::Rejected, r.to_string(), alert)
+        }
+        ProbeOutcome::Inconclusive(why) => {
+            let reason = if attempts > 1 {
+                format!("{why} ({attempts} attempts)")
+            } else {
+                why.to_string()
+            };
+            (CipherStatus::Inconclusive, reason, None)
+        }
+    }
+}
+
+pub(super) fn finished(
+    p: Protocol,
+    suite: &CipherSuite,
+    outcome: ProbeOutcome,
+    attempts: u32,
+) -> CipherResult {
+    let (status, reason, alert) = judged(outcome, attempts);
+    row(p, suite, status, reason, alert, attempts)
+}
+
+pub(super) fn protocol_status<'a>(rows: impl Iterator<Item = &'a CipherResult>) -> ProtocolStatus {
+    let (mut accepted, mut rejected, mut inconclusive) = (false, false, false);
+    for r in rows {
+        match r.status {
+            CipherStatus::Accepted => accepted = true,
+            CipherStatus::Rejected => rejected = true,
+            CipherStatus::Inconclusive => inconclusive = true,
+            CipherStatus::Untestable => {}
+        }
+    }
+    if accepted {
+        ProtocolStatus::Supported
+    } else if inconclusive {
+        ProtocolStatus::Inconclusive
+    } else if rejected {
+        ProtocolStatus::NotSupported
+    } else {
+        ProtocolStatus::Untestable
+    }
+}
