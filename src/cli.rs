@@ -627,10 +627,12 @@ impl EnvoyArgs {
                 root_ca,
                 verify_subject_alt_name: self.verify_san.clone(),
                 client_certificate: certs.client_certificate.clone(),
+                static_upstream: self.upstream_kind.as_deref() == Some("static"),
+                trust_unknown: None,
             },
             add_all: self.add == "all",
             real,
-            real_choice: choice,
+            sni_chosen: self.envoy_sni.is_some() || self.upstream_kind.is_some(),
         })
     }
 }

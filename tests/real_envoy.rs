@@ -687,3 +687,77 @@ fn check_judges_every_upstream_with_one_real_envoy() {
     assert_eq!(outcomes[1]["configuration"], "patched");
     assert_eq!(outcomes[1]["connected"], true, "{outcomes:#?}");
 }
+
+#[test]
+fn remediate_prints_no_patch_when_only_trust_is_wrong() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = pki::self_signed(&CertSpec::ca("Upstream Test Root")).unwrap();
+    let other = pki::self_signed(&CertSpec::ca("Some Other Root")).unwrap();
+    let leaf = pki::issue(&CertSpec::leaf("api.example.test"), &ca).unwrap();
+    let server = TlsServer::start(served(&leaf, &[])).unwrap();
+    let other_file = pem(dir.path(), "other", &[&other]);
+    let target = format!("127.0.0.1:{}", server.port());
+    let out = common::run(&[
+        "remediate",
+        &target,
+        "--ca-file",
+        &other_file,
+        "--envoy-bin",
+        "off",
+        "-q",
+    ]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(out.stdout.is_empty(), "{}", out.stdout);
+    assert!(
+        out.stderr.contains("refuse the upstream's certificate"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("ca.crt"), "{}", out.stderr);
+}
+
+#[test]
+fn check_verifies_only_upstreams_whose_secret_holds_the_ca() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = pki::self_signed(&CertSpec::ca("Upstream Test Root")).unwrap();
+    let other = pki::self_signed(&CertSpec::ca("Some Other Root")).unwrap();
+    let leaf = pki::issue(&CertSpec::leaf("api.example.test"), &ca).unwrap();
+    let server = TlsServer::start(served(&leaf, &[])).unwrap();
+    let other_file = pem(dir.path(), "other", &[&other]);
+    // The same server twice: without a secret Envoy verifies nothing; with one, --ca-file stands
+    // in for its ca.crt, and the chain does not verify against it.
+    let file = dir.path().join("upstreams.yaml");
+    std::fs::write(
+        &file,
+        format!(
+            "apiVersion: gloo.solo.io/v1\nkind: Upstream\nmetadata: {{name: open, namespace: gloo-system}}\n\
+             spec:\n  static:\n    hosts: [{{addr: 127.0.0.1, port: {p}}}]\n  sslConfig: {{}}\n\
+             ---\napiVersion: gloo.solo.io/v1\nkind: Upstream\nmetadata: {{name: pinned, namespace: gloo-system}}\n\
+             spec:\n  static:\n    hosts: [{{addr: 127.0.0.1, port: {p}}}]\n  sslConfig:\n    secretRef: {{name: api-ca, namespace: gloo-system}}\n",
+            p = server.port()
+        ),
+    )
+    .unwrap();
+    let out = common::run(&[
+        "check",
+        "--upstreams",
+        file.to_str().unwrap(),
+        "--ca-file",
+        &other_file,
+        "--envoy-bin",
+        "off",
+        "--format",
+        "json",
+    ]);
+    let doc: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let targets = doc["targets"].as_array().unwrap();
+    assert_eq!(targets[0]["result"], "pass", "{:#}", targets[0]["reasons"]);
+    assert_eq!(
+        targets[0]["report"]["envoy"]["trust"]["root_ca"],
+        serde_json::Value::Null
+    );
+    assert_eq!(targets[1]["result"], "fail", "{:#}", targets[1]);
+    assert!(targets[1]["reasons"]
+        .to_string()
+        .contains("certificate not verified"));
+}

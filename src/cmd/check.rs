@@ -10,10 +10,12 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use tokio::sync::Semaphore;
 
+use super::scan::TargetError;
 use crate::envoy::verdict::{ProblemKind, Verdict};
-use crate::envoy::view::EnvoySni;
+use crate::envoy::view::{EnvoySni, RootCa};
 use crate::envoy::TlsParams;
 use crate::gloo::{self, SecretRef, UpstreamInfo, UpstreamTarget};
+use crate::scan::ScanError;
 use crate::scan::{CipherStatus, ScanConfig, ScanReport, SCHEMA_VERSION};
 use crate::target::{parse_host_port, HostPort, SniChoice};
 use crate::tls::catalog::catalog;
@@ -76,6 +78,8 @@ pub struct CheckTarget {
     pub envoy_sni: Option<EnvoySni>,
     /// The Upstream's `sslConfig.verifySubjectAltName`.
     pub verify_subject_alt_name: Vec<String>,
+    /// A host of a static Upstream (an SNI fix goes to its `sniAddr`).
+    pub static_host: bool,
 }
 
 impl CheckTarget {
@@ -99,6 +103,7 @@ pub fn plain_target(hp: HostPort, sni: SniChoice) -> CheckTarget {
         params_error: None,
         envoy_sni: None,
         verify_subject_alt_name: Vec::new(),
+        static_host: false,
     }
 }
 
@@ -171,7 +176,10 @@ pub fn upstream_targets(infos: &[UpstreamInfo]) -> Vec<CheckTarget> {
                 .map(|h| {
                     let envoy_sni = u.envoy_sni(Some(h));
                     let (name, _) = envoy_sni.resolve(&h.addr, None);
-                    (h.addr.clone(), h.port, name, envoy_sni)
+                    // Scanned with sslConfig.sni when it is set and Envoy sends another name, so
+                    // that a server that needs it can still be scanned (the verdict tells).
+                    let scanned = u.sni.clone().or(name);
+                    (h.addr.clone(), h.port, scanned, envoy_sni)
                 })
                 .collect(),
             UpstreamTarget::Kube {
@@ -194,6 +202,7 @@ pub fn upstream_targets(infos: &[UpstreamInfo]) -> Vec<CheckTarget> {
                 params_error: params_error.clone(),
                 envoy_sni: Some(envoy_sni),
                 verify_subject_alt_name: u.verify_subject_alt_name.clone(),
+                static_host: matches!(u.target, UpstreamTarget::Static(_)),
             });
         }
     }
@@ -523,8 +532,30 @@ pub async fn run(
             if let Some(sni) = &target.envoy_sni {
                 envoy.view.sni = sni.clone();
             }
-            if !target.verify_subject_alt_name.is_empty() {
-                envoy.view.verify_subject_alt_name = target.verify_subject_alt_name.clone();
+            if let Some(up) = &target.upstream {
+                // Envoy verifies only with a root CA, which lives in the Upstream's secret
+                // (ca.crt): --ca-file stands in for it there, and nowhere else.
+                envoy.view.root_ca = match (&envoy.view.root_ca, up.has_secret) {
+                    (Some(ca), true) => Some(RootCa {
+                        certificates: ca.certificates.clone(),
+                        source: format!("{}, standing in for the secret's ca.crt", ca.source),
+                    }),
+                    _ => None,
+                };
+                envoy.view.static_upstream = target.static_host;
+                if up.has_secret && envoy.view.root_ca.is_none() {
+                    envoy.view.trust_unknown = Some(
+                        "the Upstream names a secret, which may hold a ca.crt: then Envoy verifies the chain and \
+                         verifySubjectAltName; pass that CA with --ca-file to judge it"
+                            .into(),
+                    );
+                }
+                // Gloo refuses verifySubjectAltName without a root CA.
+                envoy.view.verify_subject_alt_name = if envoy.view.root_ca.is_some() {
+                    target.verify_subject_alt_name.clone()
+                } else {
+                    Vec::new()
+                };
             }
             // One real Envoy judges every target at the end, not one per target.
             envoy.real = None;
@@ -571,7 +602,22 @@ pub async fn run(
                     None => (o, r, Some(report)),
                 }
             }
-            Err(e) => (Outcome::Error, vec![e], None),
+            // An Upstream whose server refuses a hello without the name Envoy does not send
+            // fails the gate: that is the finding, not a scan error.
+            Err(TargetError::Scan(ScanError::SniRequired { sent, .. }))
+                if target.upstream.is_some() =>
+            {
+                (
+                    Outcome::Fail,
+                    vec![format!(
+                        "Envoy would not connect: SNI required: the upstream refuses a handshake \
+                         with SNI {sent}, which is what Envoy sends; fix: set sslConfig.sni (on a \
+                         static Upstream, hosts[].sniAddr) to a name the upstream serves"
+                    )],
+                    None,
+                )
+            }
+            Err(e) => (Outcome::Error, vec![e.to_string()], None),
         };
         done.insert(
             i,

@@ -3,7 +3,7 @@
 
 use super::scan::scan_target;
 use super::{CmdError, Status};
-use crate::envoy::verdict::Verdict;
+use crate::envoy::verdict::{ProblemKind, Verdict};
 use crate::envoy::view::EnvoySni;
 use crate::gloo::{
     self, default_upstream_name, ssl_parameters, tls_params, SecretRef, StaticHost,
@@ -56,17 +56,24 @@ pub async fn run(mut req: Request) -> Result<Status, CmdError> {
             Err(e) => return Err(format!("{path}: {e}").into()),
         }
     }
-    if let Some(envoy_req) = req.config.envoy.as_mut() {
+    if let Some(envoy_req) = req.config.envoy.as_mut().filter(|e| !e.sni_chosen) {
         envoy_req.view.sni = match existing.as_ref() {
             // Envoy sends what the manifest makes it send: for a static Upstream, what Gloo sends
             // to the host being scanned (or the first host).
             Some(up) => match &up.target {
                 UpstreamTarget::Static(hosts) => {
-                    let host = hosts
+                    let matching = hosts
                         .iter()
-                        .find(|h| h.addr.eq_ignore_ascii_case(&req.target.host))
-                        .or(hosts.first());
-                    up.envoy_sni(host)
+                        .find(|h| h.addr.eq_ignore_ascii_case(&req.target.host));
+                    if matching.is_none() {
+                        eprintln!(
+                            "cipher-test: note: no static host of the Upstream is {}; judging the SNI \
+                             Envoy sends to its first host",
+                            req.target.host
+                        );
+                    }
+                    envoy_req.view.static_upstream = true;
+                    up.envoy_sni(matching.or(hosts.first()))
                 }
                 UpstreamTarget::Kube { .. } => up.envoy_sni(None),
             },
@@ -87,6 +94,13 @@ pub async fn run(mut req: Request) -> Result<Status, CmdError> {
         }
         if !up.verify_subject_alt_name.is_empty() && envoy_req.view.root_ca.is_some() {
             envoy_req.view.verify_subject_alt_name = up.verify_subject_alt_name.clone();
+        }
+        if up.secret.is_some() && envoy_req.view.root_ca.is_none() {
+            envoy_req.view.trust_unknown = Some(
+                "the Upstream names a secret, which may hold a ca.crt: then Envoy verifies the chain and \
+                         verifySubjectAltName; pass that CA with --ca-file to judge it"
+                    .into(),
+            );
         }
     }
     let report = match scan_target(&req.target, &req.sni, &req.config).await {
@@ -121,6 +135,30 @@ pub async fn run(mut req: Request) -> Result<Status, CmdError> {
         .as_ref()
         .map(|r| ssl_parameters(&r.params))
         .unwrap_or_default();
+    // Only trust is wrong (the root CA or the names): no sslConfig patch fixes that.
+    let trust_only = report.remediation.as_ref().is_some_and(|r| {
+        r.params.is_empty()
+            && r.sni.is_none()
+            && envoy.problems.iter().any(|p| {
+                matches!(
+                    p.kind,
+                    ProblemKind::CertificateVerify | ProblemKind::CertificateSan
+                )
+            })
+    });
+    if trust_only {
+        eprintln!(
+            "cipher-test: {}: Envoy ({}) would refuse the upstream's certificate{by_envoy}; no \
+             parameter change helps",
+            req.target.display(),
+            envoy.profile
+        );
+        for p in &envoy.problems {
+            eprintln!("  {}", p.detail);
+        }
+        eprintln!("  {}", envoy.advice);
+        return Ok(Status::Findings);
+    }
     let mut note = match envoy.verdict {
         Verdict::Compatible => format!(
             "cipher-test: {} is compatible with Envoy ({}){by_envoy}: no parameter change is needed",
@@ -157,7 +195,13 @@ pub async fn run(mut req: Request) -> Result<Status, CmdError> {
         note.push_str(" (some probes were inconclusive: the scan may be incomplete)");
     }
 
-    let sni = report.target.sni.clone();
+    // The name Envoy must send: the fix; else, in an Upstream written here, what it was judged
+    // sending (a manifest given with -f keeps its own).
+    let fix = report.remediation.as_ref().and_then(|r| r.sni.clone());
+    let sni = match &req.manifest {
+        Some(_) => fix,
+        None => fix.or_else(|| envoy.sni.name.clone()),
+    };
     let private_ca = matches!(
         req.config.certs.as_ref().map(|c| &c.anchors),
         Some(crate::cert::TrustAnchors::Pem(_))
@@ -167,7 +211,7 @@ pub async fn run(mut req: Request) -> Result<Status, CmdError> {
         // The chain verifies against --ca-file: Envoy can verify it the same way with that CA as the
         // secret's ca.crt, and the names it should insist on.
         if let (true, Some(c)) = (private_ca, report.certificate.as_ref()) {
-            if c.trusted {
+            if c.trusted && envoy.trust.chain_verified != Some(false) {
                 secret.verify_subject_alt_name = match (&sni, c.hostname_match) {
                     (Some(name), Some(true)) => vec![name.clone()],
                     _ => c

@@ -4,18 +4,37 @@
 use std::net::SocketAddr;
 
 use super::{stdout_error, CmdError, Status};
+use crate::envoy::real::RealEnvoyError;
 use crate::output::{print, print_json, Output};
 use crate::render::color::Painter;
 use crate::render::{table, Format};
-use crate::scan::{self, ScanConfig, ScanReport};
+use crate::scan::{self, ScanConfig, ScanError, ScanReport};
 use crate::target::{effective_sni, resolve, HostPort, SniChoice, Target};
+
+/// Why one target could not be scanned (or judged by the real Envoy).
+#[derive(Debug, thiserror::Error)]
+pub enum TargetError {
+    /// The host name did not resolve.
+    #[error("{0}")]
+    Resolve(String),
+    #[error(transparent)]
+    Scan(#[from] ScanError),
+    #[error(transparent)]
+    RealEnvoy(#[from] RealEnvoyError),
+}
+
+impl From<TargetError> for CmdError {
+    fn from(e: TargetError) -> Self {
+        CmdError(e.to_string())
+    }
+}
 
 /// Resolves and scans one target.
 pub async fn scan_target(
     hp: &HostPort,
     sni: &SniChoice,
     config: &ScanConfig,
-) -> Result<ScanReport, String> {
+) -> Result<ScanReport, TargetError> {
     scan_target_at(hp, sni, config, None).await
 }
 
@@ -26,25 +45,23 @@ pub async fn scan_target_at(
     sni: &SniChoice,
     config: &ScanConfig,
     address: Option<SocketAddr>,
-) -> Result<ScanReport, String> {
+) -> Result<ScanReport, TargetError> {
     let address = match address {
         Some(a) => a,
-        None => resolve(hp).await.map_err(|e| e.to_string())?,
+        None => resolve(hp)
+            .await
+            .map_err(|e| TargetError::Resolve(e.to_string()))?,
     };
     let target = Target {
         host_port: hp.clone(),
         sni: effective_sni(hp, sni),
         address,
     };
-    let mut report = scan::scan(&target, config)
-        .await
-        .map_err(|e| e.to_string())?;
+    let mut report = scan::scan(&target, config).await?;
     if let Some(req) = &config.envoy {
         if let Some(bin) = &req.real {
             let mut items = [(&mut report, req)];
-            scan::real::confirm(&mut items, bin, config.timeout * 2)
-                .await
-                .map_err(|e| e.to_string())?;
+            scan::real::confirm(&mut items, bin, config.timeout * 2).await?;
         }
     }
     Ok(report)

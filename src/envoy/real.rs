@@ -17,6 +17,7 @@ use std::fmt;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::str::FromStr;
@@ -1123,8 +1124,43 @@ struct EnvoyProcess {
 
 impl Drop for EnvoyProcess {
     fn drop(&mut self) {
+        // The whole process group: a wrapper script that runs Envoy without `exec` would otherwise
+        // leave Envoy running with its listeners.
+        kill_group(&self.child);
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+extern "C" {
+    // libc's kill(2) and prctl(2); std has no way to signal a process group or to ask for a
+    // signal when the parent dies.
+    fn kill(pid: i32, sig: i32) -> i32;
+    fn prctl(option: i32, arg2: u64, arg3: u64, arg4: u64, arg5: u64) -> i32;
+}
+
+/// Envoy gets SIGKILL if cipher-test dies first (Ctrl-C, kill): in its own process group it no
+/// longer receives the terminal's signals.
+fn die_with_parent(cmd: &mut Command) {
+    const PR_SET_PDEATHSIG: i32 = 1;
+    const SIGKILL: u64 = 9;
+    // SAFETY: prctl is async-signal-safe and touches only the child being started.
+    unsafe {
+        cmd.pre_exec(|| {
+            prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+            Ok(())
+        });
+    }
+}
+
+/// SIGKILL to the process group `child` leads (it was spawned with `process_group(0)`).
+fn kill_group(child: &Child) {
+    const SIGKILL: i32 = 9;
+    if let Ok(pid) = i32::try_from(child.id()) {
+        // SAFETY: a plain system call on a process group we created; failure only means it is gone.
+        unsafe {
+            kill(-pid, SIGKILL);
+        }
     }
 }
 
@@ -1157,9 +1193,11 @@ impl EnvoyProcess {
             .arg("--admin-address-path")
             .arg(&admin_file)
             .arg("--disable-hot-restart")
+            .process_group(0)
             .stdin(Stdio::null())
             .stdout(log_file)
             .stderr(log_file2);
+        die_with_parent(&mut cmd);
         let child = spawn_retrying(&mut cmd).map_err(|e| RealEnvoyError::StartFailed {
             path: bin.path.clone(),
             detail: format!("cannot run it: {e}"),

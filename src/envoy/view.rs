@@ -92,6 +92,11 @@ pub struct UpstreamView {
     pub verify_subject_alt_name: Vec<String>,
     /// The client certificate Envoy presents (`secretRef` `tls.crt`/`tls.key`, unless `oneWayTls`).
     pub client_certificate: Option<ClientCertificate>,
+    /// A static Upstream: an SNI fix goes to `hosts[].sniAddr`, as `autoSniRewrite` replaces
+    /// `sslConfig.sni`.
+    pub static_upstream: bool,
+    /// Why the trust Envoy applies is not known (a secret whose `ca.crt` cipher-test cannot read).
+    pub trust_unknown: Option<String>,
 }
 
 impl UpstreamView {
@@ -104,6 +109,8 @@ impl UpstreamView {
             root_ca: None,
             verify_subject_alt_name: Vec::new(),
             client_certificate: None,
+            static_upstream: false,
+            trust_unknown: None,
         }
     }
 

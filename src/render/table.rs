@@ -374,6 +374,9 @@ fn render_envoy(report: &ScanReport, out: &mut String, paint: Painter) {
         };
         out.push_str(&wrap(&line, 9, 100));
     }
+    if let Some(why) = &envoy.trust.unknown {
+        out.push_str(&wrap(&format!("trust not judged: {why}"), 9, 100));
+    }
     if envoy.raw_hello.agrees == Some(false) {
         let raw = &envoy.raw_hello;
         out.push_str(&wrap(
@@ -404,6 +407,11 @@ fn render_envoy(report: &ScanReport, out: &mut String, paint: Painter) {
             let params = crate::gloo::ssl_parameters(&r.params);
             for line in crate::gloo::ssl_config_yaml(&params, r.sni.as_deref()).lines() {
                 out.push_str(&format!("           {line}\n"));
+            }
+            if let (Some(name), true) = (&r.sni, r.static_upstream) {
+                out.push_str(&format!(
+                    "           # a static Upstream: set hosts[].sniAddr: {name} (autoSniRewrite replaces sslConfig.sni)\n"
+                ));
             }
             out.push_str(&wrap(&r.advice, 9, 100));
             out.push_str(&format!(

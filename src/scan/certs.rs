@@ -147,7 +147,15 @@ pub(super) async fn inspect_certificates(
         match cert::evaluate(&check) {
             Ok((report, mut f)) => {
                 findings.append(&mut f);
-                if report.trusted && matches!(cfg.anchors, TrustAnchors::Pem(_)) {
+                // Envoy also checks the dates: an expired chain is no example to follow.
+                let envoy_accepts = match &cfg.anchors {
+                    TrustAnchors::Pem(cas) => {
+                        cert::envoy_verify(chain, cas, crate::util::now_unix())
+                            .is_ok_and(|failure| failure.is_none())
+                    }
+                    TrustAnchors::System => false,
+                };
+                if report.trusted && envoy_accepts {
                     findings.push(Finding::new(
                         "gloo.root_ca",
                         Severity::Info,

@@ -372,11 +372,18 @@ pub(super) async fn judge(
         _ => {}
     }
     if let Some(name) = &sni_fix {
-        let sni_advice = format!(
-            "Set sslConfig.sni: {name} so that Envoy sends the name the upstream needs (on a static \
-             Upstream, hosts[].sniAddr does the same per host, and autoSniRewrite: false keeps \
-             sslConfig.sni from being replaced by the host's addr)."
-        );
+        let sni_advice = if view.static_upstream {
+            format!(
+                "Set hosts[].sniAddr: {name} on the Upstream's host so that Envoy sends the name the \
+                 upstream needs (on a static Upstream, autoSniRewrite replaces sslConfig.sni with the \
+                 host's addr unless it is false)."
+            )
+        } else {
+            format!(
+                "Set sslConfig.sni: {name} so that Envoy sends the name the upstream needs (on a \
+                 static Upstream, set hosts[].sniAddr instead: autoSniRewrite replaces sslConfig.sni)."
+            )
+        };
         plan.advice = if plan.advice.is_empty() {
             sni_advice
         } else {
@@ -464,6 +471,7 @@ pub(super) async fn judge(
         Some(Remediation {
             parameters: parameters_report(&plan.params),
             sni: sni_fix.clone(),
+            static_upstream: sni_fix.is_some() && view.static_upstream,
             verified,
             negotiated_after,
             advice: advice.trim().to_string(),
@@ -498,6 +506,7 @@ pub(super) async fn judge(
                     remediation = Some(Remediation {
                         parameters: ParametersReport::default(),
                         sni: None,
+                        static_upstream: false,
                         verified: false,
                         negotiated_after: None,
                         advice: advice.clone(),
@@ -530,6 +539,7 @@ pub(super) async fn judge(
             verify_subject_alt_name: view.verify_subject_alt_name.clone(),
             chain_verified,
             san_matched,
+            unknown: view.trust_unknown.clone(),
         },
         negotiated,
         problems: plan.problems,

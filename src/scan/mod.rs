@@ -20,7 +20,7 @@ use serde::Serialize;
 use tokio::sync::Semaphore;
 
 use crate::cert::TrustAnchors;
-use crate::envoy::real::{EnvoyBin, EnvoyBinary};
+use crate::envoy::real::EnvoyBinary;
 use crate::envoy::view::UpstreamView;
 use crate::envoy::{self};
 use crate::probe::gate::Gate;
@@ -114,8 +114,9 @@ pub struct EnvoyRequest {
     pub add_all: bool,
     /// A real Envoy to confirm the verdict with (`None`: the simulation alone).
     pub real: Option<EnvoyBinary>,
-    /// What `--envoy-bin` asked for, to say why no real Envoy was used.
-    pub real_choice: EnvoyBin,
+    /// The SNI Envoy sends was chosen on the command line (`--envoy-sni`, `--upstream-kind`), so a
+    /// manifest does not override it.
+    pub sni_chosen: bool,
 }
 
 impl EnvoyRequest {
@@ -127,7 +128,7 @@ impl EnvoyRequest {
             ),
             add_all: false,
             real: None,
-            real_choice: EnvoyBin::Off,
+            sni_chosen: false,
         }
     }
 }

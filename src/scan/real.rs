@@ -147,14 +147,26 @@ pub fn apply(report: &mut ScanReport, bin: &EnvoyBinary, tried: &[(Configuration
     let Some(envoy) = report.envoy.as_mut() else {
         return;
     };
+    // A connection that never reached TLS (refused, or no outcome in time) settles nothing: the
+    // scan is incomplete, and the verdict stands as the simulation left it.
+    let unsettled = |c: Configuration| {
+        tried.iter().any(|(x, o)| {
+            *x == c && matches!(o.failure, Some(Failure::Connect) | Some(Failure::Timeout))
+        })
+    };
     let outcomes: Vec<RealOutcome> = tried.iter().map(|(c, o)| outcome(*c, o)).collect();
+    if unsettled(Configuration::AsConfigured) || unsettled(Configuration::Patched) {
+        envoy.inconclusive = true;
+    }
     let mut disagreements = Vec::new();
     let as_configured = outcomes
         .iter()
-        .find(|o| o.configuration == Configuration::AsConfigured);
+        .find(|o| o.configuration == Configuration::AsConfigured)
+        .filter(|_| !unsettled(Configuration::AsConfigured));
     let patched = outcomes
         .iter()
-        .find(|o| o.configuration == Configuration::Patched);
+        .find(|o| o.configuration == Configuration::Patched)
+        .filter(|_| !unsettled(Configuration::Patched));
     if let Some(real) = as_configured {
         let said = envoy.verdict == Verdict::Compatible;
         if real.connected != said {

@@ -240,6 +240,9 @@ pub struct EnvoyTrustReport {
     pub chain_verified: Option<bool>,
     /// The leaf matches `verify_subject_alt_name` under Envoy's rules (`null` when not checked).
     pub san_matched: Option<bool>,
+    /// Why the trust Envoy applies could not be judged, when it could not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unknown: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -299,6 +302,9 @@ pub struct Remediation {
     /// The `sslConfig.sni` to set, when Envoy must send a name it does not send today.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sni: Option<String>,
+    /// The SNI fix belongs in `hosts[].sniAddr` (a static Upstream), not `sslConfig.sni`.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub static_upstream: bool,
     /// A handshake as Envoy with the patched parameters succeeded.
     pub verified: bool,
     pub negotiated_after: Option<NegotiatedReport>,
