@@ -1,6 +1,6 @@
 //! The cipher-suite catalogue: `ciphers/suites.csv`, embedded at build time.
 //! Owns lookups by OpenSSL name, IANA name or code point; knows nothing about probing or servers.
-//! The data is checked against the local OpenSSL by `tests/catalog.rs`.
+//! The data is checked against the local OpenSSL by `tests/it/catalog.rs`.
 
 use std::collections::HashMap;
 use std::fmt;

@@ -2,7 +2,7 @@
 //! from the server that has the problem, and from no server that does not: every test asserts the
 //! exact set of finding ids.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};

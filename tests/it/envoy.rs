@@ -1,7 +1,7 @@
 //! The Envoy verdict and patch, end to end against real servers: each case's verdict and patch are
 //! asserted exactly, and every patch must be verified by a real handshake as the patched Envoy client.
 
-mod common;
+use crate::common;
 
 use cipher_test::testing::server::{KeyKind, ServerConfig, TlsServer};
 use openssl::ssl::SslVersion;

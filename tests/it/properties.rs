@@ -50,7 +50,7 @@ proptest! {
     #![proptest_config(ProptestConfig {
         cases: 512,
         failure_persistence: Some(Box::new(proptest::test_runner::FileFailurePersistence::Direct(
-            "tests/properties.proptest-regressions",
+            "tests/it/properties.proptest-regressions",
         ))),
         ..ProptestConfig::default()
     })]

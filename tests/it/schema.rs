@@ -5,7 +5,7 @@
 //! Validation uses Python's `jsonschema` (Draft 2020-12). Outside CI a missing python3 or jsonschema
 //! skips these tests with a SKIPPED line; in CI (`CI` set) it fails.
 
-mod common;
+use crate::common;
 
 use std::io::Write as _;
 use std::path::PathBuf;

@@ -2,7 +2,7 @@
 //! write, a YAML 1.1 (PyYAML) read-back that stands in for kubectl, patching a realistic Upstream
 //! without touching anything else, and reading Upstreams from a `kind: List` and a mixed stream.
 
-mod common;
+use crate::common;
 
 use cipher_test::gloo::{
     merge_patch, parse_gloo_version, patch_manifest, read_upstreams, service_annotation,

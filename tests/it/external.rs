@@ -1,7 +1,7 @@
 //! Real third-party servers: an `openssl s_server` process and nginx, both configured with
 //! `ECDHE-RSA-AES256-SHA:AES128-SHA` at TLS 1.2 only. The scan must report exactly those two suites.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::net::{TcpListener, TcpStream};

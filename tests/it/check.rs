@@ -2,7 +2,7 @@
 //! file, and as a Gloo Upstream List reached with --resolve. Exit codes are asserted exactly: 0 all
 //! pass, 1 a policy failure, 2 an error, and an error beats a failure.
 
-mod common;
+use crate::common;
 
 use cipher_test::testing::pki::{self, CertSpec};
 use cipher_test::testing::server::{ServerConfig, TlsServer};

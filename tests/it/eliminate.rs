@@ -3,7 +3,7 @@
 // chunks); send an Envoy-exact hello that agrees with the OpenSSL simulation of Envoy; and hand a
 // misbehaving server back for per-suite probing instead of calling its suites rejected.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::io::{Read, Write};

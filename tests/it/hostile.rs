@@ -2,7 +2,7 @@
 //! chain and IPv6 loopback. Nothing is reported `rejected` unless the server really refused, every
 //! scan ends within its timeout bounds, and failing targets give one line and exit code 2.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -1,7 +1,7 @@
 //! `cipher-test remediate`: the YAML it prints for real servers, read back by a YAML 1.1 parser
 //! (PyYAML, as kubectl's go-yaml reads YAML 1.1) as exactly the intended document.
 
-mod common;
+use crate::common;
 
 use cipher_test::testing::server::{ServerConfig, TlsServer};
 use serde_json::{json, Value};

@@ -2,7 +2,7 @@
 // negotiates what it promises and every fault listener misbehaves as documented. If these fail,
 // every end-to-end test built on them is suspect.
 
-mod common;
+use crate::common;
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};

@@ -2,7 +2,7 @@
 //! servers that turn hostile after the preflight. None of them may ever produce a `rejected` probe,
 //! and every scan ends within its timeout bounds.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

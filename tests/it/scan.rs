@@ -1,7 +1,7 @@
 //! End-to-end: `cipher-test 127.0.0.1:PORT --format json` against real in-process OpenSSL servers, each
 //! with a known configuration; the accepted set must be exactly what the server was configured with.
 
-mod common;
+use crate::common;
 
 use cipher_test::testing::server::{ClientAuth, KeyKind, ServerConfig, TlsServer};
 use openssl::ssl::SslVersion;

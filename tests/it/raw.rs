@@ -2,7 +2,7 @@
 // wherever both can offer a suite, see suites the local OpenSSL cannot offer (3DES via gnutls-serv),
 // call every network fault inconclusive, and survive any bytes a server sends back.
 
-mod common;
+use crate::common;
 
 use common::Rng;
 
