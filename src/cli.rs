@@ -6,8 +6,8 @@ use std::time::Duration;
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::cert::TrustAnchors;
-use crate::cmd::check::{CheckFormat, CheckRequest, Forbid, Requirement};
-use crate::cmd::remediate::{Emit, Request};
+use crate::cmd::check::{CheckRequest, Forbid};
+use crate::cmd::remediate::Request;
 use crate::envoy;
 use crate::envoy::real::{EnvoyBin, EnvoyBinary};
 use crate::envoy::view::{EnvoySni, RootCa, UpstreamView};
@@ -84,10 +84,10 @@ struct Cli {
         global = true,
         value_name = "WHEN",
         value_enum,
-        default_value_t = ColorChoice::Auto,
+        default_value_t = CliColorChoice::Auto,
         hide_possible_values = true
     )]
-    color: ColorChoice,
+    color: CliColorChoice,
 }
 
 #[derive(Debug, Subcommand)]
@@ -212,8 +212,8 @@ struct ManArgs {
 #[derive(Debug, Args)]
 struct OutputArgs {
     /// Output format: a table for people, or one JSON document on stdout.
-    #[arg(long, value_enum, default_value_t = Format::Table)]
-    format: Format,
+    #[arg(long, value_enum, default_value_t = CliFormat::Table)]
+    format: CliFormat,
 
     /// List every suite in the table, rejected and untestable ones included.
     #[arg(long)]
@@ -247,16 +247,16 @@ struct ScanArgs {
 struct ProbeArgs {
     /// Which engine writes the ClientHellos: auto (the local OpenSSL where it can offer the suite,
     /// raw ClientHellos for the rest, e.g. RC4, 3DES, SSLv3), openssl (the rest is untestable), raw.
-    #[arg(long, value_enum, default_value_t = crate::scan::EngineChoice::Auto)]
-    engine: crate::scan::EngineChoice,
+    #[arg(long, value_enum, default_value_t = CliEngineChoice::Auto)]
+    engine: CliEngineChoice,
 
     /// How suites are enumerated. auto: elimination (offer many suites, note the server's choice,
     /// ask again without it) with the rest split into parts asked at once while connections are
     /// free, a few round trips per version; a version whose server misbehaves falls back to per-suite (per-suite outright with
     /// --engine openssl). per-suite: one connection per (version, suite), the exhaustive mode.
     /// elimination: in sequence, the fewest hellos (accepted + 1 per chunk), the gentlest on a server.
-    #[arg(long, value_enum, default_value_t = crate::scan::Method::Auto)]
-    method: crate::scan::Method,
+    #[arg(long, value_enum, default_value_t = CliMethod::Auto)]
+    method: CliMethod,
 
     /// Send this SNI name instead of the host name.
     #[arg(long, value_name = "NAME", conflicts_with = "no_sni")]
@@ -320,8 +320,8 @@ struct RemediateArgs {
     certs: CertArgs,
 
     /// What to print: a complete Upstream, a merge patch with its kubectl command, or a Service annotation.
-    #[arg(long, value_enum, default_value_t = Emit::Upstream)]
-    emit: Emit,
+    #[arg(long, value_enum, default_value_t = CliEmit::Upstream)]
+    emit: CliEmit,
 
     /// Patch this Upstream manifest instead (keeps every other field; its own parameters are judged). `-` reads stdin.
     #[arg(short = 'f', long = "file", value_name = "UPSTREAM.yaml", conflicts_with_all = ["emit", "kube_service"])]
@@ -332,7 +332,7 @@ struct RemediateArgs {
     upstream: Option<String>,
 
     /// metadata.namespace of the Upstream.
-    #[arg(long, value_name = "NS", default_value = "gloo-system")]
+    #[arg(long, value_name = "NS", default_value = crate::gloo::DEFAULT_NAMESPACE)]
     namespace: String,
 
     /// A Kubernetes-service Upstream (spec.kube) instead of static hosts: NAME.NAMESPACE:PORT.
@@ -382,8 +382,8 @@ struct CheckArgs {
 
     /// compatible: Envoy with the Upstream's own (or default) parameters connects; no-patch: Envoy's
     /// defaults connect.
-    #[arg(long, value_enum, default_value_t = Requirement::Compatible)]
-    require: Requirement,
+    #[arg(long, value_enum, default_value_t = CliRequirement::Compatible)]
+    require: CliRequirement,
 
     /// Fail when a certificate expires within this many days.
     #[arg(long, value_name = "DAYS", default_value_t = 14)]
@@ -392,7 +392,7 @@ struct CheckArgs {
     /// Fail when the upstream accepts these suite classes: weak (CBC-SHA1, RSA key transport),
     /// insecure (3DES, RC4, NULL, anonymous, EXPORT). Comma-separated or repeated.
     #[arg(long, value_enum, value_delimiter = ',')]
-    forbid: Vec<Forbid>,
+    forbid: Vec<CliForbid>,
 
     /// Fail when the certificate is not trusted (system store, or --ca-file) or does not match the name.
     #[arg(long)]
@@ -403,8 +403,8 @@ struct CheckArgs {
     max_connections: u16,
 
     /// Output format on stdout.
-    #[arg(long, value_enum, default_value_t = CheckFormat::Table)]
-    format: CheckFormat,
+    #[arg(long, value_enum, default_value_t = CliCheckFormat::Table)]
+    format: CliCheckFormat,
 
     /// Also write a JUnit XML report (one testcase per target) to FILE.
     #[arg(long, value_name = "FILE")]
@@ -454,8 +454,8 @@ struct SecretArgs {
     warn_days: u32,
 
     /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Table)]
-    format: Format,
+    #[arg(long, value_enum, default_value_t = CliFormat::Table)]
+    format: CliFormat,
 }
 
 #[derive(Debug, Args)]
@@ -466,8 +466,8 @@ struct ExplainArgs {
     text: Vec<String>,
 
     /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Table)]
-    format: Format,
+    #[arg(long, value_enum, default_value_t = CliFormat::Table)]
+    format: CliFormat,
 }
 
 #[derive(Debug, Args)]
@@ -673,10 +673,10 @@ pub enum Action {
 fn output(o: &OutputArgs, color: ColorChoice) -> Output {
     use std::io::IsTerminal;
     Output {
-        format: o.format,
+        format: o.format.into(),
         rows: if o.all { Rows::All } else { Rows::Interesting },
         progress: !o.quiet && std::io::stderr().is_terminal(),
-        color: o.format == Format::Table && color.enabled(),
+        color: o.format == CliFormat::Table && color.enabled(),
     }
 }
 
@@ -771,9 +771,7 @@ fn probe_config(
         (None, true) => SniChoice::None,
         (None, false) => SniChoice::Auto,
     };
-    if probe.engine == crate::scan::EngineChoice::Openssl
-        && probe.method == crate::scan::Method::Elimination
-    {
+    if probe.engine == CliEngineChoice::Openssl && probe.method == CliMethod::Elimination {
         return Err(usage(
             "--method elimination writes its own ClientHellos and cannot run with --engine openssl \
              (use --method per-suite, or drop --engine)"
@@ -795,8 +793,8 @@ fn probe_config(
         envoy: Some(envoy),
         certs: Some(cert_config),
         global_permits: None,
-        engine: probe.engine,
-        method: probe.method,
+        engine: probe.engine.into(),
+        method: probe.method.into(),
     };
     Ok((sni, config))
 }
@@ -836,7 +834,7 @@ fn validate(cli: Cli) -> Result<Action, CliError> {
     let scan = match cli.command {
         Some(Command::Demo(o)) => {
             return Ok(Action::Demo {
-                output: output(&o, cli.color),
+                output: output(&o, cli.color.into()),
             })
         }
         Some(Command::Completions(c)) => return Ok(Action::Completions { shell: c.shell }),
@@ -858,12 +856,12 @@ fn validate(cli: Cli) -> Result<Action, CliError> {
             };
             return Ok(Action::Explain {
                 text,
-                format: e.format,
+                format: e.format.into(),
             });
         }
         Some(Command::Remediate(r)) => return remediate(r),
         Some(Command::Secret(a)) => return secret(a),
-        Some(Command::Check(c)) => return check(c, cli.color),
+        Some(Command::Check(c)) => return check(c, cli.color.into()),
         Some(Command::Scan(s)) => s,
         None => cli.scan,
     };
@@ -874,7 +872,7 @@ fn validate(cli: Cli) -> Result<Action, CliError> {
         target,
         sni,
         config: Box::new(config),
-        output: output(&scan.output, cli.color),
+        output: output(&scan.output, cli.color.into()),
     })
 }
 
@@ -924,12 +922,12 @@ fn check(c: CheckArgs, color: ColorChoice) -> Result<Action, CliError> {
             .get(&(t.host_port.host.to_ascii_lowercase(), t.host_port.port))
             .copied();
     }
-    let mut forbid = c.forbid;
+    let mut forbid: Vec<Forbid> = c.forbid.into_iter().map(Forbid::from).collect();
     forbid.sort();
     forbid.dedup();
     let policy = Policy {
         envoy: c.envoy.envoy.clone(),
-        require: c.require,
+        require: c.require.into(),
         min_cert_days: c.min_cert_days,
         forbid,
         require_trusted: c.require_trusted,
@@ -939,8 +937,8 @@ fn check(c: CheckArgs, color: ColorChoice) -> Result<Action, CliError> {
         policy,
         config,
         max_connections: usize::from(c.max_connections),
-        color: c.format == CheckFormat::Table && color.enabled(),
-        format: c.format,
+        color: c.format == CliCheckFormat::Table && color.enabled(),
+        format: c.format.into(),
         junit: c.junit,
     })))
 }
@@ -963,7 +961,7 @@ fn secret(a: SecretArgs) -> Result<Action, CliError> {
     Ok(Action::Secret {
         input: Box::new(input),
         warn_days: a.warn_days,
-        format: a.format,
+        format: a.format.into(),
     })
 }
 
@@ -998,13 +996,175 @@ fn remediate(r: RemediateArgs) -> Result<Action, CliError> {
         target,
         sni,
         config,
-        emit: r.emit,
+        emit: r.emit.into(),
         upstream_name: r.upstream,
         namespace: r.namespace,
         kube_service,
         secret,
         manifest,
     })))
+}
+
+/// `ColorChoice` as the command line spells it (see [`crate::render::color::ColorChoice`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum CliColorChoice {
+    /// Colour when stdout is a terminal and NO_COLOR is unset or empty.
+    Auto,
+    /// Always colour, even into a pipe or a file (NO_COLOR is ignored).
+    Always,
+    /// Never colour.
+    Never,
+}
+
+impl From<CliColorChoice> for crate::render::color::ColorChoice {
+    fn from(v: CliColorChoice) -> Self {
+        match v {
+            CliColorChoice::Auto => crate::render::color::ColorChoice::Auto,
+            CliColorChoice::Always => crate::render::color::ColorChoice::Always,
+            CliColorChoice::Never => crate::render::color::ColorChoice::Never,
+        }
+    }
+}
+
+/// `Format` as the command line spells it (see [`crate::render::Format`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum CliFormat {
+    /// A table grouped by protocol, for people.
+    Table,
+    /// One JSON document, for programs.
+    Json,
+}
+
+impl From<CliFormat> for crate::render::Format {
+    fn from(v: CliFormat) -> Self {
+        match v {
+            CliFormat::Table => crate::render::Format::Table,
+            CliFormat::Json => crate::render::Format::Json,
+        }
+    }
+}
+
+/// `EngineChoice` as the command line spells it (see [`crate::scan::EngineChoice`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum CliEngineChoice {
+    /// The local OpenSSL where it can offer the suite, the raw ClientHello engine for the rest.
+    Auto,
+    /// The local OpenSSL only: suites it cannot offer are untestable.
+    Openssl,
+    /// The raw ClientHello engine for every suite.
+    Raw,
+}
+
+impl From<CliEngineChoice> for crate::scan::EngineChoice {
+    fn from(v: CliEngineChoice) -> Self {
+        match v {
+            CliEngineChoice::Auto => crate::scan::EngineChoice::Auto,
+            CliEngineChoice::Openssl => crate::scan::EngineChoice::Openssl,
+            CliEngineChoice::Raw => crate::scan::EngineChoice::Raw,
+        }
+    }
+}
+
+/// `Method` as the command line spells it (see [`crate::scan::Method`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum CliMethod {
+    /// Elimination with the rest split into parts asked concurrently (few round trips), falling back to
+    /// one probe per suite for a version whose server misbehaves; per-suite with `--engine openssl`.
+    Auto,
+    /// One connection per (version, suite): the exhaustive mode.
+    PerSuite,
+    /// Raw ClientHellos offering every remaining suite (in chunks), accepted + 1 hellos per chunk in
+    /// sequence (the fewest hellos); falls back to per-suite probing for a version whose server
+    /// misbehaves.
+    Elimination,
+}
+
+impl From<CliMethod> for crate::scan::Method {
+    fn from(v: CliMethod) -> Self {
+        match v {
+            CliMethod::Auto => crate::scan::Method::Auto,
+            CliMethod::PerSuite => crate::scan::Method::PerSuite,
+            CliMethod::Elimination => crate::scan::Method::Elimination,
+        }
+    }
+}
+
+/// `Emit` as the command line spells it (see [`crate::cmd::remediate::Emit`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum CliEmit {
+    /// A complete gloo.solo.io/v1 Upstream.
+    Upstream,
+    /// A merge patch and the `kubectl patch` command that applies it.
+    Patch,
+    /// The Kubernetes Service annotation (gloo.solo.io/upstream_config).
+    Annotation,
+}
+
+impl From<CliEmit> for crate::cmd::remediate::Emit {
+    fn from(v: CliEmit) -> Self {
+        match v {
+            CliEmit::Upstream => crate::cmd::remediate::Emit::Upstream,
+            CliEmit::Patch => crate::cmd::remediate::Emit::Patch,
+            CliEmit::Annotation => crate::cmd::remediate::Emit::Annotation,
+        }
+    }
+}
+
+/// `Requirement` as the command line spells it (see [`crate::cmd::check::Requirement`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum CliRequirement {
+    /// Envoy with the Upstream's own parameters (or the defaults) connects.
+    Compatible,
+    /// Envoy connects with its default parameters: no Upstream customisation needed.
+    NoPatch,
+}
+
+impl From<CliRequirement> for crate::cmd::check::Requirement {
+    fn from(v: CliRequirement) -> Self {
+        match v {
+            CliRequirement::Compatible => crate::cmd::check::Requirement::Compatible,
+            CliRequirement::NoPatch => crate::cmd::check::Requirement::NoPatch,
+        }
+    }
+}
+
+/// `Forbid` as the command line spells it (see [`crate::cmd::check::Forbid`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum CliForbid {
+    /// CBC with a SHA-1 MAC, and RSA key transport.
+    Weak,
+    /// 3DES, RC4, NULL, anonymous and EXPORT suites.
+    Insecure,
+}
+
+impl From<CliForbid> for crate::cmd::check::Forbid {
+    fn from(v: CliForbid) -> Self {
+        match v {
+            CliForbid::Weak => crate::cmd::check::Forbid::Weak,
+            CliForbid::Insecure => crate::cmd::check::Forbid::Insecure,
+        }
+    }
+}
+
+/// `CheckFormat` as the command line spells it (see [`crate::cmd::check::CheckFormat`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum CliCheckFormat {
+    /// A summary table: target, result, reasons.
+    Table,
+    /// One JSON document: every target's report and a summary.
+    Json,
+    /// The remediation YAML for every failing target.
+    Yaml,
+}
+
+impl From<CliCheckFormat> for crate::cmd::check::CheckFormat {
+    fn from(v: CliCheckFormat) -> Self {
+        match v {
+            CliCheckFormat::Table => crate::cmd::check::CheckFormat::Table,
+            CliCheckFormat::Json => crate::cmd::check::CheckFormat::Json,
+            CliCheckFormat::Yaml => crate::cmd::check::CheckFormat::Yaml,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -1,3 +1,5 @@
+//! The `cipher-test` binary: parse the command line, run it, exit with its code.
+
 use std::process::ExitCode;
 
 fn main() -> ExitCode {

@@ -1,4 +1,5 @@
-//! Small shared helpers: durations as people write and read them.
+//! Small shared helpers: durations as people write and read them, the clock, and one small
+//! pseudo-random generator.
 
 use std::time::Duration;
 
@@ -91,5 +92,39 @@ mod tests {
         assert_eq!(human_duration(Duration::from_millis(250)), "250 ms");
         assert_eq!(human_duration(Duration::from_millis(1250)), "1.25 s");
         assert_eq!(human_duration(Duration::from_secs(2)), "2 s");
+    }
+}
+
+/// A xorshift64 generator: deterministic for a seed, no dependency, no cryptographic use (jitter
+/// between retries, and the random bytes of the no-panic tests).
+#[derive(Debug, Clone)]
+pub struct Xorshift(u64);
+
+impl Xorshift {
+    /// A generator from `seed` (any value; zero is replaced, as xorshift would stay at zero).
+    pub fn new(seed: u64) -> Self {
+        Xorshift(if seed == 0 {
+            0x9E37_79B9_7F4A_7C15
+        } else {
+            seed
+        })
+    }
+
+    /// The next 64 pseudo-random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    /// A value below `n` (`n` > 0).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n
+    }
+
+    /// `n` pseudo-random bytes.
+    pub fn bytes(&mut self, n: usize) -> Vec<u8> {
+        (0..n).map(|_| self.next_u64() as u8).collect()
     }
 }

@@ -24,7 +24,7 @@ use crate::tls::catalog::catalog;
 pub const MAX_TARGETS: usize = 10_000;
 
 /// What "Envoy connects" means for the gate.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Requirement {
     /// Envoy with the Upstream's own parameters (or the defaults) connects.
@@ -34,7 +34,7 @@ pub enum Requirement {
 }
 
 /// Suite classes a policy can forbid.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Forbid {
     /// CBC with a SHA-1 MAC, and RSA key transport.
@@ -786,7 +786,7 @@ pub fn render_yaml(report: &CheckReport) -> String {
                 };
                 let opts = gloo::UpstreamOptions {
                     name: crate::gloo::default_upstream_name(&hp),
-                    namespace: "gloo-system".into(),
+                    namespace: gloo::DEFAULT_NAMESPACE.into(),
                     target: UpstreamTarget::Static(vec![gloo::StaticHost {
                         addr: t.host.clone(),
                         port: t.port,
@@ -865,7 +865,7 @@ mod tests {
 }
 
 /// Output formats of `check`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CheckFormat {
     /// A summary table: target, result, reasons.
     Table,

@@ -13,7 +13,7 @@ use crate::scan::ScanConfig;
 use crate::target::{HostPort, SniChoice};
 
 /// The YAML forms `remediate` prints.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Emit {
     /// A complete gloo.solo.io/v1 Upstream.
     Upstream,

@@ -1,6 +1,7 @@
 //! The Envoy client model: default profiles per Envoy version (`ciphers/envoy-profiles.yaml`), the
 //! BoringSSL cipher-string syntax with `[a|b]` groups, and the client a profile plus Gloo parameters make.
-//! Nothing here touches the network; the simulation handshake lives in `probe/`.
+//! The model touches no network (the simulation handshake lives in `probe/`); [`real`] runs a real
+//! Envoy process as the judge, [`view`] is Envoy's view of an Upstream, [`verdict`] decides.
 
 pub mod real;
 pub mod san;

@@ -18,6 +18,9 @@ pub use write::*;
 use crate::envoy::view::EnvoySni;
 use crate::tls::protocol::Protocol;
 
+/// The namespace Gloo Edge installs into, and where an Upstream goes unless told otherwise.
+pub const DEFAULT_NAMESPACE: &str = "gloo-system";
+
 /// Largest YAML input accepted by [`patch_manifest`] and [`read_upstreams`] (8 MiB).
 pub const MAX_INPUT_BYTES: usize = 8 * 1024 * 1024;
 

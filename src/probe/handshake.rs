@@ -1,6 +1,7 @@
 //! Full handshakes for what only a completed (or client-authenticated) handshake shows: the server's
 //! certificate chain, its OCSP staple, whether it asks for or requires a client certificate and which
-//! CAs it names, and whether a given client certificate is accepted.
+//! CAs it names, whether a given client certificate is accepted, what a given client ([`ClientSpec`])
+//! negotiates, and which group a server picks before TLS 1.3.
 
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, OnceLock};

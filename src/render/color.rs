@@ -6,7 +6,7 @@
 use std::ffi::OsStr;
 
 /// `--color`: when to colour the table output.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ColorChoice {
     /// Colour when stdout is a terminal and NO_COLOR is unset or empty.
     #[default]

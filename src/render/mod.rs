@@ -5,7 +5,7 @@ pub mod color;
 pub mod table;
 
 /// Output formats of `scan`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     /// A table grouped by protocol, for people.
     Table,

@@ -59,7 +59,7 @@ pub struct ScanConfig {
 }
 
 /// How suites are enumerated.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Method {
     /// Elimination with the rest split into parts asked concurrently (few round trips), falling back to
@@ -74,7 +74,7 @@ pub enum Method {
 }
 
 /// Which probe engine offers each suite.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum EngineChoice {
     /// The local OpenSSL where it can offer the suite, the raw ClientHello engine for the rest.

@@ -81,23 +81,20 @@ pub(super) async fn preflight(
     }
 }
 
-/// A small xorshift generator for jitter (no cryptographic use).
-pub(super) struct Jitter(u64);
+/// Jitter between retried probes, so that retries do not arrive in lockstep.
+pub(super) struct Jitter(crate::util::Xorshift);
 
 impl Jitter {
     pub(super) fn new() -> Self {
         let seed = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos() as u64)
-            .unwrap_or(0x9E37_79B9_7F4A_7C15);
-        Jitter(seed | 1)
+            .unwrap_or(0);
+        Jitter(crate::util::Xorshift::new(seed))
     }
     pub(super) fn upto(&mut self, max: Duration) -> Duration {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
         let ms = max.as_millis() as u64;
-        Duration::from_millis(if ms == 0 { 0 } else { self.0 % (ms + 1) })
+        Duration::from_millis(if ms == 0 { 0 } else { self.0.below(ms + 1) })
     }
 }
 

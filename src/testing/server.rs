@@ -1,7 +1,7 @@
-// In-process OpenSSL TLS servers with a known configuration, for the tests and `cipher-test demo`.
-// Owns certificate generation (cached per process) and a blocking accept loop on std threads; it
-// must not use tokio, so it works both inside and outside a runtime, and it never panics on a bad peer.
-// Any certificate chain (broken ones included, see `testpki`) can be served exactly as given.
+//! In-process OpenSSL TLS servers with a known configuration, for the tests and `cipher-test demo`.
+//! Owns certificate generation (cached per process) and a blocking accept loop on std threads; it
+//! must not use tokio, so it works both inside and outside a runtime, and it never panics on a bad
+//! peer. Any certificate chain (broken ones included, see [`super::pki`]) is served exactly as given.
 
 use std::collections::HashMap;
 use std::io::{Read, Write};

@@ -427,12 +427,9 @@ mod tests {
 
     #[test]
     fn never_panics_on_pseudo_random_bytes() {
-        // A small xorshift generator: deterministic, no dependency.
-        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut rng = crate::util::Xorshift::new(0x9E37_79B9_7F4A_7C15);
         for _ in 0..20_000 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
+            let x = rng.next_u64();
             let len = (x % 96) as usize;
             let mut buf: Vec<u8> = (0..len)
                 .map(|i| (x >> (i % 8 * 8)) as u8 ^ i as u8)

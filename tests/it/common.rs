@@ -31,22 +31,21 @@ pub fn lenient_client(
     builder.build()
 }
 
-/// A deterministic xorshift64 generator for the no-panic tests: no dependency, the same cases on
-/// every run.
-pub struct Rng(pub u64);
+/// The crate's xorshift generator, with a pick for the no-panic tests: the same cases every run.
+pub struct Rng(pub cipher_test::util::Xorshift);
 
 impl Rng {
+    pub fn new(seed: u64) -> Self {
+        Rng(cipher_test::util::Xorshift::new(seed))
+    }
     pub fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
+        self.0.next_u64()
     }
     pub fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
+        self.0.below(n)
     }
     pub fn bytes(&mut self, n: usize) -> Vec<u8> {
-        (0..n).map(|_| self.next() as u8).collect()
+        self.0.bytes(n)
     }
     pub fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
         items[self.below(items.len() as u64) as usize]
@@ -629,15 +628,7 @@ impl Fronted {
             }
             Front::RandomBytes(seed) => {
                 if read_first_record(&mut stream).is_ok() {
-                    let mut x = seed | 1;
-                    let bytes: Vec<u8> = (0..300)
-                        .map(|_| {
-                            x ^= x << 13;
-                            x ^= x >> 7;
-                            x ^= x << 17;
-                            x as u8
-                        })
-                        .collect();
+                    let bytes = cipher_test::util::Xorshift::new(seed | 1).bytes(300);
                     let _ = stream.write_all(&bytes);
                     close_gracefully(stream);
                 }

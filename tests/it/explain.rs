@@ -396,7 +396,7 @@ fn no_panic_on_arbitrary_strings() {
         "verify cert failed: ",
         "TLS_error_end",
     ];
-    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let mut rng = Rng::new(0x9E37_79B9_7F4A_7C15);
     for _ in 0..3000 {
         let len = (rng.next() % 12) as usize;
         let input: String = (0..len).map(|_| rng.pick(&pieces)).collect();

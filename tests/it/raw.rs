@@ -470,7 +470,7 @@ async fn serve_once(listener: TcpListener, reply: Reply) {
 async fn any_bytes_from_the_server_end_in_a_verdict_without_panic() {
     const OFFERED: u16 = 0xC02F;
     let valid = server_hello(OFFERED);
-    let mut rng = Rng(0x2545_F491_4F6C_DD1D);
+    let mut rng = Rng::new(0x2545_F491_4F6C_DD1D);
     let mut cases: Vec<(String, Reply)> = Vec::new();
     for i in 0..200 {
         let len = rng.below(300) as usize;
