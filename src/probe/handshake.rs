@@ -203,7 +203,7 @@ pub fn tidy_error(text: &str) -> String {
     {
         return format!(
             "server sent alert {} ({n})",
-            crate::tls::server_hello::alert_name(n)
+            crate::tls::enums::AlertDescription(n).name()
         );
     }
     // error:CODE:LIBRARY:FUNCTION:REASON:FILE:LINE[:DATA]

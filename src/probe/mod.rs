@@ -246,16 +246,13 @@ mod tests {
     }
 
     fn hello(version: u16, cipher: u16) -> Vec<u8> {
-        let mut body = version.to_be_bytes().to_vec();
-        body.extend_from_slice(&[5; 32]);
-        body.push(0);
-        body.extend_from_slice(&cipher.to_be_bytes());
-        body.push(0);
-        let mut msg = vec![2, 0, 0, body.len() as u8];
-        msg.extend_from_slice(&body);
-        let mut rec = vec![22, 3, 3, 0, msg.len() as u8];
-        rec.extend_from_slice(&msg);
-        rec
+        crate::tls::server_hello::ServerHello {
+            version,
+            cipher,
+            hello_retry: false,
+            group: None,
+        }
+        .to_record(&[], &[])
     }
 
     #[test]
@@ -276,7 +273,9 @@ mod tests {
             &alert,
             Termination::Answered,
         );
-        assert!(matches!(o, ProbeOutcome::Rejected(Refusal::Alert(a)) if a.description == 40));
+        assert!(
+            matches!(o, ProbeOutcome::Rejected(Refusal::Alert(a)) if a.description == crate::tls::enums::AlertDescription::HANDSHAKE_FAILURE)
+        );
         let older = classify(
             &offer(Protocol::Tls12, &[0xC014]),
             &hello(0x0301, 0xC014),

@@ -9,9 +9,8 @@ use crate::envoy::EnvoyClient;
 use crate::probe::raw::RawProber;
 use crate::probe::{Inconclusive, ProbeOutcome, Refusal};
 use crate::tls::catalog::catalog;
-use crate::tls::client_hello::{
-    client_hello, group, sigalg, RENEGOTIATION_INFO_SCSV, SUITES_PER_HELLO,
-};
+use crate::tls::client_hello::{client_hello, RENEGOTIATION_INFO_SCSV, SUITES_PER_HELLO};
+use crate::tls::enums::{AlertDescription, NamedGroup, SignatureScheme};
 use crate::tls::protocol::Protocol;
 
 /// The most suites one elimination hello carries: nmap's ssl-enum-ciphers `CHUNK_SIZE`.
@@ -31,7 +30,11 @@ const FALLBACK_SCSV: u16 = 0x5600;
 
 /// Alerts that mean "no shared suite" (or "not this version"), as OpenSSL, BoringSSL, Go, NSS, Java and
 /// rustls send them: handshake_failure, protocol_version, insufficient_security.
-const ORDINARY_REFUSALS: [u8; 3] = [40, 70, 71];
+const ORDINARY_REFUSALS: [AlertDescription; 3] = [
+    AlertDescription::HANDSHAKE_FAILURE,
+    AlertDescription::PROTOCOL_VERSION,
+    AlertDescription::INSUFFICIENT_SECURITY,
+];
 
 /// What elimination found at one protocol version.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -695,38 +698,24 @@ async fn rank(
     }
 }
 
-/// The supported_groups code point for an Envoy `ecdh_curves` name (BoringSSL's names and aliases).
+/// The supported_groups code point for an Envoy `ecdh_curves` name (BoringSSL's four and aliases).
 fn curve_code(name: &str) -> Option<u16> {
-    Some(match name {
-        "X25519" | "x25519" => group::X25519,
-        "P-256" | "prime256v1" | "secp256r1" => group::P256,
-        "P-384" | "secp384r1" => group::P384,
-        "P-521" | "secp521r1" => group::P521,
-        _ => return None,
-    })
+    NamedGroup::from_name(name)
+        .filter(|g| {
+            [
+                NamedGroup::X25519,
+                NamedGroup::P256,
+                NamedGroup::P384,
+                NamedGroup::P521,
+            ]
+            .contains(g)
+        })
+        .map(|g| g.0)
 }
 
 /// The code point for an IANA signature scheme name (RFC 8446 §4.2.3), as the profiles list them.
 fn signature_scheme(name: &str) -> Option<u16> {
-    Some(match name.to_ascii_lowercase().as_str() {
-        "ecdsa_secp256r1_sha256" => sigalg::ECDSA_SECP256R1_SHA256,
-        "ecdsa_secp384r1_sha384" => sigalg::ECDSA_SECP384R1_SHA384,
-        "ecdsa_secp521r1_sha512" => sigalg::ECDSA_SECP521R1_SHA512,
-        "ed25519" => sigalg::ED25519,
-        "ed448" => sigalg::ED448,
-        "rsa_pss_rsae_sha256" => sigalg::RSA_PSS_RSAE_SHA256,
-        "rsa_pss_rsae_sha384" => sigalg::RSA_PSS_RSAE_SHA384,
-        "rsa_pss_rsae_sha512" => sigalg::RSA_PSS_RSAE_SHA512,
-        "rsa_pss_pss_sha256" => sigalg::RSA_PSS_PSS_SHA256,
-        "rsa_pss_pss_sha384" => sigalg::RSA_PSS_PSS_SHA384,
-        "rsa_pss_pss_sha512" => sigalg::RSA_PSS_PSS_SHA512,
-        "rsa_pkcs1_sha256" => sigalg::RSA_PKCS1_SHA256,
-        "rsa_pkcs1_sha384" => sigalg::RSA_PKCS1_SHA384,
-        "rsa_pkcs1_sha512" => sigalg::RSA_PKCS1_SHA512,
-        "rsa_pkcs1_sha1" => sigalg::RSA_PKCS1_SHA1,
-        "ecdsa_sha1" => sigalg::ECDSA_SHA1,
-        _ => return None,
-    })
+    SignatureScheme::from_name(&name.to_ascii_lowercase()).map(|s| s.0)
 }
 
 /// An Envoy-exact ClientHello: exactly the client's TLS <= 1.2 suites in order (after its TLS 1.3
@@ -810,7 +799,7 @@ pub async fn envoy_hello(raw: &RawProber, client: &EnvoyClient) -> ProbeOutcome 
                 Protocol::from_wire(*chosen).filter(|&p| p < version && p >= client.min_version)
             }
             ProbeOutcome::Rejected(Refusal::Alert(a))
-                if a.description == 70
+                if a.description == AlertDescription::PROTOCOL_VERSION
                     && version == Protocol::Tls13
                     && client.min_version <= Protocol::Tls12 =>
             {

@@ -7,6 +7,7 @@ use crate::probe::raw::RawProber;
 use crate::probe::{Inconclusive, ProbeOutcome, Refusal};
 use crate::scan::eliminate::Elimination;
 use crate::tls::catalog::{catalog, CipherSuite, SuiteCode};
+use crate::tls::enums::AlertDescription;
 use crate::tls::protocol::Protocol;
 use std::sync::Arc;
 use std::time::Duration;
@@ -45,7 +46,9 @@ pub(super) async fn preflight(
         let outcome = prober.preflight().await;
         let why = match outcome {
             // Every probe would get the same refusal: say what the server wants instead.
-            ProbeOutcome::Rejected(Refusal::Alert(a)) if a.description == 112 => {
+            ProbeOutcome::Rejected(Refusal::Alert(a))
+                if a.description == AlertDescription::UNRECOGNIZED_NAME =>
+            {
                 return Err(ScanError::SniRequired {
                     target: target.to_string(),
                     sent: match sni {
@@ -651,7 +654,7 @@ pub(super) fn judged(outcome: ProbeOutcome, attempts: u32) -> (CipherStatus, Str
         }
         ProbeOutcome::Rejected(r) => {
             let alert = match r {
-                Refusal::Alert(a) => Some(a.description),
+                Refusal::Alert(a) => Some(a.description.0),
                 Refusal::OlderVersion { .. } => None,
             };
             (CipherStatus::Rejected, r.to_string(), alert)

@@ -20,6 +20,11 @@ use openssl::ec::{EcGroup, EcKey, PointConversionForm};
 use openssl::nid::Nid;
 use openssl::pkey::PKey;
 
+use crate::tls::codec::{
+    content, handshake, handshake_message, put_u16, put_vec16, ExtensionType, Reader, TooLong,
+    MAX_FRAGMENT,
+};
+use crate::tls::enums::{NamedGroup, SignatureScheme};
 use crate::tls::protocol::Protocol;
 
 /// TLS_EMPTY_RENEGOTIATION_INFO_SCSV (RFC 5746 §3.3): added to every hello up to TLS 1.2.
@@ -31,113 +36,46 @@ pub const MAX_SUITES: usize = 8192;
 /// The chunk size a planner should not exceed: nmap's ssl-enum-ciphers `CHUNK_SIZE`.
 pub const SUITES_PER_HELLO: usize = 64;
 
-/// The largest plaintext fragment of one record (RFC 5246 §6.2.1, RFC 8446 §5.1).
-const MAX_FRAGMENT: usize = 1 << 14;
-
-const CONTENT_HANDSHAKE: u8 = 22;
-const HANDSHAKE_CLIENT_HELLO: u8 = 1;
-
-const EXT_SERVER_NAME: u16 = 0;
-const EXT_SUPPORTED_GROUPS: u16 = 10;
-const EXT_EC_POINT_FORMATS: u16 = 11;
-const EXT_SIGNATURE_ALGORITHMS: u16 = 13;
-const EXT_EXTENDED_MASTER_SECRET: u16 = 23;
-const EXT_SUPPORTED_VERSIONS: u16 = 43;
-const EXT_PSK_KEY_EXCHANGE_MODES: u16 = 45;
-const EXT_KEY_SHARE: u16 = 51;
-
-/// Named groups (IANA "TLS Supported Groups" registry).
-pub mod group {
-    /// secp256r1 (RFC 8422).
-    pub const P256: u16 = 0x0017;
-    /// secp384r1 (RFC 8422).
-    pub const P384: u16 = 0x0018;
-    /// secp521r1 (RFC 8422).
-    pub const P521: u16 = 0x0019;
-    /// X25519 (RFC 8422, RFC 7748).
-    pub const X25519: u16 = 0x001D;
-    /// X448 (RFC 8422, RFC 7748).
-    pub const X448: u16 = 0x001E;
-    /// ffdhe2048 (RFC 7919).
-    pub const FFDHE2048: u16 = 0x0100;
-    /// ffdhe3072 (RFC 7919).
-    pub const FFDHE3072: u16 = 0x0101;
-    /// ffdhe4096 (RFC 7919).
-    pub const FFDHE4096: u16 = 0x0102;
-    /// ffdhe6144 (RFC 7919).
-    pub const FFDHE6144: u16 = 0x0103;
-    /// ffdhe8192 (RFC 7919).
-    pub const FFDHE8192: u16 = 0x0104;
-}
-
-/// Signature schemes (RFC 8446 §4.2.3; the 0xHHSS values are RFC 5246 hash/signature pairs).
-pub mod sigalg {
-    pub const ECDSA_SECP256R1_SHA256: u16 = 0x0403;
-    pub const ECDSA_SECP384R1_SHA384: u16 = 0x0503;
-    pub const ECDSA_SECP521R1_SHA512: u16 = 0x0603;
-    pub const ED25519: u16 = 0x0807;
-    pub const ED448: u16 = 0x0808;
-    pub const RSA_PSS_RSAE_SHA256: u16 = 0x0804;
-    pub const RSA_PSS_RSAE_SHA384: u16 = 0x0805;
-    pub const RSA_PSS_RSAE_SHA512: u16 = 0x0806;
-    pub const RSA_PSS_PSS_SHA256: u16 = 0x0809;
-    pub const RSA_PSS_PSS_SHA384: u16 = 0x080A;
-    pub const RSA_PSS_PSS_SHA512: u16 = 0x080B;
-    pub const RSA_PKCS1_SHA256: u16 = 0x0401;
-    pub const RSA_PKCS1_SHA384: u16 = 0x0501;
-    pub const RSA_PKCS1_SHA512: u16 = 0x0601;
-    /// RFC 5246 pairs kept for old servers: SHA-224 and DSA.
-    pub const ECDSA_SHA224: u16 = 0x0303;
-    pub const RSA_PKCS1_SHA224: u16 = 0x0301;
-    pub const DSA_SHA224: u16 = 0x0302;
-    pub const DSA_SHA256: u16 = 0x0402;
-    pub const DSA_SHA384: u16 = 0x0502;
-    pub const DSA_SHA512: u16 = 0x0602;
-    pub const ECDSA_SHA1: u16 = 0x0203;
-    pub const RSA_PKCS1_SHA1: u16 = 0x0201;
-    pub const DSA_SHA1: u16 = 0x0202;
-}
-
 /// Every group the scanner knows, strongest-and-commonest first.
 pub const DEFAULT_GROUPS: [u16; 10] = [
-    group::X25519,
-    group::P256,
-    group::P384,
-    group::P521,
-    group::X448,
-    group::FFDHE2048,
-    group::FFDHE3072,
-    group::FFDHE4096,
-    group::FFDHE6144,
-    group::FFDHE8192,
+    NamedGroup::X25519.0,
+    NamedGroup::P256.0,
+    NamedGroup::P384.0,
+    NamedGroup::P521.0,
+    NamedGroup::X448.0,
+    NamedGroup::FFDHE2048.0,
+    NamedGroup::FFDHE3072.0,
+    NamedGroup::FFDHE4096.0,
+    NamedGroup::FFDHE6144.0,
+    NamedGroup::FFDHE8192.0,
 ];
 
 /// A broad list, so no server refuses for want of a signature scheme: the TLS 1.3 schemes, then the
 /// TLS 1.2 pairs old servers still sign with (SHA-1 and DSA included: DHE-DSS suites need DSA).
 pub const DEFAULT_SIGNATURE_ALGORITHMS: [u16; 23] = [
-    sigalg::ECDSA_SECP256R1_SHA256,
-    sigalg::ECDSA_SECP384R1_SHA384,
-    sigalg::ECDSA_SECP521R1_SHA512,
-    sigalg::ED25519,
-    sigalg::ED448,
-    sigalg::RSA_PSS_RSAE_SHA256,
-    sigalg::RSA_PSS_RSAE_SHA384,
-    sigalg::RSA_PSS_RSAE_SHA512,
-    sigalg::RSA_PSS_PSS_SHA256,
-    sigalg::RSA_PSS_PSS_SHA384,
-    sigalg::RSA_PSS_PSS_SHA512,
-    sigalg::RSA_PKCS1_SHA256,
-    sigalg::RSA_PKCS1_SHA384,
-    sigalg::RSA_PKCS1_SHA512,
-    sigalg::ECDSA_SHA224,
-    sigalg::RSA_PKCS1_SHA224,
-    sigalg::DSA_SHA224,
-    sigalg::DSA_SHA256,
-    sigalg::DSA_SHA384,
-    sigalg::DSA_SHA512,
-    sigalg::ECDSA_SHA1,
-    sigalg::RSA_PKCS1_SHA1,
-    sigalg::DSA_SHA1,
+    SignatureScheme::ECDSA_SECP256R1_SHA256.0,
+    SignatureScheme::ECDSA_SECP384R1_SHA384.0,
+    SignatureScheme::ECDSA_SECP521R1_SHA512.0,
+    SignatureScheme::ED25519.0,
+    SignatureScheme::ED448.0,
+    SignatureScheme::RSA_PSS_RSAE_SHA256.0,
+    SignatureScheme::RSA_PSS_RSAE_SHA384.0,
+    SignatureScheme::RSA_PSS_RSAE_SHA512.0,
+    SignatureScheme::RSA_PSS_PSS_SHA256.0,
+    SignatureScheme::RSA_PSS_PSS_SHA384.0,
+    SignatureScheme::RSA_PSS_PSS_SHA512.0,
+    SignatureScheme::RSA_PKCS1_SHA256.0,
+    SignatureScheme::RSA_PKCS1_SHA384.0,
+    SignatureScheme::RSA_PKCS1_SHA512.0,
+    SignatureScheme::ECDSA_SHA224.0,
+    SignatureScheme::RSA_PKCS1_SHA224.0,
+    SignatureScheme::DSA_SHA224.0,
+    SignatureScheme::DSA_SHA256.0,
+    SignatureScheme::DSA_SHA384.0,
+    SignatureScheme::DSA_SHA512.0,
+    SignatureScheme::ECDSA_SHA1.0,
+    SignatureScheme::RSA_PKCS1_SHA1.0,
+    SignatureScheme::DSA_SHA1.0,
 ];
 
 /// What one ClientHello offers. Start from [`HelloSpec::new`] and adjust with the `with_` setters.
@@ -169,7 +107,7 @@ impl HelloSpec {
             sni: None,
             groups: DEFAULT_GROUPS.to_vec(),
             signature_algorithms: DEFAULT_SIGNATURE_ALGORITHMS.to_vec(),
-            key_share_groups: vec![group::X25519],
+            key_share_groups: vec![NamedGroup::X25519.0],
         }
     }
 
@@ -222,6 +160,15 @@ pub enum HelloError {
     TooLong { what: &'static str, len: usize },
     #[error("local crypto failure while building the ClientHello: {0}")]
     Crypto(String),
+}
+
+impl From<TooLong> for HelloError {
+    fn from(e: TooLong) -> Self {
+        HelloError::TooLong {
+            what: e.what,
+            len: e.len,
+        }
+    }
 }
 
 impl From<openssl::error::ErrorStack> for HelloError {
@@ -293,10 +240,7 @@ pub fn client_hello(spec: &HelloSpec) -> Result<Vec<u8>, HelloError> {
             len: body.len(),
         });
     }
-    let mut handshake = Vec::with_capacity(body.len() + 4);
-    handshake.push(HANDSHAKE_CLIENT_HELLO);
-    handshake.extend_from_slice(&(body.len() as u32).to_be_bytes()[1..]);
-    handshake.extend_from_slice(&body);
+    let hello = handshake_message(handshake::CLIENT_HELLO, &body);
 
     // The record version: 0x0301 for any TLS hello, as OpenSSL and BoringSSL send it, since some
     // servers reject a higher one (RFC 8446 §5.1 allows 0x0301 for the initial ClientHello).
@@ -305,9 +249,9 @@ pub fn client_hello(spec: &HelloSpec) -> Result<Vec<u8>, HelloError> {
     } else {
         0x0301
     };
-    let mut out = Vec::with_capacity(handshake.len() + 5);
-    for fragment in handshake.chunks(MAX_FRAGMENT) {
-        out.push(CONTENT_HANDSHAKE);
+    let mut out = Vec::with_capacity(hello.len() + 5);
+    for fragment in hello.chunks(MAX_FRAGMENT) {
+        out.push(content::HANDSHAKE);
         put_u16(&mut out, record_version);
         put_u16(&mut out, fragment.len() as u16);
         out.extend_from_slice(fragment);
@@ -321,7 +265,7 @@ fn extensions(spec: &HelloSpec) -> Result<Vec<u8>, HelloError> {
     let mut ext = Vec::with_capacity(256);
     if let Some(name) = &spec.sni {
         // ServerNameList with one host_name entry (RFC 6066 §3).
-        extension(&mut ext, EXT_SERVER_NAME, |b| {
+        extension(&mut ext, ExtensionType::SERVER_NAME, |b| {
             put_vec16(b, "server_name", |list| {
                 list.push(0);
                 put_vec16(list, "host_name", |n| n.extend_from_slice(name.as_bytes()))
@@ -330,7 +274,7 @@ fn extensions(spec: &HelloSpec) -> Result<Vec<u8>, HelloError> {
         })?;
     }
     if !spec.groups.is_empty() {
-        extension(&mut ext, EXT_SUPPORTED_GROUPS, |b| {
+        extension(&mut ext, ExtensionType::SUPPORTED_GROUPS, |b| {
             put_vec16(b, "supported_groups", |g| {
                 spec.groups.iter().for_each(|&x| put_u16(g, x))
             })
@@ -338,14 +282,14 @@ fn extensions(spec: &HelloSpec) -> Result<Vec<u8>, HelloError> {
     }
     if !tls13 {
         // uncompressed only (RFC 8422 §5.1.2); TLS 1.3 dropped the extension.
-        extension(&mut ext, EXT_EC_POINT_FORMATS, |b| {
+        extension(&mut ext, ExtensionType::EC_POINT_FORMATS, |b| {
             b.extend_from_slice(&[1, 0]);
-            Ok(())
+            Ok::<(), HelloError>(())
         })?;
     }
     // RFC 5246 §7.4.1.4.1: a client offering an older version must not send signature_algorithms.
     if spec.version >= Protocol::Tls12 && !spec.signature_algorithms.is_empty() {
-        extension(&mut ext, EXT_SIGNATURE_ALGORITHMS, |b| {
+        extension(&mut ext, ExtensionType::SIGNATURE_ALGORITHMS, |b| {
             put_vec16(b, "signature_algorithms", |s| {
                 spec.signature_algorithms
                     .iter()
@@ -354,17 +298,19 @@ fn extensions(spec: &HelloSpec) -> Result<Vec<u8>, HelloError> {
         })?;
     }
     if !tls13 {
-        extension(&mut ext, EXT_EXTENDED_MASTER_SECRET, |_| Ok(()))?;
+        extension(&mut ext, ExtensionType::EXTENDED_MASTER_SECRET, |_| {
+            Ok::<(), HelloError>(())
+        })?;
     }
     if tls13 {
-        extension(&mut ext, EXT_SUPPORTED_VERSIONS, |b| {
+        extension(&mut ext, ExtensionType::SUPPORTED_VERSIONS, |b| {
             b.extend_from_slice(&[2, 0x03, 0x04]);
-            Ok(())
+            Ok::<(), HelloError>(())
         })?;
         // psk_dhe_ke only; no PSK is ever offered, but servers expect the extension from 1.3 clients.
-        extension(&mut ext, EXT_PSK_KEY_EXCHANGE_MODES, |b| {
+        extension(&mut ext, ExtensionType::PSK_KEY_EXCHANGE_MODES, |b| {
             b.extend_from_slice(&[1, 1]);
-            Ok(())
+            Ok::<(), HelloError>(())
         })?;
         let mut shares = Vec::new();
         for &g in &spec.key_share_groups {
@@ -374,7 +320,7 @@ fn extensions(spec: &HelloSpec) -> Result<Vec<u8>, HelloError> {
                 k.extend_from_slice(&public)
             })?;
         }
-        extension(&mut ext, EXT_KEY_SHARE, |b| {
+        extension(&mut ext, ExtensionType::KEY_SHARE, |b| {
             put_vec16(b, "key_share", |k| k.extend_from_slice(&shares))
         })?;
     }
@@ -393,13 +339,13 @@ fn key_share(group: u16) -> Result<Vec<u8>, HelloError> {
             .public_key()
             .to_bytes(&ec, PointConversionForm::UNCOMPRESSED, &mut ctx)?)
     };
-    match group {
-        group::X25519 => Ok(PKey::generate_x25519()?.raw_public_key()?),
-        group::X448 => Ok(PKey::generate_x448()?.raw_public_key()?),
-        group::P256 => nist(Nid::X9_62_PRIME256V1),
-        group::P384 => nist(Nid::SECP384R1),
-        group::P521 => nist(Nid::SECP521R1),
-        other => Err(HelloError::UnsupportedKeyShare(other)),
+    match NamedGroup(group) {
+        NamedGroup::X25519 => Ok(PKey::generate_x25519()?.raw_public_key()?),
+        NamedGroup::X448 => Ok(PKey::generate_x448()?.raw_public_key()?),
+        NamedGroup::P256 => nist(Nid::X9_62_PRIME256V1),
+        NamedGroup::P384 => nist(Nid::SECP384R1),
+        NamedGroup::P521 => nist(Nid::SECP521R1),
+        NamedGroup(other) => Err(HelloError::UnsupportedKeyShare(other)),
     }
 }
 
@@ -447,133 +393,130 @@ fn random<const N: usize>() -> Result<[u8; N], HelloError> {
     Ok(buf)
 }
 
-fn put_u16(out: &mut Vec<u8>, v: u16) {
-    out.extend_from_slice(&v.to_be_bytes());
-}
-
-/// Writes what `fill` writes, prefixed with its 16-bit length; fails if it does not fit.
-fn put_vec16<T>(
-    out: &mut Vec<u8>,
-    what: &'static str,
-    fill: impl FnOnce(&mut Vec<u8>) -> T,
-) -> Result<T, HelloError> {
-    let at = out.len();
-    out.extend_from_slice(&[0, 0]);
-    let result = fill(out);
-    let len = out.len() - at - 2;
-    if len > usize::from(u16::MAX) {
-        return Err(HelloError::TooLong { what, len });
-    }
-    out[at..at + 2].copy_from_slice(&(len as u16).to_be_bytes());
-    Ok(result)
-}
-
 /// Writes one extension: type, then the length-prefixed data `fill` writes.
-fn extension(
+fn extension<E: Into<HelloError>>(
     out: &mut Vec<u8>,
-    ty: u16,
-    fill: impl FnOnce(&mut Vec<u8>) -> Result<(), HelloError>,
+    ty: ExtensionType,
+    fill: impl FnOnce(&mut Vec<u8>) -> Result<(), E>,
 ) -> Result<(), HelloError> {
-    put_u16(out, ty);
-    put_vec16(out, "extension", fill)?
+    put_u16(out, ty.0);
+    put_vec16(out, "extension", fill)?.map_err(Into::into)
+}
+
+/// A ClientHello as read back from the wire: what a scripted server needs to answer it, and what
+/// tests check a built hello against.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientHelloFields {
+    pub record_version: u16,
+    /// How many records carried it.
+    pub records: usize,
+    pub legacy_version: u16,
+    pub session_id: Vec<u8>,
+    pub suites: Vec<u16>,
+    pub compression: Vec<u8>,
+    /// `None`: no extensions block at all (SSLv3).
+    pub extensions: Option<Vec<(u16, Vec<u8>)>>,
+}
+
+impl ClientHelloFields {
+    /// The data of the first extension of type `ty`.
+    pub fn ext(&self, ty: ExtensionType) -> Option<&[u8]> {
+        self.extensions
+            .as_ref()?
+            .iter()
+            .find(|(t, _)| *t == ty.0)
+            .map(|(_, d)| d.as_slice())
+    }
+}
+
+/// Reads a ClientHello from the records in `bytes` (all of them, and nothing else). Strict:
+/// every length must add up exactly, every record must carry the same version.
+pub fn parse_client_hello(bytes: &[u8]) -> Result<ClientHelloFields, String> {
+    let mut flight = Vec::new();
+    let mut records = 0;
+    let mut r = Reader::new(bytes);
+    let mut record_version = None;
+    while !r.is_empty() {
+        let kind = r.u8().ok_or("truncated record header")?;
+        let version = r.u16().ok_or("truncated record header")?;
+        let fragment = r.vec16().ok_or("truncated record")?;
+        if kind != content::HANDSHAKE {
+            return Err(format!("record type {kind}, not handshake"));
+        }
+        if *record_version.get_or_insert(version) != version {
+            return Err("records carry different versions".into());
+        }
+        if fragment.is_empty() || fragment.len() > MAX_FRAGMENT {
+            return Err(format!("fragment of {} bytes", fragment.len()));
+        }
+        flight.extend_from_slice(fragment);
+        records += 1;
+    }
+    let mut h = Reader::new(&flight);
+    if h.u8() != Some(handshake::CLIENT_HELLO) {
+        return Err("the first handshake message is not a ClientHello".into());
+    }
+    let len = h.u24().ok_or("truncated handshake header")?;
+    if h.rest().len() != len {
+        return Err(format!(
+            "handshake length {len}, but {} bytes follow",
+            h.rest().len()
+        ));
+    }
+    let legacy_version = h.u16().ok_or("truncated version")?;
+    h.take(32).ok_or("truncated random")?;
+    let session_id = h.vec8().ok_or("truncated session id")?.to_vec();
+    let suite_bytes = h.vec16().ok_or("truncated cipher suites")?;
+    if suite_bytes.len() % 2 != 0 {
+        return Err("odd cipher-suite length".into());
+    }
+    let suites = suite_bytes
+        .chunks(2)
+        .map(|c| u16::from_be_bytes([c[0], c[1]]))
+        .collect();
+    let compression = h.vec8().ok_or("truncated compression methods")?.to_vec();
+    let extensions = if h.is_empty() {
+        None
+    } else {
+        let mut e = Reader::new(h.vec16().ok_or("truncated extensions")?);
+        if !h.is_empty() {
+            return Err("bytes after the extensions".into());
+        }
+        let mut exts = Vec::new();
+        while !e.is_empty() {
+            let ty = e.u16().ok_or("truncated extension type")?;
+            let data = e.vec16().ok_or("truncated extension")?;
+            exts.push((ty, data.to_vec()));
+        }
+        Some(exts)
+    };
+    Ok(ClientHelloFields {
+        record_version: record_version.unwrap_or(0),
+        records,
+        legacy_version,
+        session_id,
+        suites,
+        compression,
+        extensions,
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// A ClientHello read back from the bytes, by a parser written for these tests only.
-    #[derive(Debug)]
-    struct Parsed {
-        record_version: u16,
-        records: usize,
-        legacy_version: u16,
-        session_id: Vec<u8>,
-        suites: Vec<u16>,
-        compression: Vec<u8>,
-        /// `None`: no extensions block at all.
-        extensions: Option<Vec<(u16, Vec<u8>)>>,
-    }
-
-    impl Parsed {
-        fn ext(&self, ty: u16) -> Option<&[u8]> {
-            self.extensions
-                .as_ref()?
-                .iter()
-                .find(|(t, _)| *t == ty)
-                .map(|(_, d)| d.as_slice())
-        }
-    }
-
     fn u16_at(b: &[u8], i: usize) -> u16 {
         u16::from_be_bytes([b[i], b[i + 1]])
     }
 
-    /// Panics (failing the test) on any framing error: every length must add up exactly.
-    fn parse(bytes: &[u8]) -> Parsed {
-        let mut handshake = Vec::new();
-        let mut rest = bytes;
-        let mut records = 0;
-        let record_version = u16_at(rest, 1);
-        while !rest.is_empty() {
-            assert_eq!(rest[0], 22, "handshake record");
-            assert_eq!(
-                u16_at(rest, 1),
-                record_version,
-                "same version in every record"
-            );
-            let len = u16_at(rest, 3) as usize;
-            assert!(len <= MAX_FRAGMENT && len > 0, "fragment of {len}");
-            handshake.extend_from_slice(&rest[5..5 + len]);
-            rest = &rest[5 + len..];
-            records += 1;
-        }
-        assert_eq!(handshake[0], 1, "ClientHello");
-        let len = u32::from_be_bytes([0, handshake[1], handshake[2], handshake[3]]) as usize;
-        let b = &handshake[4..];
-        assert_eq!(b.len(), len, "handshake length");
-        let legacy_version = u16_at(b, 0);
-        let mut i = 2 + 32;
-        let sid_len = b[i] as usize;
-        let session_id = b[i + 1..i + 1 + sid_len].to_vec();
-        i += 1 + sid_len;
-        let suites_len = u16_at(b, i) as usize;
-        assert_eq!(suites_len % 2, 0);
-        let suites = (0..suites_len / 2)
-            .map(|k| u16_at(b, i + 2 + 2 * k))
-            .collect();
-        i += 2 + suites_len;
-        let comp_len = b[i] as usize;
-        let compression = b[i + 1..i + 1 + comp_len].to_vec();
-        i += 1 + comp_len;
-        let extensions = if i == b.len() {
-            None
-        } else {
-            let ext_len = u16_at(b, i) as usize;
-            i += 2;
-            assert_eq!(i + ext_len, b.len(), "extensions end the hello");
-            let mut exts = Vec::new();
-            while i < b.len() {
-                let ty = u16_at(b, i);
-                let len = u16_at(b, i + 2) as usize;
-                exts.push((ty, b[i + 4..i + 4 + len].to_vec()));
-                i += 4 + len;
-            }
-            assert_eq!(i, b.len(), "last extension ends the hello");
-            Some(exts)
-        };
-        Parsed {
-            record_version,
-            records,
-            legacy_version,
-            session_id,
-            suites,
-            compression,
-            extensions,
-        }
+    /// The hello read back by [`parse_client_hello`]; any framing error fails the test.
+    fn parse(bytes: &[u8]) -> ClientHelloFields {
+        let h = parse_client_hello(bytes).unwrap_or_else(|e| panic!("{e}"));
+        assert!(h.records > 0);
+        h
     }
 
-    fn build(spec: &HelloSpec) -> Parsed {
+    fn build(spec: &HelloSpec) -> ClientHelloFields {
         parse(&client_hello(spec).unwrap())
     }
 
@@ -588,28 +531,34 @@ mod tests {
         assert!(h.session_id.is_empty());
         assert_eq!(h.suites, [0xC02F, 0x000A, RENEGOTIATION_INFO_SCSV]);
         assert_eq!(h.compression, [0]);
-        let types: Vec<u16> = h.extensions.as_ref().unwrap().iter().map(|e| e.0).collect();
+        let types: Vec<ExtensionType> = h
+            .extensions
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(|e| ExtensionType(e.0))
+            .collect();
         assert_eq!(
             types,
             [
-                EXT_SERVER_NAME,
-                EXT_SUPPORTED_GROUPS,
-                EXT_EC_POINT_FORMATS,
-                EXT_SIGNATURE_ALGORITHMS,
-                EXT_EXTENDED_MASTER_SECRET
+                ExtensionType::SERVER_NAME,
+                ExtensionType::SUPPORTED_GROUPS,
+                ExtensionType::EC_POINT_FORMATS,
+                ExtensionType::SIGNATURE_ALGORITHMS,
+                ExtensionType::EXTENDED_MASTER_SECRET
             ]
         );
-        let groups = h.ext(EXT_SUPPORTED_GROUPS).unwrap();
+        let groups = h.ext(ExtensionType::SUPPORTED_GROUPS).unwrap();
         assert_eq!(u16_at(groups, 0) as usize, 2 * DEFAULT_GROUPS.len());
-        assert_eq!(u16_at(groups, 2), group::X25519);
-        let sigalgs = h.ext(EXT_SIGNATURE_ALGORITHMS).unwrap();
+        assert_eq!(u16_at(groups, 2), NamedGroup::X25519.0);
+        let sigalgs = h.ext(ExtensionType::SIGNATURE_ALGORITHMS).unwrap();
         assert!(sigalgs[2..]
             .chunks(2)
-            .any(|c| u16_at(c, 0) == sigalg::RSA_PKCS1_SHA1));
-        assert_eq!(h.ext(EXT_EC_POINT_FORMATS), Some(&[1u8, 0][..]));
-        assert_eq!(h.ext(EXT_EXTENDED_MASTER_SECRET), Some(&[][..]));
-        assert!(h.ext(EXT_SUPPORTED_VERSIONS).is_none());
-        assert!(h.ext(EXT_KEY_SHARE).is_none());
+            .any(|c| u16_at(c, 0) == SignatureScheme::RSA_PKCS1_SHA1.0));
+        assert_eq!(h.ext(ExtensionType::EC_POINT_FORMATS), Some(&[1u8, 0][..]));
+        assert_eq!(h.ext(ExtensionType::EXTENDED_MASTER_SECRET), Some(&[][..]));
+        assert!(h.ext(ExtensionType::SUPPORTED_VERSIONS).is_none());
+        assert!(h.ext(ExtensionType::KEY_SHARE).is_none());
     }
 
     #[test]
@@ -617,34 +566,40 @@ mod tests {
         let with = build(
             &HelloSpec::new(Protocol::Tls12, vec![0x002F]).with_sni(Some("a-b.example".into())),
         );
-        let sni = with.ext(EXT_SERVER_NAME).unwrap();
+        let sni = with.ext(ExtensionType::SERVER_NAME).unwrap();
         // list length, type host_name, name length, name
         assert_eq!(u16_at(sni, 0) as usize, sni.len() - 2);
         assert_eq!(sni[2], 0);
         assert_eq!(u16_at(sni, 3), 11);
         assert_eq!(&sni[5..], b"a-b.example");
         let without = build(&HelloSpec::new(Protocol::Tls12, vec![0x002F]));
-        assert!(without.ext(EXT_SERVER_NAME).is_none());
+        assert!(without.ext(ExtensionType::SERVER_NAME).is_none());
     }
 
     #[test]
     fn tls13_has_supported_versions_and_a_real_key_share() {
         let h = build(
             &HelloSpec::new(Protocol::Tls13, vec![0x1301, 0x1305])
-                .with_key_share_groups(vec![group::X25519, group::P256]),
+                .with_key_share_groups(vec![NamedGroup::X25519.0, NamedGroup::P256.0]),
         );
         assert_eq!((h.record_version, h.legacy_version), (0x0301, 0x0303));
         assert_eq!(h.session_id.len(), 32, "middlebox compatibility session id");
         assert_eq!(h.suites, [0x1301, 0x1305], "no SCSV in a TLS 1.3 hello");
-        assert_eq!(h.ext(EXT_SUPPORTED_VERSIONS), Some(&[2u8, 3, 4][..]));
-        assert_eq!(h.ext(EXT_PSK_KEY_EXCHANGE_MODES), Some(&[1u8, 1][..]));
-        assert!(h.ext(EXT_SIGNATURE_ALGORITHMS).is_some());
-        assert!(h.ext(EXT_EC_POINT_FORMATS).is_none());
-        let ks = h.ext(EXT_KEY_SHARE).unwrap();
+        assert_eq!(
+            h.ext(ExtensionType::SUPPORTED_VERSIONS),
+            Some(&[2u8, 3, 4][..])
+        );
+        assert_eq!(
+            h.ext(ExtensionType::PSK_KEY_EXCHANGE_MODES),
+            Some(&[1u8, 1][..])
+        );
+        assert!(h.ext(ExtensionType::SIGNATURE_ALGORITHMS).is_some());
+        assert!(h.ext(ExtensionType::EC_POINT_FORMATS).is_none());
+        let ks = h.ext(ExtensionType::KEY_SHARE).unwrap();
         assert_eq!(u16_at(ks, 0) as usize, ks.len() - 2);
-        assert_eq!((u16_at(ks, 2), u16_at(ks, 4)), (group::X25519, 32));
+        assert_eq!((u16_at(ks, 2), u16_at(ks, 4)), (NamedGroup::X25519.0, 32));
         let p256 = &ks[6 + 32..];
-        assert_eq!((u16_at(p256, 0), u16_at(p256, 2)), (group::P256, 65));
+        assert_eq!((u16_at(p256, 0), u16_at(p256, 2)), (NamedGroup::P256.0, 65));
         assert_eq!(p256[4], 4, "uncompressed point");
         // The point really is on the curve.
         let ec = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).unwrap();
@@ -655,24 +610,24 @@ mod tests {
     #[test]
     fn every_key_share_group_has_the_right_size() {
         for (g, len) in [
-            (group::X25519, 32),
-            (group::X448, 56),
-            (group::P256, 65),
-            (group::P384, 97),
-            (group::P521, 133),
+            (NamedGroup::X25519.0, 32),
+            (NamedGroup::X448.0, 56),
+            (NamedGroup::P256.0, 65),
+            (NamedGroup::P384.0, 97),
+            (NamedGroup::P521.0, 133),
         ] {
             assert_eq!(key_share(g).unwrap().len(), len, "0x{g:04x}");
         }
         assert_eq!(
-            key_share(group::FFDHE2048),
-            Err(HelloError::UnsupportedKeyShare(group::FFDHE2048))
+            key_share(NamedGroup::FFDHE2048.0),
+            Err(HelloError::UnsupportedKeyShare(NamedGroup::FFDHE2048.0))
         );
     }
 
     #[test]
     fn an_empty_key_share_list_is_valid() {
         let h = build(&HelloSpec::new(Protocol::Tls13, vec![0x1301]).with_key_share_groups(vec![]));
-        assert_eq!(h.ext(EXT_KEY_SHARE), Some(&[0u8, 0][..]));
+        assert_eq!(h.ext(ExtensionType::KEY_SHARE), Some(&[0u8, 0][..]));
     }
 
     #[test]
@@ -691,8 +646,8 @@ mod tests {
         for (p, wire) in [(Protocol::Tls10, 0x0301), (Protocol::Tls11, 0x0302)] {
             let h = build(&HelloSpec::new(p, vec![0xC013]));
             assert_eq!((h.record_version, h.legacy_version), (0x0301, wire));
-            assert!(h.ext(EXT_SIGNATURE_ALGORITHMS).is_none());
-            assert!(h.ext(EXT_SUPPORTED_GROUPS).is_some());
+            assert!(h.ext(ExtensionType::SIGNATURE_ALGORITHMS).is_none());
+            assert!(h.ext(ExtensionType::SUPPORTED_GROUPS).is_some());
         }
     }
 
@@ -766,12 +721,12 @@ mod tests {
             Err(HelloError::MissingForTls13("signature_algorithms"))
         );
         assert_eq!(
-            client_hello(&base.clone().with_groups(vec![group::P256])),
-            Err(HelloError::KeyShareNotOffered(group::X25519))
+            client_hello(&base.clone().with_groups(vec![NamedGroup::P256.0])),
+            Err(HelloError::KeyShareNotOffered(NamedGroup::X25519.0))
         );
         assert_eq!(
-            client_hello(&base.with_key_share_groups(vec![group::FFDHE2048])),
-            Err(HelloError::UnsupportedKeyShare(group::FFDHE2048))
+            client_hello(&base.with_key_share_groups(vec![NamedGroup::FFDHE2048.0])),
+            Err(HelloError::UnsupportedKeyShare(NamedGroup::FFDHE2048.0))
         );
     }
 

@@ -3,5 +3,7 @@
 
 pub mod catalog;
 pub mod client_hello;
+pub mod codec;
+pub mod enums;
 pub mod protocol;
 pub mod server_hello;

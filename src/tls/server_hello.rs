@@ -4,15 +4,15 @@
 
 use std::fmt;
 
-const CONTENT_ALERT: u8 = 21;
-const CONTENT_HANDSHAKE: u8 = 22;
-const HANDSHAKE_SERVER_HELLO: u8 = 2;
+use super::codec::{
+    content, handshake, handshake_message, put_u16, put_vec16, record, ExtensionType, Reader,
+};
+use super::enums::AlertDescription;
+
 /// Records may carry 2^14 bytes of plaintext plus expansion (RFC 5246 §6.2.3).
 const MAX_RECORD: usize = (1 << 14) + 2048;
 /// A ServerHello larger than this is not a ServerHello.
 const MAX_SERVER_HELLO: usize = 1 << 16;
-const EXT_SUPPORTED_VERSIONS: u16 = 43;
-const EXT_KEY_SHARE: u16 = 51;
 
 /// SHA-256("HelloRetryRequest"): the random of a TLS 1.3 HelloRetryRequest (RFC 8446 §4.1.3).
 const HRR_RANDOM: [u8; 32] = [
@@ -51,13 +51,13 @@ pub struct ServerHello {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Alert {
     pub level: u8,
-    pub description: u8,
+    pub description: AlertDescription,
 }
 
 impl Alert {
     /// The alert's name from the TLS registry, e.g. `handshake_failure`.
     pub fn name(&self) -> &'static str {
-        alert_name(self.description)
+        self.description.name()
     }
 }
 
@@ -68,48 +68,7 @@ impl fmt::Display for Alert {
             2 => "",
             _ => "unknown-level ",
         };
-        write!(f, "{level}alert {} ({})", self.name(), self.description)
-    }
-}
-
-/// The registry name of an alert description.
-pub fn alert_name(description: u8) -> &'static str {
-    match description {
-        0 => "close_notify",
-        10 => "unexpected_message",
-        20 => "bad_record_mac",
-        21 => "decryption_failed",
-        22 => "record_overflow",
-        30 => "decompression_failure",
-        40 => "handshake_failure",
-        41 => "no_certificate",
-        42 => "bad_certificate",
-        43 => "unsupported_certificate",
-        44 => "certificate_revoked",
-        45 => "certificate_expired",
-        46 => "certificate_unknown",
-        47 => "illegal_parameter",
-        48 => "unknown_ca",
-        49 => "access_denied",
-        50 => "decode_error",
-        51 => "decrypt_error",
-        60 => "export_restriction",
-        70 => "protocol_version",
-        71 => "insufficient_security",
-        80 => "internal_error",
-        86 => "inappropriate_fallback",
-        90 => "user_canceled",
-        100 => "no_renegotiation",
-        109 => "missing_extension",
-        110 => "unsupported_extension",
-        111 => "certificate_unobtainable",
-        112 => "unrecognized_name",
-        113 => "bad_certificate_status_response",
-        114 => "bad_certificate_hash_value",
-        115 => "unknown_psk_identity",
-        116 => "certificate_required",
-        120 => "no_application_protocol",
-        _ => "unknown",
+        write!(f, "{level}alert {}", self.description)
     }
 }
 
@@ -149,18 +108,20 @@ pub fn parse_server_reply(bytes: &[u8]) -> ServerReply {
         let body = &rest[5..5 + len];
         rest = &rest[5 + len..];
         match content {
-            CONTENT_ALERT if handshake.is_empty() => {
+            content::ALERT if handshake.is_empty() => {
                 if body.len() != 2 {
                     return ServerReply::Malformed(format!("alert record of {} bytes", body.len()));
                 }
                 let alert = Alert {
                     level: body[0],
-                    description: body[1],
+                    description: AlertDescription(body[1]),
                 };
                 match alert.level {
                     // A fatal alert, or a close_notify at any level, ends the handshake: a refusal.
                     2 => return ServerReply::Alert(alert),
-                    1 if alert.description == 0 => return ServerReply::Alert(alert),
+                    1 if alert.description == AlertDescription::CLOSE_NOTIFY => {
+                        return ServerReply::Alert(alert)
+                    }
                     // A warning (e.g. unrecognized_name for an SNI the server does not serve) is
                     // informational: servers send it and carry on with their ServerHello.
                     1 => continue,
@@ -169,10 +130,10 @@ pub fn parse_server_reply(bytes: &[u8]) -> ServerReply {
                     }
                 }
             }
-            CONTENT_HANDSHAKE => {
+            content::HANDSHAKE => {
                 handshake.extend_from_slice(body);
                 if handshake.len() >= 4 {
-                    if handshake[0] != HANDSHAKE_SERVER_HELLO {
+                    if handshake[0] != handshake::SERVER_HELLO {
                         return ServerReply::Malformed(format!(
                             "first handshake message has type {}, not ServerHello",
                             handshake[0]
@@ -229,12 +190,12 @@ fn parse_server_hello(body: &[u8]) -> Result<ServerHello, String> {
             let ty = exts.u16().ok_or("truncated extension type")?;
             let len = exts.u16().ok_or("truncated extension length")? as usize;
             let data = exts.take(len).ok_or("truncated extension")?;
-            match ty {
-                EXT_SUPPORTED_VERSIONS => {
+            match ExtensionType(ty) {
+                ExtensionType::SUPPORTED_VERSIONS => {
                     let mut d = Reader::new(data);
                     version = d.u16().ok_or("empty supported_versions in ServerHello")?;
                 }
-                EXT_KEY_SHARE => {
+                ExtensionType::KEY_SHARE => {
                     let mut d = Reader::new(data);
                     group = Some(d.u16().ok_or("empty key_share in ServerHello")?);
                 }
@@ -269,58 +230,97 @@ fn excerpt(bytes: &[u8]) -> String {
     }
 }
 
-/// A bounds-checked cursor: every read returns `None` past the end.
-struct Reader<'a> {
-    data: &'a [u8],
+impl ServerHello {
+    /// This ServerHello as one handshake record, the counterpart of [`parse_server_reply`] (for
+    /// scripted servers and round trips): a TLS 1.3 version goes into `supported_versions` with
+    /// 0x0303 as the legacy version, a group into `key_share` (with a throwaway 32-byte share unless
+    /// it is a HelloRetryRequest), and `extra_extensions` (raw extension bytes) after them.
+    pub fn to_record(&self, session_id: &[u8], extra_extensions: &[u8]) -> Vec<u8> {
+        let tls13 = self.version == 0x0304;
+        let mut body = Vec::with_capacity(128);
+        put_u16(&mut body, if tls13 { 0x0303 } else { self.version });
+        body.extend_from_slice(if self.hello_retry {
+            &HRR_RANDOM
+        } else {
+            &[7; 32]
+        });
+        body.push(session_id.len() as u8);
+        body.extend_from_slice(session_id);
+        put_u16(&mut body, self.cipher);
+        body.push(0);
+        let mut exts = Vec::new();
+        if tls13 {
+            put_u16(&mut exts, ExtensionType::SUPPORTED_VERSIONS.0);
+            put_u16(&mut exts, 2);
+            put_u16(&mut exts, self.version);
+        }
+        if let Some(group) = self.group {
+            put_u16(&mut exts, ExtensionType::KEY_SHARE.0);
+            // Lengths of at most a few dozen bytes always fit.
+            let _ = put_vec16(&mut exts, "key_share", |d| {
+                put_u16(d, group);
+                if !self.hello_retry {
+                    let _ = put_vec16(d, "key_exchange", |k| k.extend_from_slice(&[9; 32]));
+                }
+            });
+        }
+        exts.extend_from_slice(extra_extensions);
+        if !exts.is_empty() {
+            let _ = put_vec16(&mut body, "extensions", |b| b.extend_from_slice(&exts));
+        }
+        record(
+            content::HANDSHAKE,
+            &handshake_message(handshake::SERVER_HELLO, &body),
+        )
+    }
 }
 
-impl<'a> Reader<'a> {
-    fn new(data: &'a [u8]) -> Self {
-        Reader { data }
-    }
-    fn is_empty(&self) -> bool {
-        self.data.is_empty()
-    }
-    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
-        if self.data.len() < n {
-            return None;
-        }
-        let (head, tail) = self.data.split_at(n);
-        self.data = tail;
-        Some(head)
-    }
-    fn u8(&mut self) -> Option<u8> {
-        self.take(1).map(|b| b[0])
-    }
-    fn u16(&mut self) -> Option<u16> {
-        self.take(2).map(|b| u16::from_be_bytes([b[0], b[1]]))
-    }
+/// An alert record.
+pub fn alert_record(level: u8, description: AlertDescription) -> Vec<u8> {
+    record(content::ALERT, &[level, description.0])
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tls::codec::record;
 
-    fn record(content: u8, body: &[u8]) -> Vec<u8> {
-        let mut r = vec![content, 3, 3];
-        r.extend_from_slice(&(body.len() as u16).to_be_bytes());
-        r.extend_from_slice(body);
-        r
+    /// The handshake message of a ServerHello (the record header dropped), raw extensions after.
+    fn server_hello(version: u16, cipher: u16, exts: &[u8], random: [u8; 32]) -> Vec<u8> {
+        let hello = ServerHello {
+            version,
+            cipher,
+            hello_retry: random == HRR_RANDOM,
+            group: None,
+        };
+        hello.to_record(&[], exts)[5..].to_vec()
     }
 
-    fn server_hello(version: u16, cipher: u16, exts: &[u8], random: [u8; 32]) -> Vec<u8> {
-        let mut body = version.to_be_bytes().to_vec();
-        body.extend_from_slice(&random);
-        body.push(0); // empty session id
-        body.extend_from_slice(&cipher.to_be_bytes());
-        body.push(0);
-        if !exts.is_empty() {
-            body.extend_from_slice(&(exts.len() as u16).to_be_bytes());
-            body.extend_from_slice(exts);
+    #[test]
+    fn what_is_written_reads_back() {
+        for hello in [
+            ServerHello {
+                version: 0x0303,
+                cipher: 0xC02F,
+                hello_retry: false,
+                group: None,
+            },
+            ServerHello {
+                version: 0x0304,
+                cipher: 0x1302,
+                hello_retry: false,
+                group: Some(0x001D),
+            },
+            ServerHello {
+                version: 0x0304,
+                cipher: 0x1301,
+                hello_retry: true,
+                group: Some(0x0017),
+            },
+        ] {
+            let bytes = hello.to_record(&[0x42; 32], &[0xFF, 0x01, 0, 1, 0]);
+            assert_eq!(parse_server_reply(&bytes), ServerReply::Hello(hello));
         }
-        let mut msg = vec![2, 0, 0, body.len() as u8];
-        msg.extend_from_slice(&body);
-        msg
     }
 
     #[test]
@@ -389,7 +389,7 @@ mod tests {
             parse_server_reply(&record(21, &[2, 40])),
             ServerReply::Alert(Alert {
                 level: 2,
-                description: 40
+                description: AlertDescription::HANDSHAKE_FAILURE
             })
         );
         assert_eq!(

@@ -108,7 +108,7 @@ fn check_settled(name: &str, offered: &[u16], e: &Elimination, want: &BTreeSet<u
                 // Only the ordinary refusals: no one-suite check hello was needed.
                 assert!(
                     matches!(r, Refusal::OlderVersion { .. })
-                        || matches!(r, Refusal::Alert(a) if [40, 70, 71].contains(&a.description)),
+                        || matches!(r, Refusal::Alert(a) if [40, 70, 71].contains(&a.description.0)),
                     "{name}: {protocol} 0x{suite:04X}: {r}"
                 );
             }
@@ -664,12 +664,17 @@ async fn scripted(script: impl Fn(usize, &[u16]) -> Reply + Send + Sync + 'stati
                 if stream.read_exact(&mut body).await.is_err() {
                     return;
                 }
-                let bytes = match script(index, &offered_suites(&body)) {
+                let mut record = header.to_vec();
+                record.extend_from_slice(&body);
+                let bytes = match script(index, &offered_suites(&record)) {
                     Reply::Reset => {
                         let _ = stream.set_zero_linger();
                         return;
                     }
-                    Reply::Alert(d) => vec![21, 3, 3, 0, 2, 2, d],
+                    Reply::Alert(d) => cipher_test::tls::server_hello::alert_record(
+                        2,
+                        cipher_test::tls::enums::AlertDescription(d),
+                    ),
                     Reply::Choose(suite) => server_hello(suite),
                 };
                 let _ = stream.write_all(&bytes).await;
@@ -682,29 +687,25 @@ async fn scripted(script: impl Fn(usize, &[u16]) -> Reply + Send + Sync + 'stati
     addr
 }
 
-/// The suites of a ClientHello record body (handshake header first), the SCSV left out.
-fn offered_suites(body: &[u8]) -> Vec<u16> {
-    let at = 4 + 2 + 32;
-    let sid = usize::from(body[at]);
-    let at = at + 1 + sid;
-    let len = usize::from(u16::from_be_bytes([body[at], body[at + 1]]));
-    body[at + 2..at + 2 + len]
-        .chunks(2)
-        .map(|c| u16::from_be_bytes([c[0], c[1]]))
-        .filter(|&s| s != 0x00FF)
+/// The suites of one ClientHello record, the SCSV left out.
+fn offered_suites(record: &[u8]) -> Vec<u16> {
+    cipher_test::tls::client_hello::parse_client_hello(record)
+        .map(|h| h.suites)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|&s| s != cipher_test::tls::client_hello::RENEGOTIATION_INFO_SCSV)
         .collect()
 }
 
 /// A TLS 1.2 ServerHello record choosing `suite`, without extensions.
 fn server_hello(suite: u16) -> Vec<u8> {
-    let mut body = vec![3, 3];
-    body.extend_from_slice(&[7; 32]);
-    body.push(0);
-    body.extend_from_slice(&suite.to_be_bytes());
-    body.push(0);
-    let mut record = vec![22, 3, 3, 0, body.len() as u8 + 4, 2, 0, 0, body.len() as u8];
-    record.extend_from_slice(&body);
-    record
+    cipher_test::tls::server_hello::ServerHello {
+        version: 0x0303,
+        cipher: suite,
+        hello_retry: false,
+        group: None,
+    }
+    .to_record(&[], &[])
 }
 
 #[tokio::test]
@@ -754,7 +755,7 @@ async fn scripted_misbehaviour_is_told_apart_from_refusals() {
         // The first suite of each chunk was last offered alone, and refused with 40.
         let alert = if i % e.chunk_size == 0 { 40 } else { 50 };
         assert!(
-            matches!(o, ProbeOutcome::Rejected(Refusal::Alert(a)) if a.description == alert),
+            matches!(o, ProbeOutcome::Rejected(Refusal::Alert(a)) if a.description.0 == alert),
             "0x{suite:04X}: {o:?}"
         );
     }
@@ -850,7 +851,7 @@ async fn split_elimination_reads_misbehaviour_as_elimination_does() {
     assert_eq!(e.hellos, chunks);
     for (suite, o) in &e.outcomes {
         assert!(
-            matches!(o, ProbeOutcome::Rejected(Refusal::Alert(a)) if a.description == 40),
+            matches!(o, ProbeOutcome::Rejected(Refusal::Alert(a)) if a.description.0 == 40),
             "0x{suite:04X}: {o:?}"
         );
     }

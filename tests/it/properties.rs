@@ -15,25 +15,13 @@ use cipher_test::tls::server_hello::{parse_server_reply, ServerReply};
 use proptest::prelude::*;
 
 fn server_hello_record(version: u16, cipher: u16, sid: &[u8], exts: &[u8]) -> Vec<u8> {
-    let mut body = 0x0303u16.to_be_bytes().to_vec();
-    body.extend_from_slice(&[7; 32]);
-    body.push(sid.len() as u8);
-    body.extend_from_slice(sid);
-    body.extend_from_slice(&cipher.to_be_bytes());
-    body.push(0);
-    let mut all_exts = exts.to_vec();
-    if version == 0x0304 {
-        all_exts.extend_from_slice(&[0, 43, 0, 2, 3, 4]);
+    cipher_test::tls::server_hello::ServerHello {
+        version,
+        cipher,
+        hello_retry: false,
+        group: None,
     }
-    if !all_exts.is_empty() {
-        body.extend_from_slice(&(all_exts.len() as u16).to_be_bytes());
-        body.extend_from_slice(&all_exts);
-    }
-    let mut msg = vec![2, 0, (body.len() >> 8) as u8, body.len() as u8];
-    msg.extend_from_slice(&body);
-    let mut rec = vec![22, 3, 3, (msg.len() >> 8) as u8, msg.len() as u8];
-    rec.extend_from_slice(&msg);
-    rec
+    .to_record(sid, exts)
 }
 
 fn network_end() -> impl Strategy<Value = Termination> {

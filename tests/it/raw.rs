@@ -225,7 +225,7 @@ async fn a_tls13_hello_is_pinned_to_tls13() {
     // 1.2-only server that knows the extension refuses rather than falling back.
     let o = raw.probe(Protocol::Tls13, &[0x1301, 0x002F]).await;
     assert!(
-        matches!(o, ProbeOutcome::Rejected(Refusal::Alert(a)) if a.description == 70),
+        matches!(o, ProbeOutcome::Rejected(Refusal::Alert(a)) if a.description.0 == 70),
         "{o:?}"
     );
 }
@@ -397,18 +397,15 @@ fn record(content: u8, body: &[u8]) -> Vec<u8> {
     r
 }
 
-/// A TLS 1.2 ServerHello record choosing `cipher`, with a renegotiation_info extension.
+/// A TLS 1.2 ServerHello record choosing `cipher`, with a session id and renegotiation_info.
 fn server_hello(cipher: u16) -> Vec<u8> {
-    let mut body = vec![3, 3];
-    body.extend_from_slice(&[0x42; 32]);
-    body.push(32);
-    body.extend_from_slice(&[0x17; 32]);
-    body.extend_from_slice(&cipher.to_be_bytes());
-    body.push(0);
-    body.extend_from_slice(&[0, 5, 0xff, 0x01, 0, 1, 0]);
-    let mut msg = vec![2, 0, 0, body.len() as u8];
-    msg.extend_from_slice(&body);
-    record(22, &msg)
+    cipher_test::tls::server_hello::ServerHello {
+        version: 0x0303,
+        cipher,
+        hello_retry: false,
+        group: None,
+    }
+    .to_record(&[0x17; 32], &[0xff, 0x01, 0, 1, 0])
 }
 
 /// How a canned server sends its answer.
