@@ -147,17 +147,15 @@ pub async fn run(mut req: Request) -> Result<Status, CmdError> {
             })
     });
     if trust_only {
-        eprintln!(
-            "cipher-test: {}: Envoy ({}) would refuse the upstream's certificate{by_envoy}; no \
-             parameter change helps",
-            req.target.display(),
-            envoy.profile
-        );
-        for p in &envoy.problems {
-            eprintln!("  {}", p.detail);
-        }
-        eprintln!("  {}", envoy.advice);
-        return Ok(Status::Findings);
+        return Ok(no_patch(
+            &format!(
+                "{}: Envoy ({}) would refuse the upstream's certificate{by_envoy}; no parameter \
+                 change helps",
+                req.target.display(),
+                envoy.profile
+            ),
+            envoy,
+        ));
     }
     let mut note = match envoy.verdict {
         Verdict::Compatible => format!(
@@ -179,16 +177,14 @@ pub async fn run(mut req: Request) -> Result<Status, CmdError> {
             }
         }
         Verdict::Incompatible => {
-            eprintln!(
-                "cipher-test: {} is incompatible with Envoy ({})",
-                req.target.display(),
-                envoy.profile
-            );
-            for p in &envoy.problems {
-                eprintln!("  {}", p.detail);
-            }
-            eprintln!("  {}", envoy.advice);
-            return Ok(Status::Findings);
+            return Ok(no_patch(
+                &format!(
+                    "{} is incompatible with Envoy ({})",
+                    req.target.display(),
+                    envoy.profile
+                ),
+                envoy,
+            ));
         }
     };
     if report.has_inconclusive() {
@@ -312,4 +308,15 @@ pub async fn run(mut req: Request) -> Result<Status, CmdError> {
     } else {
         Ok(Status::Ok)
     }
+}
+
+/// Says on stderr why no YAML is printed (the headline, then each problem and the advice): the
+/// verdict is a finding, stdout stays empty.
+fn no_patch(headline: &str, envoy: &crate::scan::EnvoyReport) -> Status {
+    eprintln!("cipher-test: {headline}");
+    for p in &envoy.problems {
+        eprintln!("  {}", p.detail);
+    }
+    eprintln!("  {}", envoy.advice);
+    Status::Findings
 }

@@ -17,9 +17,6 @@ use crate::cert::{self, CertError, CertInfo, Finding, PemBlock, Severity, TrustA
 /// Largest input read per file or manifest (8 MiB), as for Gloo YAML.
 pub const MAX_INPUT_BYTES: u64 = 8 * 1024 * 1024;
 
-/// Most YAML documents accepted in one manifest.
-pub const MAX_DOCUMENTS: usize = 10_000;
-
 /// The only Secret type Gloo converts into a TLS secret (`TLSSecretConverter`).
 pub const TLS_SECRET_TYPE: &str = "kubernetes.io/tls";
 
@@ -341,34 +338,19 @@ fn string_value(
 }
 
 fn parse_yaml(yaml: &str, source: &str) -> Result<Vec<Value>, SecretError> {
-    // The same budget as gloo.rs: guards against alias bombs and deep nesting. No snippets: an
-    // error must not quote the input, which holds key material.
-    let options = serde_saphyr::options! {
-        budget: serde_saphyr::budget! {
-            max_documents: MAX_DOCUMENTS,
-            max_nodes: 2_000_000,
-            max_events: 4_000_000,
-            max_recorded_anchor_events: 100_000,
-        },
-        alias_limits: serde_saphyr::alias_limits! {
-            max_total_replayed_events: 100_000,
-        },
-        with_snippet: false,
-        legacy_octal_numbers: true,
-        emit_comments: false,
-    };
-    serde_saphyr::from_multiple_with_options::<Value>(yaml, options).map_err(|err| {
-        let (line, column) = match err.location() {
-            Some(l) if l.line() > 0 => (Some(l.line()), Some(l.column())),
-            _ => (None, None),
-        };
-        let mut inner = &err;
-        while let serde_saphyr::Error::AliasError { error, .. }
-        | serde_saphyr::Error::WithSnippet { error, .. } = inner
-        {
-            inner = error;
-        }
-        let message = match inner {
+    serde_saphyr::from_multiple_with_options::<Value>(yaml, crate::gloo::yaml_options()).map_err(
+        |err| {
+            let (line, column) = match err.location() {
+                Some(l) if l.line() > 0 => (Some(l.line()), Some(l.column())),
+                _ => (None, None),
+            };
+            let mut inner = &err;
+            while let serde_saphyr::Error::AliasError { error, .. }
+            | serde_saphyr::Error::WithSnippet { error, .. } = inner
+            {
+                inner = error;
+            }
+            let message = match inner {
             serde_saphyr::Error::Budget { .. }
             | serde_saphyr::Error::AliasReplayLimitExceeded { .. }
             | serde_saphyr::Error::AliasExpansionLimitExceeded { .. }
@@ -390,13 +372,14 @@ fn parse_yaml(yaml: &str, source: &str) -> Result<Vec<Value>, SecretError> {
                 }
             }
         };
-        SecretError::Yaml {
-            source_name: source.to_string(),
-            line,
-            column,
-            message,
-        }
-    })
+            SecretError::Yaml {
+                source_name: source.to_string(),
+                line,
+                column,
+                message,
+            }
+        },
+    )
 }
 
 /// True when a long word of `message` also occurs in `input`: the parser quoted the input.

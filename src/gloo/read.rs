@@ -108,9 +108,15 @@ pub(super) fn parse_stream(yaml: &str) -> Result<Vec<Node>, GlooError> {
             limit: MAX_INPUT_BYTES,
         });
     }
-    // Read as kubectl does (YAML 1.1: `0755` is octal), with serde-saphyr's budget guarding
-    // against alias bombs and deep nesting. Sized for a large `kubectl get upstreams -A` export,
-    // which uses no anchors at all; hand-written manifests use a few small ones.
+    serde_saphyr::from_multiple_with_options::<Node>(yaml, yaml_options())
+        .map_err(GlooError::from_yaml)
+}
+
+/// How Kubernetes YAML is read here: as kubectl does (YAML 1.1: `0755` is octal), with
+/// serde-saphyr's budget guarding against alias bombs and deep nesting, sized for a large
+/// `kubectl get upstreams -A` export (no anchors at all; hand-written manifests use a few small
+/// ones). No snippets: an error never quotes the input, which may hold key material.
+pub fn yaml_options() -> serde_saphyr::Options {
     let options = serde_saphyr::options! {
         budget: serde_saphyr::budget! {
             max_documents: MAX_DOCUMENTS,
@@ -125,7 +131,7 @@ pub(super) fn parse_stream(yaml: &str) -> Result<Vec<Node>, GlooError> {
         legacy_octal_numbers: true,
         emit_comments: false,
     };
-    serde_saphyr::from_multiple_with_options::<Node>(yaml, options).map_err(GlooError::from_yaml)
+    options
 }
 
 pub(super) fn is_upstream(doc: &Node) -> bool {
