@@ -93,6 +93,9 @@ pub struct CertInfo {
     pub not_before: String,
     /// End of validity, RFC 3339 UTC.
     pub not_after: String,
+    /// End of validity, unix seconds (for code; the report shows `not_after`).
+    #[serde(skip)]
+    pub not_after_unix: i64,
     /// Public key: `RSA 2048`, `EC P-256`, `EC P-384`, `Ed25519`, …
     pub key: String,
     /// Signature algorithm, OpenSSL long name: `sha256WithRSAEncryption`, `ecdsa-with-SHA256`, …

@@ -143,6 +143,7 @@ pub(super) fn parse_one(index: usize, der: &[u8]) -> Result<Parsed, CertError> {
         serial: serial_hex(cert.raw_serial()),
         not_before: rfc3339(not_before),
         not_after: rfc3339(not_after),
+        not_after_unix: not_after,
         key,
         signature,
         sha256: hex(&openssl::sha::sha256(der)),

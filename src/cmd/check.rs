@@ -266,27 +266,6 @@ impl CheckReport {
     }
 }
 
-/// Days from 1970-01-01 to a civil date (proleptic Gregorian).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = if y >= 0 { y } else { y - 399 } / 400;
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// Unix seconds of an RFC 3339 UTC timestamp as the reports write them (`2026-11-26T17:00:00Z`).
-fn parse_rfc3339(s: &str) -> Option<i64> {
-    let (date, time) = s.trim_end_matches('Z').split_once('T')?;
-    let mut d = date.split('-').map(|x| x.parse::<i64>().ok());
-    let (y, m, day) = (d.next()??, d.next()??, d.next()??);
-    let mut t = time.split(':').map(|x| x.parse::<i64>().ok());
-    let (h, min, sec) = (t.next()??, t.next()??, t.next()??);
-    Some(days_from_civil(y, m, day) * 86_400 + h * 3600 + min * 60 + sec)
-}
-
 fn problem_label(kind: ProblemKind) -> &'static str {
     kind.label()
 }
@@ -431,11 +410,7 @@ pub fn evaluate(
         }
     }
     if let Some(cert) = &report.certificate {
-        let earliest = cert
-            .chain
-            .iter()
-            .filter_map(|c| parse_rfc3339(&c.not_after))
-            .min();
+        let earliest = cert.chain.iter().map(|c| c.not_after_unix).min();
         if let Some(t) = earliest {
             let days = (t - now).div_euclid(86_400);
             if t <= now {
@@ -841,13 +816,6 @@ mod tests {
         assert_eq!(a.to_string(), "127.0.0.2:443");
         assert!(parse_resolve("x=127.0.0.1").is_err());
         assert!(parse_resolve("x:443=nowhere").is_err());
-    }
-
-    #[test]
-    fn rfc3339_dates() {
-        assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), Some(0));
-        assert_eq!(parse_rfc3339("2000-03-01T00:00:00Z"), Some(951_868_800));
-        assert_eq!(parse_rfc3339("garbage"), None);
     }
 
     #[test]

@@ -15,12 +15,18 @@ use serde::Deserialize;
 
 use crate::probe::handshake::ClientSpec;
 use crate::tls::catalog::{catalog, BoringSsl, CipherSuite};
+use crate::tls::enums::NamedGroup;
 use crate::tls::protocol::Protocol;
 
 const PROFILES_YAML: &str = include_str!("../../ciphers/envoy-profiles.yaml");
 
 /// The curve names BoringSSL accepts in `ecdh_curves` (`ciphers/SOURCES.md` §2.1), strongest-compatible first.
-pub const CONFIGURABLE_CURVES: [&str; 4] = ["X25519", "P-256", "P-384", "P-521"];
+pub const CONFIGURABLE_CURVES: [&str; 4] = [
+    NamedGroup::X25519.name(),
+    NamedGroup::P256.name(),
+    NamedGroup::P384.name(),
+    NamedGroup::P521.name(),
+];
 
 /// One entry of an Envoy cipher list: a suite, or an equal-preference group `[a|b]`.
 #[derive(Debug, Clone, PartialEq, Eq)]

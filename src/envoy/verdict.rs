@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use crate::envoy::{CipherEntry, EnvoyClient, TlsParams, CONFIGURABLE_CURVES};
 use crate::tls::catalog::{BoringSsl, CipherSuite};
+use crate::tls::enums::NamedGroup;
 use crate::tls::protocol::Protocol;
 
 /// Can Envoy talk to the upstream?
@@ -151,7 +152,12 @@ fn candidates(observed: &Observed, client: &EnvoyClient) -> Vec<Candidate> {
                     (Some(shared.clone()), false)
                 } else {
                     // Prefer the curves BoringSSL names, P-384 before P-521 (`ciphers/SOURCES.md` §2.1).
-                    let order = ["P-384", "P-521", "X25519", "P-256"];
+                    let order = [
+                        NamedGroup::P384.name(),
+                        NamedGroup::P521.name(),
+                        NamedGroup::X25519.name(),
+                        NamedGroup::P256.name(),
+                    ];
                     match order.iter().find(|c| accepted.iter().any(|a| a == *c)) {
                         Some(c) => (Some(c.to_string()), true),
                         None => continue,
@@ -327,7 +333,7 @@ pub fn plan(observed: &Observed, client: &EnvoyClient, add_all: bool) -> Plan {
     }
     if best.add_curve {
         let mut curves = client.ecdh_curves.clone();
-        for c in ["X25519", "P-256"] {
+        for c in [NamedGroup::X25519.name(), NamedGroup::P256.name()] {
             if !curves.iter().any(|x| x == c) && client.profile.name != "fips" {
                 curves.push(c.into());
             }

@@ -20,6 +20,7 @@ use tokio_openssl::SslStream;
 use super::openssl::{negotiated_group, Negotiated, OpensslProber};
 use super::tap::Tap;
 use crate::tls::catalog::catalog;
+use crate::tls::enums::AlertDescription;
 use crate::tls::protocol::Protocol;
 use crate::tls::server_hello::{parse_server_reply, Alert, ServerReply};
 
@@ -81,6 +82,9 @@ pub struct HandshakeInfo {
     pub failure: Option<String>,
     /// The server's alert, when it refused the ClientHello with one.
     pub alert: Option<Alert>,
+    /// The alert the server ended the handshake with, before or after its ServerHello (`None`:
+    /// it completed, or ended without a TLS answer).
+    pub ended_by_alert: Option<AlertDescription>,
 }
 
 /// The outcome of an Envoy-client simulation.
@@ -100,6 +104,8 @@ pub enum Simulation {
         server_hello: Option<(Protocol, u16)>,
         /// The server asked for a client certificate and the client had none to send.
         certificate_requested: bool,
+        /// The alert that ended the handshake, before or after the ServerHello.
+        ended_by_alert: Option<AlertDescription>,
     },
 }
 
@@ -191,20 +197,21 @@ fn protocol_of(ssl: &SslRef) -> Option<Protocol> {
     })
 }
 
+/// The alert an OpenSSL error reports the server sent (`… SSL alert number 48`).
+fn received_alert(text: &str) -> Option<AlertDescription> {
+    text.rsplit("SSL alert number ")
+        .next()
+        .filter(|_| text.contains("SSL alert number "))
+        .and_then(|n| n.trim().parse::<u8>().ok())
+        .map(AlertDescription)
+}
+
 /// OpenSSL's error text without its codes and source locations: `error:0A000418:SSL routines:
 /// ssl3_read_bytes:tlsv1 alert unknown ca:../ssl/record/rec_layer_s3.c:1601:SSL alert number 48`
 /// becomes `server sent alert unknown_ca (48)`.
 pub fn tidy_error(text: &str) -> String {
-    if let Some(n) = text
-        .rsplit("SSL alert number ")
-        .next()
-        .filter(|_| text.contains("SSL alert number "))
-        .and_then(|n| n.trim().parse::<u8>().ok())
-    {
-        return format!(
-            "server sent alert {} ({n})",
-            crate::tls::enums::AlertDescription(n).name()
-        );
+    if let Some(alert) = received_alert(text) {
+        return format!("server sent alert {alert}");
     }
     // error:CODE:LIBRARY:FUNCTION:REASON:FILE:LINE[:DATA]
     let parts: Vec<&str> = text.split(':').collect();
@@ -291,6 +298,7 @@ impl OpensslProber {
             error,
             server_hello: None,
             certificate_requested: false,
+            ended_by_alert: None,
         };
         let tls12: Vec<&str> = client
             .tls12_suites
@@ -334,6 +342,7 @@ impl OpensslProber {
                     error: failure.unwrap_or_else(|| "handshake failed".into()),
                     server_hello: info.server_hello,
                     certificate_requested: info.request.requested,
+                    ended_by_alert: info.ended_by_alert,
                 },
             },
         }
@@ -360,9 +369,13 @@ impl OpensslProber {
         };
         let mut stream = SslStream::new(ssl, Tap::new(tcp, false)).map_err(|e| e.to_string())?;
         let result = tokio::time::timeout_at(deadline, Pin::new(&mut stream).connect()).await;
+        let mut ended_by_alert = None;
         let mut failure = match result {
             Ok(Ok(())) => None,
-            Ok(Err(e)) => Some(tidy_error(&e.to_string())),
+            Ok(Err(e)) => {
+                ended_by_alert = received_alert(&e.to_string());
+                Some(tidy_error(&e.to_string()))
+            }
             Err(_) => Some(format!(
                 "no complete handshake within {}",
                 crate::util::human_duration(self.timeout())
@@ -377,6 +390,7 @@ impl OpensslProber {
             let wait = left.min(Duration::from_secs(1));
             let mut buf = [0u8; 512];
             if let Ok(Err(e)) = tokio::time::timeout(wait, stream.read(&mut buf)).await {
+                ended_by_alert = received_alert(&e.to_string());
                 failure = Some(tidy_error(&e.to_string()));
             }
         }
@@ -414,6 +428,7 @@ impl OpensslProber {
             request,
             failure,
             alert,
+            ended_by_alert,
         })
     }
 }

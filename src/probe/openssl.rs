@@ -16,6 +16,7 @@ use tokio_openssl::SslStream;
 use super::tap::{AnswerComplete, Tap};
 use super::{classify, Inconclusive, Offer, ProbeOutcome, Termination};
 use crate::tls::catalog::{catalog, CipherSuite};
+use crate::tls::enums::NamedGroup;
 use crate::tls::protocol::Protocol;
 
 /// Every suite the local OpenSSL defines for TLS 1.2 and older, at security level 0.
@@ -268,36 +269,27 @@ pub struct Group {
 
 /// The groups cipher-test enumerates: BoringSSL's four (`ciphers/SOURCES.md` §2.1) and X448, which BoringSSL lacks.
 pub const GROUPS: [Group; 5] = [
-    Group {
-        name: "X25519",
-        id: 0x001D,
-    },
-    Group {
-        name: "P-256",
-        id: 0x0017,
-    },
-    Group {
-        name: "P-384",
-        id: 0x0018,
-    },
-    Group {
-        name: "P-521",
-        id: 0x0019,
-    },
-    Group {
-        name: "X448",
-        id: 0x001E,
-    },
+    Group::of(NamedGroup::X25519),
+    Group::of(NamedGroup::P256),
+    Group::of(NamedGroup::P384),
+    Group::of(NamedGroup::P521),
+    Group::of(NamedGroup::X448),
 ];
+
+impl Group {
+    const fn of(g: NamedGroup) -> Group {
+        Group {
+            name: g.name(),
+            id: g.0,
+        }
+    }
+}
 
 /// Envoy's name for an OpenSSL group NID short name (`prime256v1` → `P-256`).
 fn envoy_group_name(short: &str) -> String {
-    match short {
-        "prime256v1" => "P-256".into(),
-        "secp384r1" => "P-384".into(),
-        "secp521r1" => "P-521".into(),
-        other => other.to_string(),
-    }
+    NamedGroup::from_name(short)
+        .map(|g| g.name().to_string())
+        .unwrap_or_else(|| short.to_string())
 }
 
 /// What a full handshake configured as Envoy's client negotiated.

@@ -5,8 +5,8 @@ use crate::cert::{self, CertCheck, CertificateReport, Finding, Severity, TrustAn
 use crate::probe::openssl::OpensslProber;
 use crate::target::Target;
 
+use super::report::*;
 use super::*;
-use super::{judge::*, report::*};
 
 /// A full handshake without SNI, beside the scan's named ones.
 pub(super) struct WithoutSni {
@@ -48,7 +48,7 @@ impl WithoutSni {
                 (CipherStatus::Accepted, same, detail)
             }
             Ok(info) => match info.failure {
-                Some(e) if info.alert.is_some() || is_server_alert(&e) => (
+                Some(e) if info.alert.is_some() || info.ended_by_alert.is_some() => (
                     CipherStatus::Rejected,
                     None,
                     format!("the server refuses a handshake without SNI: {e}"),
@@ -179,7 +179,7 @@ pub(super) async fn inspect_certificates(
     // nothing either way.
     let required = match (&info.failure, request.requested) {
         (None, _) => Some(false),
-        (Some(e), true) if is_server_alert(e) => Some(true),
+        (Some(_), true) if info.ended_by_alert.is_some() => Some(true),
         _ => None,
     };
     let cas = if request.acceptable_cas.is_empty() {

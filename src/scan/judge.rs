@@ -46,18 +46,13 @@ pub(super) fn agreed(sim: &Simulation, presented: bool) -> Option<(Protocol, Str
         Simulation::Failed {
             server_hello: Some((p, code)),
             certificate_requested,
-            error,
+            ended_by_alert,
             ..
-        } if *certificate_requested || (presented && is_server_alert(error)) => {
+        } if *certificate_requested || (presented && ended_by_alert.is_some()) => {
             Some((*p, catalog().name_of(*code)))
         }
         Simulation::Failed { .. } => None,
     }
-}
-
-/// Whether a (tidied) handshake error is a TLS alert from the server, not a network failure.
-pub(super) fn is_server_alert(error: &str) -> bool {
-    error.starts_with("server sent")
 }
 
 /// Whether a failed simulation got a TLS answer (an alert or a ServerHello): only then may it
@@ -68,9 +63,9 @@ pub(super) fn answered(sim: &Simulation) -> bool {
         Simulation::Failed {
             alert,
             server_hello,
-            error,
+            ended_by_alert,
             ..
-        } => alert.is_some() || server_hello.is_some() || is_server_alert(error),
+        } => alert.is_some() || server_hello.is_some() || ended_by_alert.is_some(),
     }
 }
 
