@@ -442,7 +442,7 @@ pub fn evaluate(
             .ciphers
             .iter()
             .filter(|c| c.status == CipherStatus::Accepted)
-            .filter_map(|c| catalog().by_code(c.code.0).map(|s| (c.protocol, s)))
+            .filter_map(|c| catalog().by_code(c.code).map(|s| (c.protocol, s)))
             .filter(|(_, s)| match class {
                 Forbid::Weak => s.is_weak(),
                 Forbid::Insecure => s.is_insecure(),

@@ -73,7 +73,7 @@ pub(super) fn answered(sim: &Simulation) -> bool {
 pub(super) fn raw_second_opinion(outcome: ProbeOutcome, sim: &Simulation) -> RawHelloReport {
     let (status, detail, _) = judged(outcome.clone(), 1);
     let (protocol, cipher) = match &outcome {
-        ProbeOutcome::Accepted(a) => (Some(a.protocol), Some(catalog().name_of(a.code.0))),
+        ProbeOutcome::Accepted(a) => (Some(a.protocol), Some(catalog().name_of(a.code))),
         _ => (None, None),
     };
     let sim_choice = agreed(sim, false).or(match sim {
@@ -261,7 +261,7 @@ pub(super) async fn judge(
 ) -> (EnvoyReport, Option<Remediation>) {
     let mut observed = Observed::default();
     for r in rows.iter().filter(|r| r.status == CipherStatus::Accepted) {
-        if let Some(s) = catalog().by_code(r.code.0) {
+        if let Some(s) = catalog().by_code(r.code) {
             observed.suites.entry(r.protocol).or_default().push(s);
         }
     }

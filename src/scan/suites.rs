@@ -539,7 +539,7 @@ pub(super) async fn scan_groups(
         let suites: Vec<&'static CipherSuite> = rows
             .iter()
             .filter(|r| r.protocol == p && r.status == CipherStatus::Accepted)
-            .filter_map(|r| catalog().by_code(r.code.0))
+            .filter_map(|r| catalog().by_code(r.code))
             .filter(|s| s.is_tls13() || s.kx.starts_with("ECDHE"))
             .collect();
         if suites.is_empty() || p == Protocol::Ssl3 {

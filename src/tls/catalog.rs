@@ -17,6 +17,12 @@ const SUITES_CSV: &str = include_str!("../../ciphers/suites.csv");
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct SuiteCode(pub u16);
 
+impl From<u16> for SuiteCode {
+    fn from(code: u16) -> Self {
+        SuiteCode(code)
+    }
+}
+
 impl fmt::Display for SuiteCode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "0x{:04X}", self.0)
@@ -230,16 +236,17 @@ impl Catalog {
     }
 
     /// The suite with this code point.
-    pub fn by_code(&self, code: u16) -> Option<&CipherSuite> {
-        self.by_code.get(&code).map(|&i| &self.suites[i])
+    pub fn by_code(&self, code: impl Into<SuiteCode>) -> Option<&CipherSuite> {
+        self.by_code.get(&code.into().0).map(|&i| &self.suites[i])
     }
 
     /// The OpenSSL name of the suite with this code point, or the code point itself (`0x1301`)
     /// for one the catalogue does not know.
-    pub fn name_of(&self, code: u16) -> String {
+    pub fn name_of(&self, code: impl Into<SuiteCode>) -> String {
+        let code = code.into();
         self.by_code(code)
             .map(|s| s.openssl_name.clone())
-            .unwrap_or_else(|| SuiteCode(code).to_string())
+            .unwrap_or_else(|| code.to_string())
     }
 
     /// The suite with this OpenSSL or IANA name (case-insensitive).
