@@ -212,8 +212,12 @@ struct ManArgs {
 #[derive(Debug, Args)]
 struct OutputArgs {
     /// Output format: a table for people, or one JSON document on stdout.
-    #[arg(long, value_enum, default_value_t = CliFormat::Table)]
+    #[arg(short = 'o', long, value_enum, default_value_t = CliFormat::Table)]
     format: CliFormat,
+
+    /// Also write the JSON report to FILE (written whole or not at all), whatever stdout shows.
+    #[arg(long, value_name = "FILE")]
+    json_out: Option<std::path::PathBuf>,
 
     /// List every suite in the table, rejected and untestable ones included.
     #[arg(long)]
@@ -343,6 +347,10 @@ struct RemediateArgs {
     #[arg(long, value_name = "NAME[.NS]")]
     secret: Option<String>,
 
+    /// Also write the scan's JSON report to FILE (written whole or not at all); stdout keeps the YAML.
+    #[arg(long, value_name = "FILE")]
+    json_out: Option<std::path::PathBuf>,
+
     /// No progress bar.
     #[arg(short, long)]
     quiet: bool,
@@ -403,12 +411,16 @@ struct CheckArgs {
     max_connections: u16,
 
     /// Output format on stdout.
-    #[arg(long, value_enum, default_value_t = CliCheckFormat::Table)]
+    #[arg(short = 'o', long, value_enum, default_value_t = CliCheckFormat::Table)]
     format: CliCheckFormat,
 
     /// Also write a JUnit XML report (one testcase per target) to FILE.
     #[arg(long, value_name = "FILE")]
     junit: Option<std::path::PathBuf>,
+
+    /// Also write the JSON report to FILE (written whole or not at all), whatever stdout shows.
+    #[arg(long, value_name = "FILE")]
+    json_out: Option<std::path::PathBuf>,
 
     #[command(flatten)]
     probe: ProbeArgs,
@@ -454,7 +466,7 @@ struct SecretArgs {
     warn_days: u32,
 
     /// Output format.
-    #[arg(long, value_enum, default_value_t = CliFormat::Table)]
+    #[arg(short = 'o', long, value_enum, default_value_t = CliFormat::Table)]
     format: CliFormat,
 }
 
@@ -466,7 +478,7 @@ struct ExplainArgs {
     text: Vec<String>,
 
     /// Output format.
-    #[arg(long, value_enum, default_value_t = CliFormat::Table)]
+    #[arg(short = 'o', long, value_enum, default_value_t = CliFormat::Table)]
     format: CliFormat,
 }
 
@@ -677,6 +689,7 @@ fn output(o: &OutputArgs, color: ColorChoice) -> Output {
         rows: if o.all { Rows::All } else { Rows::Interesting },
         progress: !o.quiet && std::io::stderr().is_terminal(),
         color: o.format == CliFormat::Table && color.enabled(),
+        json_out: o.json_out.clone(),
     }
 }
 
@@ -940,6 +953,7 @@ fn check(c: CheckArgs, color: ColorChoice) -> Result<Action, CliError> {
         color: c.format == CliCheckFormat::Table && color.enabled(),
         format: c.format.into(),
         junit: c.junit,
+        json_out: c.json_out,
     })))
 }
 
@@ -1002,6 +1016,7 @@ fn remediate(r: RemediateArgs) -> Result<Action, CliError> {
         kube_service,
         secret,
         manifest,
+        json_out: r.json_out,
     })))
 }
 

@@ -7,13 +7,15 @@ use crate::render::table::Rows;
 use crate::render::Format;
 
 /// How to render a report.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Output {
     pub format: Format,
     pub rows: Rows,
     pub progress: bool,
     /// Colour the table (`--color`, resolved against the terminal and NO_COLOR). Never used for JSON.
     pub color: bool,
+    /// Also write the JSON report to this file (`--json-out`).
+    pub json_out: Option<std::path::PathBuf>,
 }
 
 fn settle(result: std::io::Result<()>) -> std::io::Result<()> {
@@ -31,6 +33,43 @@ pub fn print(text: &str) -> std::io::Result<()> {
             .write_all(text.as_bytes())
             .and_then(|_| stdout.flush()),
     )
+}
+
+/// Writes `value` as pretty-printed JSON to `path`, whole or not at all: into a temporary file
+/// beside it first, renamed over `path` once complete, so a killed run leaves no half a report.
+pub fn write_json_file<T: serde::Serialize>(
+    path: &std::path::Path,
+    value: &T,
+) -> std::io::Result<()> {
+    write_file_atomically(path, |out| {
+        serde_json::to_writer_pretty(&mut *out, value).map_err(std::io::Error::from)?;
+        out.write_all(b"\n")
+    })
+}
+
+/// Writes what `fill` writes to `path` through a temporary file in the same directory and a rename.
+pub fn write_file_atomically(
+    path: &std::path::Path,
+    fill: impl FnOnce(&mut std::io::BufWriter<std::fs::File>) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "report".into());
+    let tmp = path.with_file_name(format!(".{name}.partial-{}", std::process::id()));
+    let written = std::fs::File::create(&tmp).and_then(|file| {
+        let mut out = std::io::BufWriter::new(file);
+        fill(&mut out)?;
+        out.flush()?;
+        out.get_ref().sync_all()
+    });
+    match written.and_then(|_| std::fs::rename(&tmp, path)) {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            Err(e)
+        }
+    }
 }
 
 /// Writes `value` to stdout as one pretty-printed JSON document and a newline, streamed rather

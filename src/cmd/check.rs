@@ -3,6 +3,7 @@
 //! against a policy, and renders the verdicts (table, JSON, JUnit, remediation YAML).
 
 use std::collections::BTreeMap;
+use std::io::Write;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -852,6 +853,8 @@ pub struct CheckRequest {
     pub max_connections: usize,
     pub format: CheckFormat,
     pub junit: Option<std::path::PathBuf>,
+    /// Also write the JSON report here (`--json-out`).
+    pub json_out: Option<std::path::PathBuf>,
     /// Colour the summary table.
     pub color: bool,
 }
@@ -860,15 +863,17 @@ pub struct CheckRequest {
 /// a target that could not be judged makes the run incomplete.
 pub async fn execute(req: CheckRequest) -> Result<super::Status, super::CmdError> {
     let report = run(req.targets, req.policy, req.config, req.max_connections).await;
+    // Report files first, each written whole or not at all: a run that cannot write them prints
+    // nothing.
     if let Some(path) = &req.junit {
-        // Written to a temporary file first, so a failed write never leaves half a report behind.
-        let tmp = path.with_extension("xml.partial");
-        let written =
-            std::fs::write(&tmp, render_junit(&report)).and_then(|_| std::fs::rename(&tmp, path));
-        if let Err(e) = written {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(format!("cannot write {}: {e}", path.display()).into());
-        }
+        crate::output::write_file_atomically(path, |out| {
+            out.write_all(render_junit(&report).as_bytes())
+        })
+        .map_err(|e| super::CmdError(format!("cannot write {}: {e}", path.display())))?;
+    }
+    if let Some(path) = &req.json_out {
+        crate::output::write_json_file(path, &report)
+            .map_err(|e| super::CmdError(format!("cannot write {}: {e}", path.display())))?;
     }
     match req.format {
         CheckFormat::Table => crate::output::print(&crate::render::color::check_table(

@@ -36,6 +36,8 @@ pub struct Request {
     pub secret: Option<SecretRef>,
     /// An existing Upstream manifest to patch (its path and text).
     pub manifest: Option<(String, String)>,
+    /// Also write the scan's JSON report here (`--json-out`).
+    pub json_out: Option<std::path::PathBuf>,
 }
 
 /// Runs the request; prints YAML on stdout and the verdict on stderr.
@@ -112,6 +114,10 @@ pub async fn run(mut req: Request) -> Result<Status, CmdError> {
             "{}: some probes or handshakes got no TLS answer, so no patch can be trusted; rerun with a longer --timeout or more --retries",
             req.target.display()
         )));
+    }
+    if let Some(path) = &req.json_out {
+        crate::output::write_json_file(path, &report)
+            .map_err(|e| CmdError(format!("cannot write {}: {e}", path.display())))?;
     }
     let Some(envoy) = &report.envoy else {
         return Err("no Envoy analysis was made".into());

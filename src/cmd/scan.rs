@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 
 use super::{stdout_error, CmdError, Status};
 use crate::envoy::real::RealEnvoyError;
-use crate::output::{print, print_json, Output};
+use crate::output::{print, print_json, write_json_file, Output};
 use crate::render::color::Painter;
 use crate::render::{table, Format};
 use crate::scan::{self, ScanConfig, ScanError, ScanReport};
@@ -70,6 +70,11 @@ pub async fn scan_target_at(
 /// Prints `report` in the chosen format; an inconclusive probe or a contradicting real Envoy make
 /// the scan incomplete.
 pub fn emit(report: &ScanReport, output: Output) -> Result<Status, CmdError> {
+    // The file first: a run whose report file cannot be written prints nothing.
+    if let Some(path) = &output.json_out {
+        write_json_file(path, report)
+            .map_err(|e| CmdError(format!("cannot write {}: {e}", path.display())))?;
+    }
     match output.format {
         Format::Json => print_json(report),
         Format::Table => print(&table::render_with(

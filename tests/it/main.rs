@@ -21,6 +21,7 @@ mod raw;
 mod real_envoy;
 mod real_envoy_driver;
 mod remediate;
+mod report_files;
 mod scan;
 mod schema;
 mod secret;
