@@ -1150,6 +1150,18 @@ enum CliForbid {
     Weak,
     /// 3DES, RC4, NULL, anonymous and EXPORT suites.
     Insecure,
+    /// Strength grade B or worse (anything but forward secrecy with AEAD).
+    #[value(name = "grade-b")]
+    GradeB,
+    /// Strength grade C or worse (no forward secrecy, or CBC with SHA-1).
+    #[value(name = "grade-c")]
+    GradeC,
+    /// Strength grade D or worse (no forward secrecy and CBC with SHA-1).
+    #[value(name = "grade-d")]
+    GradeD,
+    /// Strength grade F (broken: NULL, EXPORT, anonymous, RC4, DES, 3DES, MD5).
+    #[value(name = "grade-f")]
+    GradeF,
 }
 
 impl From<CliForbid> for crate::cmd::check::Forbid {
@@ -1157,6 +1169,10 @@ impl From<CliForbid> for crate::cmd::check::Forbid {
         match v {
             CliForbid::Weak => crate::cmd::check::Forbid::Weak,
             CliForbid::Insecure => crate::cmd::check::Forbid::Insecure,
+            CliForbid::GradeB => crate::cmd::check::Forbid::GradeB,
+            CliForbid::GradeC => crate::cmd::check::Forbid::GradeC,
+            CliForbid::GradeD => crate::cmd::check::Forbid::GradeD,
+            CliForbid::GradeF => crate::cmd::check::Forbid::GradeF,
         }
     }
 }

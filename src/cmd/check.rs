@@ -36,12 +36,47 @@ pub enum Requirement {
 
 /// Suite classes a policy can forbid.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "kebab-case")]
 pub enum Forbid {
     /// CBC with a SHA-1 MAC, and RSA key transport.
     Weak,
     /// 3DES, RC4, NULL, anonymous and EXPORT suites.
     Insecure,
+    /// Grade B or worse: anything but forward secrecy with AEAD.
+    GradeB,
+    /// Grade C or worse: no forward secrecy, or CBC with SHA-1.
+    GradeC,
+    /// Grade D or worse: no forward secrecy and CBC with SHA-1.
+    GradeD,
+    /// Grade F: broken ciphers.
+    GradeF,
+}
+
+impl Forbid {
+    /// Whether `suite` falls in this class.
+    fn covers(self, suite: &crate::tls::catalog::CipherSuite) -> bool {
+        use crate::tls::catalog::Strength;
+        match self {
+            Forbid::Weak => suite.is_weak(),
+            Forbid::Insecure => suite.is_insecure(),
+            Forbid::GradeB => suite.strength() >= Strength::B,
+            Forbid::GradeC => suite.strength() >= Strength::C,
+            Forbid::GradeD => suite.strength() >= Strength::D,
+            Forbid::GradeF => suite.strength() >= Strength::F,
+        }
+    }
+
+    /// The class as the failure names it.
+    fn name(self) -> &'static str {
+        match self {
+            Forbid::Weak => "weak",
+            Forbid::Insecure => "insecure",
+            Forbid::GradeB => "grade B or worse",
+            Forbid::GradeC => "grade C or worse",
+            Forbid::GradeD => "grade D or worse",
+            Forbid::GradeF => "grade F",
+        }
+    }
 }
 
 /// The policy every target must meet.
@@ -444,17 +479,11 @@ pub fn evaluate(
             .iter()
             .filter(|c| c.status == CipherStatus::Accepted)
             .filter_map(|c| catalog().by_code(c.code).map(|s| (c.protocol, s)))
-            .filter(|(_, s)| match class {
-                Forbid::Weak => s.is_weak(),
-                Forbid::Insecure => s.is_insecure(),
-            })
+            .filter(|(_, s)| class.covers(s))
             .map(|(p, s)| format!("{} {}", p.name(), s.openssl_name))
             .collect();
         if !bad.is_empty() {
-            let name = match class {
-                Forbid::Weak => "weak",
-                Forbid::Insecure => "insecure",
-            };
+            let name = class.name();
             fails.push(format!(
                 "the upstream accepts {name} suites ({}): disable them on the upstream",
                 bad.join(", ")

@@ -159,7 +159,14 @@ pub fn render_with(report: &ScanReport, rows: Rows, paint: Painter) -> String {
     } else {
         let with_reason = listed.iter().any(|c| c.status != CipherStatus::Accepted);
         let mut b = Builder::default();
-        let mut header = vec!["Protocol", "OpenSSL name", "IANA name", "Code", "Status"];
+        let mut header = vec![
+            "Protocol",
+            "OpenSSL name",
+            "IANA name",
+            "Code",
+            "Status",
+            "Grade",
+        ];
         if with_reason {
             header.push("Reason");
         }
@@ -171,6 +178,7 @@ pub fn render_with(report: &ScanReport, rows: Rows, paint: Painter) -> String {
                 c.iana_name.clone(),
                 c.code.to_string(),
                 cipher_word(c.status).to_string(),
+                c.strength.to_string(),
             ];
             if with_reason {
                 rec.push(if c.status == CipherStatus::Accepted {

@@ -4,6 +4,7 @@ use crate::cert::{CertificateReport, Finding};
 use crate::envoy::verdict::{Problem, Verdict};
 use crate::envoy::TlsParams;
 use crate::probe::openssl::Negotiated;
+use crate::tls::catalog::Strength;
 use crate::tls::catalog::SuiteCode;
 use crate::tls::protocol::Protocol;
 use serde::Serialize;
@@ -101,6 +102,8 @@ pub struct CipherResult {
     pub openssl_name: String,
     pub iana_name: String,
     pub code: SuiteCode,
+    /// The suite's strength grade, A (best) to F (broken): see `Strength`.
+    pub strength: Strength,
     pub status: CipherStatus,
     pub reason: String,
     /// The alert description number, when the server refused with an alert.

@@ -633,6 +633,7 @@ pub(super) fn row(
         openssl_name: suite.openssl_name.clone(),
         iana_name: suite.iana_name.clone(),
         code: suite.code,
+        strength: suite.strength(),
         status,
         reason,
         alert,

@@ -128,9 +128,63 @@ impl CipherSuite {
         !self.is_tls13() && (self.kx == "RSA" || (self.mac == "SHA1" && self.enc != "None"))
     }
 
+    /// Whether the key exchange gives forward secrecy: ephemeral (EC)DH, and every TLS 1.3 suite.
+    pub fn forward_secret(&self) -> bool {
+        self.is_tls13() || self.kx.starts_with("ECDHE") || self.kx.starts_with("DHE")
+    }
+
+    /// The suite's strength grade; the rule is [`Strength`]'s.
+    pub fn strength(&self) -> Strength {
+        let broken = self.is_insecure()
+            || self.enc.starts_with("DES(")
+            || self.enc.starts_with("IDEA")
+            || self.enc.starts_with("RC2")
+            || self.mac == "MD5";
+        let aead = self.mac == "AEAD";
+        match (broken, self.forward_secret(), aead, self.mac == "SHA1") {
+            (true, ..) => Strength::F,
+            (false, true, true, _) => Strength::A,
+            (false, true, false, false) => Strength::B,
+            (false, true, false, true) | (false, false, true, _) => Strength::C,
+            (false, false, false, false) => Strength::C,
+            (false, false, false, true) => Strength::D,
+        }
+    }
+
     /// SRP suites need an SRP user name before OpenSSL offers them.
     pub fn is_srp(&self) -> bool {
         self.kx == "SRP"
+    }
+}
+
+/// A cipher suite's strength, as nmap grades ciphers A to F. The rule, first match wins:
+/// - **F**: broken: NULL or EXPORT encryption, anonymous key exchange, RC4, single DES, 3DES
+///   (Sweet32), IDEA, RC2, or an MD5 MAC.
+/// - **A**: forward secrecy (ECDHE, DHE, any TLS 1.3 suite) with an AEAD cipher (GCM, CCM,
+///   ChaCha20-Poly1305).
+/// - **B**: forward secrecy with CBC and a SHA-2 MAC (sound, but CBC's padding has a long
+///   history of attacks and Envoy's defaults leave it out).
+/// - **C**: forward secrecy with CBC and a SHA-1 MAC, or no forward secrecy (RSA key transport,
+///   static DH/ECDH, plain PSK) with AEAD or a SHA-2 MAC.
+/// - **D**: no forward secrecy and CBC with a SHA-1 MAC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+pub enum Strength {
+    A,
+    B,
+    C,
+    D,
+    F,
+}
+
+impl fmt::Display for Strength {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Strength::A => "A",
+            Strength::B => "B",
+            Strength::C => "C",
+            Strength::D => "D",
+            Strength::F => "F",
+        })
     }
 }
 
@@ -282,6 +336,37 @@ pub fn catalog() -> &'static Catalog {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn strength_grades_follow_the_rule() {
+        let grade = |name: &str| catalog().by_name(name).unwrap().strength();
+        assert_eq!(grade("ECDHE-RSA-AES128-GCM-SHA256"), Strength::A);
+        assert_eq!(grade("TLS_AES_128_GCM_SHA256"), Strength::A);
+        assert_eq!(grade("DHE-RSA-CHACHA20-POLY1305"), Strength::A);
+        assert_eq!(grade("ECDHE-RSA-AES128-SHA256"), Strength::B);
+        assert_eq!(grade("ECDHE-RSA-AES256-SHA"), Strength::C);
+        assert_eq!(grade("AES128-GCM-SHA256"), Strength::C);
+        assert_eq!(grade("AES256-SHA256"), Strength::C);
+        assert_eq!(grade("AES128-SHA"), Strength::D);
+        for broken in [
+            "DES-CBC3-SHA",
+            "RC4-SHA",
+            "NULL-SHA",
+            "ADH-AES128-SHA",
+            "EXP-RC4-MD5",
+        ] {
+            assert_eq!(grade(broken), Strength::F, "{broken}");
+        }
+        // Every weak suite (the old `--forbid weak` class) grades C or worse.
+        for s in catalog().suites().iter().filter(|s| s.is_weak()) {
+            assert!(
+                s.strength() >= Strength::C,
+                "{} is weak but graded {}",
+                s.openssl_name,
+                s.strength()
+            );
+        }
+    }
 
     #[test]
     fn code_points_parse_in_every_spelling() {

@@ -355,3 +355,41 @@ fn bad_inputs_are_one_line_errors() {
     assert_eq!(out.code, 2);
     assert!(out.stderr.contains("no targets"), "{}", out.stderr);
 }
+
+#[test]
+fn every_accepted_suite_has_a_grade_and_the_gate_can_forbid_grades() {
+    let cbc = TlsServer::start(ServerConfig::tls12_only("ECDHE-RSA-AES256-SHA")).unwrap();
+    let aead = TlsServer::start(ServerConfig::tls12_only("ECDHE-RSA-AES128-GCM-SHA256")).unwrap();
+    let (code, doc, _) = check(&[
+        &target(cbc.port()),
+        &target(aead.port()),
+        "--envoy",
+        "1.16",
+        "--forbid",
+        "grade-c",
+        "--envoy-bin",
+        "off",
+    ]);
+    assert_eq!(code, 1, "{doc:#}");
+    let grades = |t: &Value| -> Vec<String> {
+        t["report"]["ciphers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["status"] == "accepted")
+            .map(|c| c["strength"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(grades(&doc["targets"][0]), ["C"]);
+    assert_eq!(grades(&doc["targets"][1]), ["A"]);
+    assert_eq!(doc["targets"][0]["result"], "fail");
+    assert!(doc["targets"][0]["reasons"]
+        .to_string()
+        .contains("grade C or worse suites (TLSv1.2 ECDHE-RSA-AES256-SHA)"));
+    assert_eq!(
+        doc["targets"][1]["result"], "pass",
+        "{:#}",
+        doc["targets"][1]
+    );
+    assert_eq!(doc["policy"]["forbid"], serde_json::json!(["grade-c"]));
+}
