@@ -384,6 +384,20 @@ struct CheckArgs {
     #[arg(long, value_name = "FILE")]
     upstreams: Option<String>,
 
+    /// The Upstreams of this namespace: read with `kubectl get upstreams -n NS -o yaml` (as a
+    /// kubectl plugin), or picked from --upstreams FILE.
+    #[arg(
+        short = 'n',
+        long,
+        value_name = "NS",
+        conflicts_with = "all_namespaces"
+    )]
+    namespace: Option<String>,
+
+    /// The Upstreams of every namespace, read with `kubectl get upstreams -A -o yaml`.
+    #[arg(short = 'A', long, conflicts_with = "upstreams")]
+    all_namespaces: bool,
+
     /// Connect to ADDR for NAME:PORT (e.g. a cluster service name reached through a port-forward).
     #[arg(long, value_name = "NAME:PORT=ADDR")]
     resolve: Vec<String>,
@@ -727,8 +741,22 @@ where
     T: Into<std::ffi::OsString> + Clone,
 {
     let args: Vec<std::ffi::OsString> = args.into_iter().map(Into::into).collect();
-    let matches = command().try_get_matches_from(color_after_command(args))?;
+    let mut cmd = command();
+    if args.first().is_some_and(|a| started_as_kubectl_plugin(a)) {
+        // `kubectl cipher-test …` runs `kubectl-cipher_test`: help and errors say what was typed.
+        cmd = cmd.bin_name("kubectl cipher-test");
+    }
+    let matches = cmd.try_get_matches_from(color_after_command(args))?;
     validate(Cli::from_arg_matches(&matches)?)
+}
+
+/// Whether the program was started as a kubectl plugin (`kubectl-cipher_test`, which kubectl runs
+/// for `kubectl cipher-test`).
+fn started_as_kubectl_plugin(arg0: &std::ffi::OsStr) -> bool {
+    std::path::Path::new(arg0)
+        .file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.starts_with("kubectl-"))
 }
 
 /// `cipher-test --color WHEN COMMAND …` becomes `cipher-test COMMAND --color WHEN …`: any flag before
@@ -903,10 +931,24 @@ fn check(c: CheckArgs, color: ColorChoice) -> Result<Action, CliError> {
         let text = read_input(path).map_err(input)?;
         targets.extend(parse_targets_file(&text, path).map_err(input)?);
     }
-    if let Some(path) = &c.upstreams {
-        let text = read_input(path).map_err(input)?;
-        let infos =
-            crate::gloo::read_upstreams(&text).map_err(|e| input(format!("{path}: {e}")))?;
+    let upstreams = match (&c.upstreams, &c.namespace, c.all_namespaces) {
+        (Some(path), _, _) => Some((path.clone(), read_input(path).map_err(input)?)),
+        (None, Some(ns), _) => Some((
+            format!("kubectl get upstreams -n {ns}"),
+            crate::cmd::check::kubectl_upstreams(Some(ns)).map_err(input)?,
+        )),
+        (None, None, true) => Some((
+            "kubectl get upstreams -A".to_string(),
+            crate::cmd::check::kubectl_upstreams(None).map_err(input)?,
+        )),
+        (None, None, false) => None,
+    };
+    if let Some((path, text)) = &upstreams {
+        let mut infos =
+            crate::gloo::read_upstreams(text).map_err(|e| input(format!("{path}: {e}")))?;
+        if let Some(ns) = &c.namespace {
+            infos.retain(|u| &u.namespace == ns);
+        }
         let found = upstream_targets(&infos);
         if found.is_empty() {
             return Err(input(format!("{path}: no Upstream in it uses TLS (sslConfig, useTls, or a static host on port 443)")));
@@ -915,7 +957,7 @@ fn check(c: CheckArgs, color: ColorChoice) -> Result<Action, CliError> {
     }
     if targets.is_empty() {
         return Err(usage(
-            "no targets: give HOST[:PORT], --targets FILE or --upstreams FILE".into(),
+            "no targets: give HOST[:PORT], --targets FILE, --upstreams FILE, or -n NS / -A to read Upstreams with kubectl".into(),
         ));
     }
     if targets.len() > crate::cmd::check::MAX_TARGETS {

@@ -915,3 +915,37 @@ pub async fn execute(req: CheckRequest) -> Result<super::Status, super::CmdError
     .map_err(super::stdout_error)?;
     Ok(report.status())
 }
+
+/// The Upstreams of namespace `ns` (every namespace for `None`), as `kubectl get upstreams -o yaml`
+/// prints them (`$KUBECTL` names another kubectl).
+pub fn kubectl_upstreams(ns: Option<&str>) -> Result<String, String> {
+    let kubectl = std::env::var("KUBECTL").unwrap_or_else(|_| "kubectl".into());
+    let mut cmd = std::process::Command::new(&kubectl);
+    cmd.args([
+        "get",
+        "upstreams.gloo.solo.io",
+        "-o",
+        "yaml",
+        "--request-timeout=30s",
+    ]);
+    match ns {
+        Some(ns) => cmd.args(["-n", ns]),
+        None => cmd.arg("--all-namespaces"),
+    };
+    let out = cmd.output().map_err(|e| {
+        format!("cannot run {kubectl}: {e}; install kubectl, or pass the Upstreams with --upstreams FILE")
+    })?;
+    if !out.status.success() {
+        let why = String::from_utf8_lossy(&out.stderr);
+        let why = why
+            .lines()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("no message");
+        return Err(format!(
+            "{kubectl} get upstreams failed ({}): {why}",
+            out.status
+        ));
+    }
+    String::from_utf8(out.stdout)
+        .map_err(|_| format!("{kubectl} get upstreams printed no UTF-8 YAML"))
+}

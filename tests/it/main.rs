@@ -16,6 +16,7 @@ mod external;
 mod faults;
 mod gloo_yaml;
 mod hostile;
+mod kubectl_plugin;
 mod properties;
 mod raw;
 mod real_envoy;
