@@ -43,6 +43,7 @@ pub fn run(action: Action) -> ExitCode {
         Action::Demo { output } => runtime.block_on(cmd::demo::run(output)),
         Action::Remediate(req) => runtime.block_on(cmd::remediate::run(*req)),
         Action::Check(req) => runtime.block_on(cmd::check::execute(*req)),
+        Action::Merge(req) => cmd::merge::run(*req),
         Action::Explain { text, format } => cmd::explain::run(&text, format),
         Action::Secret {
             input,

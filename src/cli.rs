@@ -130,6 +130,13 @@ enum Command {
     /// output is a table, JSON, the YAML that fixes each failing Upstream, and optionally JUnit XML.
     #[command(after_help = CHECK_HELP)]
     Check(CheckArgs),
+    /// Join the JSON reports of `check --shard` runs into one gate result
+    ///
+    /// Each shard of a sharded `check` (a Kubernetes Indexed Job, say) writes its JSON report; merge
+    /// reads them all and gives the table, JSON, JUnit file and exit code that one unsharded run
+    /// over the same targets would give. The shards must share one policy.
+    #[command(after_help = MERGE_HELP)]
+    Merge(MergeArgs),
     /// Lint the Kubernetes TLS secret an Upstream's sslConfig.secretRef names, before Gloo sees it
     ///
     /// Reads the files that would become tls.crt, tls.key and ca.crt, or a Secret manifest (`data` or
@@ -176,6 +183,16 @@ Examples:
 Exit codes:
   0  the error was decoded
   2  nothing in the text is an Envoy TLS error this tool knows";
+
+const MERGE_HELP: &str = "\
+Examples:
+  cipher-test check --upstreams up.yaml --shard 0/4 --json-out shard-0.json   # one per shard
+  cipher-test merge shard-*.json --junit cipher-test.xml
+
+Exit codes:
+  0  every target passes the policy
+  1  at least one target fails the policy
+  2  a target could not be judged, or a report cannot be read or belongs to another policy";
 
 const DEMO_HELP: &str = "\
 Examples:
@@ -436,6 +453,11 @@ struct CheckArgs {
     #[arg(long, value_name = "FILE")]
     json_out: Option<std::path::PathBuf>,
 
+    /// Check only shard I of N (0-based): a stable share of the targets, hashed by Upstream
+    /// namespace/name or by target, so N runs cover every target exactly once (`merge` joins them).
+    #[arg(long, value_name = "I/N")]
+    shard: Option<String>,
+
     #[command(flatten)]
     probe: ProbeArgs,
 
@@ -444,6 +466,34 @@ struct CheckArgs {
 
     #[command(flatten)]
     certs: CertArgs,
+}
+
+#[derive(Debug, Args)]
+struct MergeArgs {
+    /// The JSON reports of the shards (`check --json-out` or `check -o json`); `-` reads stdin.
+    #[arg(value_name = "REPORT.json", required = true, num_args = 1..)]
+    reports: Vec<String>,
+
+    /// Output format on stdout.
+    #[arg(short = 'o', long, value_enum, default_value_t = CliMergeFormat::Table)]
+    format: CliMergeFormat,
+
+    /// Also write a JUnit XML report (one testcase per target) to FILE.
+    #[arg(long, value_name = "FILE")]
+    junit: Option<std::path::PathBuf>,
+
+    /// Also write the merged JSON report to FILE.
+    #[arg(long, value_name = "FILE")]
+    json_out: Option<std::path::PathBuf>,
+}
+
+/// What `merge` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum CliMergeFormat {
+    /// A summary table: target, result, reasons.
+    Table,
+    /// One JSON document, as `check -o json` prints it.
+    Json,
 }
 
 const SECRET_HELP: &str = "\
@@ -681,6 +731,7 @@ pub enum Action {
         format: Format,
     },
     Check(Box<CheckRequest>),
+    Merge(Box<crate::cmd::merge::MergeRequest>),
     Secret {
         input: Box<crate::cmd::secret::SecretInput>,
         warn_days: u32,
@@ -903,6 +954,7 @@ fn validate(cli: Cli) -> Result<Action, CliError> {
         Some(Command::Remediate(r)) => return remediate(r),
         Some(Command::Secret(a)) => return secret(a),
         Some(Command::Check(c)) => return check(c, cli.color.into()),
+        Some(Command::Merge(m)) => return merge(m, cli.color.into()),
         Some(Command::Scan(s)) => s,
         None => cli.scan,
     };
@@ -987,6 +1039,10 @@ fn check(c: CheckArgs, color: ColorChoice) -> Result<Action, CliError> {
         forbid,
         require_trusted: c.require_trusted,
     };
+    if let Some(shard) = &c.shard {
+        let (index, count) = crate::cmd::check::parse_shard(shard).map_err(usage)?;
+        targets.retain(|t| crate::cmd::check::shard_of(t, count) == index);
+    }
     Ok(Action::Check(Box::new(CheckRequest {
         targets,
         policy,
@@ -996,6 +1052,20 @@ fn check(c: CheckArgs, color: ColorChoice) -> Result<Action, CliError> {
         format: c.format.into(),
         junit: c.junit,
         json_out: c.json_out,
+    })))
+}
+
+fn merge(m: MergeArgs, color: ColorChoice) -> Result<Action, CliError> {
+    let mut reports = Vec::new();
+    for path in &m.reports {
+        reports.push((path.clone(), read_input(path).map_err(input)?));
+    }
+    Ok(Action::Merge(Box::new(crate::cmd::merge::MergeRequest {
+        reports,
+        json: m.format == CliMergeFormat::Json,
+        color: m.format == CliMergeFormat::Table && color.enabled(),
+        junit: m.junit,
+        json_out: m.json_out,
     })))
 }
 

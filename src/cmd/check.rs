@@ -8,7 +8,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
 
 use super::scan::TargetError;
@@ -25,7 +25,7 @@ use crate::tls::catalog::catalog;
 pub const MAX_TARGETS: usize = 10_000;
 
 /// What "Envoy connects" means for the gate.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Requirement {
     /// Envoy with the Upstream's own parameters (or the defaults) connects.
@@ -35,7 +35,7 @@ pub enum Requirement {
 }
 
 /// Suite classes a policy can forbid.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Forbid {
     /// CBC with a SHA-1 MAC, and RSA key transport.
@@ -80,7 +80,7 @@ impl Forbid {
 }
 
 /// The policy every target must meet.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Policy {
     pub envoy: String,
     pub require: Requirement,
@@ -90,7 +90,7 @@ pub struct Policy {
 }
 
 /// The Upstream a target comes from.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct UpstreamRef {
     pub name: String,
     pub namespace: String,
@@ -246,7 +246,7 @@ pub fn upstream_targets(infos: &[UpstreamInfo]) -> Vec<CheckTarget> {
 }
 
 /// pass, fail or error.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Outcome {
     Pass,
@@ -254,8 +254,10 @@ pub enum Outcome {
     Error,
 }
 
-#[derive(Debug, Clone, Serialize)]
-pub struct TargetResult {
+/// One target's result. `R` is the scan report: typed when made here, plain JSON when read back
+/// from a file (`merge`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TargetResult<R = ScanReport> {
     pub target: String,
     pub host: String,
     pub port: u16,
@@ -264,12 +266,13 @@ pub struct TargetResult {
     /// Why it failed or erred, each saying what to change.
     pub reasons: Vec<String>,
     /// The full scan report (`null` when the scan could not run).
-    pub report: Option<ScanReport>,
-    #[serde(skip)]
-    pub elapsed: Duration,
+    pub report: Option<R>,
+    /// How long this target took, scan and judgement.
+    #[serde(default)]
+    pub elapsed_ms: u64,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct CheckSummary {
     pub targets: usize,
     pub passed: usize,
@@ -280,16 +283,36 @@ pub struct CheckSummary {
 
 /// The `check --format json` document.
 #[derive(Debug, Clone, Serialize)]
-pub struct CheckReport {
+pub struct CheckReport<R = ScanReport> {
     pub schema_version: u32,
     pub tool_version: &'static str,
     pub kind: &'static str,
     pub policy: Policy,
-    pub targets: Vec<TargetResult>,
+    pub targets: Vec<TargetResult<R>>,
     pub summary: CheckSummary,
 }
 
-impl CheckReport {
+impl<R> CheckReport<R> {
+    /// A report of `targets` judged against `policy`, counted.
+    pub fn new(policy: Policy, targets: Vec<TargetResult<R>>, elapsed: Duration) -> Self {
+        let count = |o: Outcome| targets.iter().filter(|t| t.result == o).count();
+        let summary = CheckSummary {
+            targets: targets.len(),
+            passed: count(Outcome::Pass),
+            failed: count(Outcome::Fail),
+            errors: count(Outcome::Error),
+            elapsed_ms: elapsed.as_millis() as u64,
+        };
+        CheckReport {
+            schema_version: SCHEMA_VERSION,
+            tool_version: env!("CARGO_PKG_VERSION"),
+            kind: "check",
+            policy,
+            targets,
+            summary,
+        }
+    }
+
     /// All pass, a policy failure, or an error or inconclusive result (an error beats a failure).
     pub fn status(&self) -> super::Status {
         if self.summary.errors > 0 {
@@ -634,7 +657,7 @@ pub async fn run(
                 result: outcome,
                 reasons,
                 report,
-                elapsed,
+                elapsed_ms: elapsed.as_millis() as u64,
             },
         );
     }
@@ -648,30 +671,15 @@ pub async fn run(
             result: Outcome::Error,
             reasons: vec!["internal error: the scan of this target stopped unexpectedly".into()],
             report: None,
-            elapsed: Duration::ZERO,
+            elapsed_ms: 0,
         });
     }
     let targets: Vec<TargetResult> = done.into_values().collect();
-    let count = |o: Outcome| targets.iter().filter(|t| t.result == o).count();
-    let summary = CheckSummary {
-        targets: targets.len(),
-        passed: count(Outcome::Pass),
-        failed: count(Outcome::Fail),
-        errors: count(Outcome::Error),
-        elapsed_ms: started.elapsed().as_millis() as u64,
-    };
-    CheckReport {
-        schema_version: SCHEMA_VERSION,
-        tool_version: env!("CARGO_PKG_VERSION"),
-        kind: "check",
-        policy: (*policy).clone(),
-        targets,
-        summary,
-    }
+    CheckReport::new((*policy).clone(), targets, started.elapsed())
 }
 
 /// The summary table for people.
-pub fn render_table(report: &CheckReport) -> String {
+pub fn render_table<R>(report: &CheckReport<R>) -> String {
     use tabled::builder::Builder;
     use tabled::settings::Style;
     let mut b = Builder::default();
@@ -724,7 +732,7 @@ fn xml_escape(s: &str) -> String {
 }
 
 /// JUnit XML: one testcase per target; failures and errors say what to change.
-pub fn render_junit(report: &CheckReport) -> String {
+pub fn render_junit<R>(report: &CheckReport<R>) -> String {
     let s = &report.summary;
     let secs = s.elapsed_ms as f64 / 1000.0;
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
@@ -743,7 +751,7 @@ pub fn render_junit(report: &CheckReport) -> String {
         out.push_str(&format!(
             "    <testcase classname=\"cipher-test.check\" name=\"{}\" time=\"{:.3}\"",
             xml_escape(&t.target),
-            t.elapsed.as_secs_f64()
+            t.elapsed_ms as f64 / 1000.0
         ));
         let body = xml_escape(&t.reasons.join("\n"));
         let first = xml_escape(t.reasons.first().map(String::as_str).unwrap_or(""));
@@ -948,4 +956,29 @@ pub fn kubectl_upstreams(ns: Option<&str>) -> Result<String, String> {
     }
     String::from_utf8(out.stdout)
         .map_err(|_| format!("{kubectl} get upstreams printed no UTF-8 YAML"))
+}
+
+/// Parses `I/N` (0-based shard I of N).
+pub fn parse_shard(text: &str) -> Result<(usize, usize), String> {
+    let bad = || format!("--shard '{text}': expected I/N with 0 <= I < N, e.g. 0/4");
+    let (i, n) = text.split_once('/').ok_or_else(bad)?;
+    let i: usize = i.trim().parse().map_err(|_| bad())?;
+    let n: usize = n.trim().parse().map_err(|_| bad())?;
+    if n == 0 || i >= n {
+        return Err(bad());
+    }
+    Ok((i, n))
+}
+
+/// The shard (of `count`) a target belongs to: every host of one Upstream goes together, keyed by
+/// its namespace/name; a plain target by `host:port`. FNV-1a, so the split is the same everywhere.
+pub fn shard_of(target: &CheckTarget, count: usize) -> usize {
+    let key = match &target.upstream {
+        Some(u) => format!("{}/{}", u.namespace, u.name),
+        None => target.host_port.display(),
+    };
+    let hash = key.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    (hash % count as u64) as usize
 }

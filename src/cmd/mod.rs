@@ -5,6 +5,7 @@
 pub mod check;
 pub mod demo;
 pub mod explain;
+pub mod merge;
 pub mod remediate;
 pub mod scan;
 pub mod secret;

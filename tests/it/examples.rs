@@ -414,3 +414,43 @@ fn every_readme_shell_command_parses() {
         "found only {checked} commands in README sh blocks"
     );
 }
+
+#[test]
+fn the_sharded_audit_is_an_indexed_job_whose_shards_the_merge_reads() {
+    let shards = docs("kubernetes-sharded-audit.yaml");
+    let job = shards.iter().find(|d| d["kind"] == "Job").expect("a Job");
+    assert_eq!(job["spec"]["completionMode"], "Indexed");
+    let n = job["spec"]["completions"].as_u64().unwrap();
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/kubernetes-sharded-audit.yaml"),
+    )
+    .unwrap();
+    let check = commands(&text)
+        .into_iter()
+        .find(|c| c[1] == "check")
+        .unwrap();
+    let shard = check.iter().position(|a| a == "--shard").unwrap();
+    assert_eq!(check[shard + 1], format!("$JOB_COMPLETION_INDEX/{n}"));
+    let merge_text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/kubernetes-sharded-merge.yaml"),
+    )
+    .unwrap();
+    let merge = commands(&merge_text)
+        .into_iter()
+        .find(|c| c[1] == "merge")
+        .unwrap();
+    let reads: Vec<&String> = merge
+        .iter()
+        .filter(|a| a.starts_with("/reports/shard-"))
+        .collect();
+    assert_eq!(
+        reads.len() as u64,
+        n,
+        "the merge reads every shard: {merge:?}"
+    );
+    // The shards and the merge share the volume the shards write to.
+    let claim = |d: &Value| {
+        d["spec"]["template"]["spec"]["volumes"][0]["persistentVolumeClaim"]["claimName"].clone()
+    };
+    assert_eq!(claim(job), claim(&docs("kubernetes-sharded-merge.yaml")[0]));
+}

@@ -27,4 +27,5 @@ mod scan;
 mod schema;
 mod secret;
 mod servers;
+mod shard;
 mod testpki;
