@@ -453,6 +453,11 @@ struct CheckArgs {
     #[arg(long, value_name = "FILE")]
     json_out: Option<std::path::PathBuf>,
 
+    /// Keep every suite row in the JSON reports; by default a target lists its accepted and
+    /// inconclusive suites and counts the rest.
+    #[arg(long)]
+    all: bool,
+
     /// Check only shard I of N (0-based): a stable share of the targets, hashed by Upstream
     /// namespace/name or by target, so N runs cover every target exactly once (`merge` joins them).
     #[arg(long, value_name = "I/N")]
@@ -1052,6 +1057,7 @@ fn check(c: CheckArgs, color: ColorChoice) -> Result<Action, CliError> {
         format: c.format.into(),
         junit: c.junit,
         json_out: c.json_out,
+        all_rows: c.all,
     })))
 }
 

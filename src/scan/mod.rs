@@ -307,6 +307,7 @@ pub async fn scan(target: &Target, cfg: &ScanConfig) -> Result<ScanReport, ScanE
         enumeration: found.enumeration,
         server_preference: found.server_preference,
         summary,
+        ciphers_omitted: 0,
     })
 }
 

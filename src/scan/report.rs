@@ -161,6 +161,10 @@ pub struct ScanReport {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub server_preference: Vec<ServerPreferenceReport>,
     pub summary: Summary,
+    /// Rows left out of `ciphers` (`check` keeps only the accepted and inconclusive ones unless
+    /// `--all`); their statuses are counted in `summary`.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub ciphers_omitted: usize,
 }
 
 /// Whether the server asks for a client certificate, and what happened when one was presented.
@@ -361,4 +365,23 @@ pub struct NetworkReport {
     /// What happened and what the scan did, in a sentence or two.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub detail: String,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+impl ScanReport {
+    /// Keeps only the accepted and inconclusive rows (what a gate's reader needs), counting the rest
+    /// in `ciphers_omitted`.
+    pub fn keep_interesting_rows(&mut self) {
+        let before = self.ciphers.len();
+        self.ciphers.retain(|c| {
+            matches!(
+                c.status,
+                CipherStatus::Accepted | CipherStatus::Inconclusive
+            )
+        });
+        self.ciphers_omitted += before - self.ciphers.len();
+    }
 }

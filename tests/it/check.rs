@@ -393,3 +393,26 @@ fn every_accepted_suite_has_a_grade_and_the_gate_can_forbid_grades() {
     );
     assert_eq!(doc["policy"]["forbid"], serde_json::json!(["grade-c"]));
 }
+
+#[test]
+fn a_gate_report_lists_the_rows_its_reader_needs_and_counts_the_rest() {
+    let server = TlsServer::start(ServerConfig::tls12_only("ECDHE-RSA-AES128-GCM-SHA256")).unwrap();
+    let (_, doc, _) = check(&[&target(server.port()), "--envoy-bin", "off"]);
+    let report = &doc["targets"][0]["report"];
+    let rows = report["ciphers"].as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{rows:#?}");
+    assert_eq!(rows[0]["status"], "accepted");
+    let s = &report["summary"];
+    let counted = ["accepted", "rejected", "inconclusive", "untestable"]
+        .iter()
+        .map(|k| s[k].as_u64().unwrap())
+        .sum::<u64>();
+    assert_eq!(report["ciphers_omitted"].as_u64().unwrap() + 1, counted);
+    let (_, all, _) = check(&[&target(server.port()), "--envoy-bin", "off", "--all"]);
+    let all_rows = all["targets"][0]["report"]["ciphers"]
+        .as_array()
+        .unwrap()
+        .len() as u64;
+    assert_eq!(all_rows, counted);
+    assert!(all["targets"][0]["report"].get("ciphers_omitted").is_none());
+}
