@@ -252,6 +252,16 @@ pub async fn run(mut req: Request) -> Result<Status, CmdError> {
     }
     let yaml = match (&req.manifest, req.emit) {
         (Some((path, text)), _) => {
+            let comments = gloo::comment_lines(text);
+            if !comments.is_empty() {
+                let lines: Vec<String> = comments.iter().map(usize::to_string).collect();
+                notes.push(format!(
+                    "{path}'s comments (line{} {}) are not in the patched manifest: it is written \
+                     anew from the parsed values, with every field and the key order kept",
+                    if lines.len() == 1 { "" } else { "s" },
+                    lines.join(", ")
+                ));
+            }
             match gloo::patch_manifest(text, &params, sni.as_deref(), req.secret.as_ref()) {
                 Ok(y) => y,
                 Err(e) => return Err(CmdError(format!("{path}: {e}"))),

@@ -383,6 +383,12 @@ mod tests {
     use super::*;
 
     #[test]
+    fn comments_are_found_but_not_inside_strings_or_block_scalars() {
+        let yaml = "# head\nkind: Upstream # trailing\nmetadata:\n  name: \"a#b\"\n  note: |\n    # content\n    more\nspec: {} #x\nurl: http://h/#frag\n";
+        assert_eq!(comment_lines(yaml), [1, 2, 8]);
+    }
+
+    #[test]
     fn versions_round_trip() {
         for p in Protocol::ALL {
             match gloo_version_name(p) {

@@ -167,3 +167,48 @@ pub(super) fn set_static_sni_addrs(
     }
     Ok(())
 }
+
+/// The 1-based lines of `yaml` that hold a comment (whole-line or trailing), which a patched
+/// manifest cannot keep: it is written anew from the parsed values. Quoted strings and block
+/// scalars (`|`, `>`) are content, not comments.
+pub fn comment_lines(yaml: &str) -> Vec<usize> {
+    let mut out = Vec::new();
+    let mut block: Option<usize> = None;
+    for (i, line) in yaml.lines().enumerate() {
+        let indent = line.len() - line.trim_start().len();
+        if let Some(parent) = block {
+            if line.trim().is_empty() || indent > parent {
+                continue;
+            }
+            block = None;
+        }
+        let (mut single, mut double, mut prev_space) = (false, false, true);
+        let mut comment = false;
+        for c in line.chars() {
+            match c {
+                '\'' if !double => single = !single,
+                '"' if !single => double = !double,
+                '#' if !single && !double && prev_space => {
+                    comment = true;
+                    break;
+                }
+                _ => {}
+            }
+            prev_space = c.is_whitespace();
+        }
+        if comment {
+            out.push(i + 1);
+        }
+        let content = line.split(" #").next().unwrap_or(line).trim_end();
+        if content.ends_with('|')
+            || content.ends_with('>')
+            || content.ends_with("|-")
+            || content.ends_with(">-")
+            || content.ends_with("|+")
+            || content.ends_with(">+")
+        {
+            block = Some(indent);
+        }
+    }
+    out
+}

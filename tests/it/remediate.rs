@@ -262,3 +262,27 @@ fn file_that_is_not_an_upstream_is_refused() {
         out.stderr
     );
 }
+
+#[test]
+fn a_patched_manifest_says_which_comments_it_cannot_keep() {
+    let server = TlsServer::start(ServerConfig::tls12_only("ECDHE-RSA-AES256-SHA")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("upstream.yaml");
+    let manifest = format!(
+        "# owned by team payments\n{}",
+        EXISTING
+            .replace("PORT", &server.port().to_string())
+            .replace("  name: legacy-api\n", "  name: legacy-api # the old API\n")
+    );
+    std::fs::write(&path, &manifest).unwrap();
+    let target = format!("127.0.0.1:{}", server.port());
+    let out = common::run(&["remediate", &target, "-f", path.to_str().unwrap(), "-q"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("comments (lines 1, 5) are not in the patched manifest"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stdout.contains('#'), "{}", out.stdout);
+}
