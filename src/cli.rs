@@ -415,8 +415,9 @@ struct CheckArgs {
     #[arg(short = 'A', long, conflicts_with = "upstreams")]
     all_namespaces: bool,
 
-    /// Connect to ADDR for NAME:PORT (e.g. a cluster service name reached through a port-forward).
-    #[arg(long, value_name = "NAME:PORT=ADDR")]
+    /// Connect to ADDR for NAME:PORT (e.g. a cluster service name reached through a port-forward);
+    /// several addresses, comma-separated, stand for a name with several.
+    #[arg(long, value_name = "NAME:PORT=ADDR[,ADDR]")]
     resolve: Vec<String>,
 
     /// compatible: Envoy with the Upstream's own (or default) parameters connects; no-patch: Envoy's
@@ -452,6 +453,11 @@ struct CheckArgs {
     /// Also write the JSON report to FILE (written whole or not at all), whatever stdout shows.
     #[arg(long, value_name = "FILE")]
     json_out: Option<std::path::PathBuf>,
+
+    /// Which addresses of a name to check: all (Envoy may connect to any; addresses that disagree
+    /// fail as a mixed fleet) or the first.
+    #[arg(long, value_name = "WHICH", default_value = "all", value_parser = ["all", "first"])]
+    addresses: String,
 
     /// Keep every suite row in the JSON reports; by default a target lists its accepted and
     /// inconclusive suites and counts the rest.
@@ -1026,13 +1032,14 @@ fn check(c: CheckArgs, color: ColorChoice) -> Result<Action, CliError> {
     }
     let mut map = std::collections::HashMap::new();
     for r in &c.resolve {
-        let (key, addr) = parse_resolve(r).map_err(usage)?;
-        map.insert(key, addr);
+        let (key, addrs) = parse_resolve(r).map_err(usage)?;
+        map.insert(key, addrs);
     }
     for t in &mut targets {
-        t.address = map
+        t.resolved = map
             .get(&(t.host_port.host.to_ascii_lowercase(), t.host_port.port))
-            .copied();
+            .cloned()
+            .unwrap_or_default();
     }
     let mut forbid: Vec<Forbid> = c.forbid.into_iter().map(Forbid::from).collect();
     forbid.sort();
@@ -1058,6 +1065,7 @@ fn check(c: CheckArgs, color: ColorChoice) -> Result<Action, CliError> {
         junit: c.junit,
         json_out: c.json_out,
         all_rows: c.all,
+        every_address: c.addresses == "all",
     })))
 }
 

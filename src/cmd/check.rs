@@ -103,8 +103,12 @@ pub struct UpstreamRef {
 pub struct CheckTarget {
     pub host_port: HostPort,
     pub sni: SniChoice,
-    /// Where to connect instead of resolving the host (`--resolve`).
+    /// Where to connect instead of resolving the host (`--resolve`, or one address of several).
     pub address: Option<SocketAddr>,
+    /// The addresses `--resolve` gives the name (all of them are checked with `--addresses all`).
+    pub resolved: Vec<SocketAddr>,
+    /// Which address of how many this target is, when its name has several.
+    pub of_addresses: Option<(usize, usize)>,
     pub upstream: Option<UpstreamRef>,
     /// The Upstream's own `sslConfig.parameters`.
     pub params: TlsParams,
@@ -119,11 +123,124 @@ pub struct CheckTarget {
 }
 
 impl CheckTarget {
-    /// `namespace/name host:port` for Upstreams, `host:port` otherwise.
+    /// `namespace/name host:port` for Upstreams, `host:port` otherwise, and the address when the
+    /// name has several.
     pub fn label(&self) -> String {
-        match &self.upstream {
+        let base = match &self.upstream {
             Some(u) => format!("{}/{} {}", u.namespace, u.name, self.host_port.display()),
             None => self.host_port.display(),
+        };
+        match (self.of_addresses, self.address) {
+            (Some((_, n)), Some(a)) if n > 1 => format!("{base} ({})", a.ip()),
+            _ => base,
+        }
+    }
+}
+
+/// One target per address of each name (`--addresses all`; the first only otherwise), from
+/// `--resolve` or DNS; and, per expanded target, the index of the name it came from. A name that
+/// does not resolve stays one target, whose scan reports why.
+async fn expand_addresses(
+    targets: Vec<CheckTarget>,
+    every: bool,
+) -> (Vec<CheckTarget>, Vec<usize>) {
+    let mut out = Vec::new();
+    let mut groups = Vec::new();
+    for (i, t) in targets.into_iter().enumerate() {
+        let mut addrs: Vec<SocketAddr> = if !t.resolved.is_empty() {
+            t.resolved.clone()
+        } else if let Ok(ip) = t.host_port.host.parse::<IpAddr>() {
+            vec![SocketAddr::new(ip, t.host_port.port)]
+        } else {
+            match tokio::net::lookup_host((t.host_port.host.as_str(), t.host_port.port)).await {
+                Ok(found) => found.collect(),
+                Err(_) => Vec::new(),
+            }
+        };
+        let mut seen = std::collections::HashSet::new();
+        addrs.retain(|a| seen.insert(*a));
+        if !every {
+            addrs.truncate(1);
+        }
+        if addrs.is_empty() {
+            out.push(t);
+            groups.push(i);
+            continue;
+        }
+        let n = addrs.len();
+        for (k, a) in addrs.into_iter().enumerate() {
+            let mut one = t.clone();
+            one.address = Some(a);
+            one.of_addresses = Some((k, n));
+            out.push(one);
+            groups.push(i);
+        }
+    }
+    (out, groups)
+}
+
+/// What must be the same at every address of one name for Envoy to meet the same upstream: the
+/// accepted suites, the leaf certificate, the verdict.
+type Fingerprint = (Vec<String>, Option<String>, Option<Verdict>);
+
+fn fingerprint(report: &ScanReport) -> Fingerprint {
+    let accepted = report
+        .ciphers
+        .iter()
+        .filter(|c| c.status == CipherStatus::Accepted)
+        .map(|c| format!("{} {}", c.protocol, c.openssl_name))
+        .collect();
+    let leaf = report
+        .certificate
+        .as_ref()
+        .and_then(|c| c.chain.first())
+        .map(|c| c.sha256.clone());
+    (accepted, leaf, report.envoy.as_ref().map(|e| e.verdict))
+}
+
+/// A name whose addresses answer differently is a mixed fleet: Envoy may reach any of them, so
+/// every one of its targets fails, saying what differs.
+fn flag_disagreeing_addresses(targets: &mut [TargetResult], groups: &[usize]) {
+    let mut by_group: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+    for (i, g) in groups.iter().enumerate() {
+        by_group.entry(*g).or_default().push(i);
+    }
+    for members in by_group.values().filter(|m| m.len() > 1) {
+        let prints: Vec<_> = members
+            .iter()
+            .map(|&i| targets[i].report.as_ref().map(fingerprint))
+            .collect();
+        let Some(Some(first)) = prints.first() else {
+            continue;
+        };
+        if prints.iter().all(|p| p.as_ref() == Some(first)) {
+            continue;
+        }
+        let mut what = Vec::new();
+        let field = |f: &dyn Fn(&Fingerprint) -> bool| prints.iter().flatten().any(|p| !f(p));
+        if field(&|p| p.0 == first.0) {
+            what.push("accepted suites");
+        }
+        if field(&|p| p.1 == first.1) {
+            what.push("certificates");
+        }
+        if field(&|p| p.2 == first.2) {
+            what.push("Envoy verdicts");
+        }
+        if prints.iter().any(Option::is_none) {
+            what.push("whether they answer at all");
+        }
+        let reason = format!(
+            "the {} addresses of this name disagree ({}): a mixed fleet behind one name, and Envoy \
+             may connect to any of them; make them serve alike",
+            members.len(),
+            what.join(", ")
+        );
+        for &i in members {
+            targets[i].reasons.push(reason.clone());
+            if targets[i].result == Outcome::Pass {
+                targets[i].result = Outcome::Fail;
+            }
         }
     }
 }
@@ -134,6 +251,8 @@ pub fn plain_target(hp: HostPort, sni: SniChoice) -> CheckTarget {
         host_port: hp,
         sni,
         address: None,
+        resolved: Vec::new(),
+        of_addresses: None,
         upstream: None,
         params: TlsParams::default(),
         params_error: None,
@@ -173,7 +292,7 @@ pub fn parse_targets_file(text: &str, source: &str) -> Result<Vec<CheckTarget>, 
 
 /// Parses `--resolve NAME:PORT=ADDR` (ADDR is an IP, `IP:PORT` or `[IPV6]:PORT`; without a port the
 /// target's own port is used).
-pub fn parse_resolve(text: &str) -> Result<((String, u16), SocketAddr), String> {
+pub fn parse_resolve(text: &str) -> Result<((String, u16), Vec<SocketAddr>), String> {
     let bad = || {
         format!("--resolve '{text}': expected NAME:PORT=ADDR, e.g. api.default.svc.cluster.local:443=127.0.0.1:8443")
     };
@@ -182,12 +301,14 @@ pub fn parse_resolve(text: &str) -> Result<((String, u16), SocketAddr), String> 
     if !from.contains(':') {
         return Err(bad());
     }
-    let addr = if let Ok(ip) = to.parse::<IpAddr>() {
-        SocketAddr::new(ip, hp.port)
-    } else {
-        to.parse::<SocketAddr>().map_err(|_| bad())?
-    };
-    Ok(((hp.host.to_ascii_lowercase(), hp.port), addr))
+    let addrs = to
+        .split(',')
+        .map(|one| match one.trim().parse::<IpAddr>() {
+            Ok(ip) => Ok(SocketAddr::new(ip, hp.port)),
+            Err(_) => one.trim().parse::<SocketAddr>().map_err(|_| bad()),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(((hp.host.to_ascii_lowercase(), hp.port), addrs))
 }
 
 /// The targets of Gloo Upstreams that use TLS: each static host with the SNI Envoy would send, or
@@ -233,6 +354,8 @@ pub fn upstream_targets(infos: &[UpstreamInfo]) -> Vec<CheckTarget> {
                 host_port: HostPort { host, port },
                 sni: sni.map(SniChoice::Name).unwrap_or(SniChoice::None),
                 address: None,
+                resolved: Vec::new(),
+                of_addresses: None,
                 upstream: Some(upstream.clone()),
                 params: params.clone(),
                 params_error: params_error.clone(),
@@ -531,8 +654,10 @@ pub async fn run(
     mut base: ScanConfig,
     max_connections: usize,
     all_rows: bool,
+    every_address: bool,
 ) -> CheckReport {
     let started = Instant::now();
+    let (targets, groups) = expand_addresses(targets, every_address).await;
     base.global_permits = Some(Arc::new(Semaphore::new(max_connections.max(1))));
     base.progress = false;
     let policy = Arc::new(policy);
@@ -680,7 +805,8 @@ pub async fn run(
             elapsed_ms: 0,
         });
     }
-    let targets: Vec<TargetResult> = done.into_values().collect();
+    let mut targets: Vec<TargetResult> = done.into_values().collect();
+    flag_disagreeing_addresses(&mut targets, &groups);
     CheckReport::new((*policy).clone(), targets, started.elapsed())
 }
 
@@ -853,11 +979,14 @@ mod tests {
         let ((h, p), a) =
             parse_resolve("api.default.svc.cluster.local:443=127.0.0.1:8443").unwrap();
         assert_eq!(
-            (h.as_str(), p, a.to_string().as_str()),
+            (h.as_str(), p, a[0].to_string().as_str()),
             ("api.default.svc.cluster.local", 443, "127.0.0.1:8443")
         );
-        let (_, a) = parse_resolve("x:443=127.0.0.2").unwrap();
-        assert_eq!(a.to_string(), "127.0.0.2:443");
+        let (_, a) = parse_resolve("x:443=127.0.0.2,127.0.0.3").unwrap();
+        assert_eq!(
+            a.iter().map(|x| x.to_string()).collect::<Vec<_>>(),
+            ["127.0.0.2:443", "127.0.0.3:443"]
+        );
         assert!(parse_resolve("x=127.0.0.1").is_err());
         assert!(parse_resolve("x:443=nowhere").is_err());
     }
@@ -902,6 +1031,8 @@ pub struct CheckRequest {
     pub color: bool,
     /// Keep every suite row in the reports (`--all`), not only the accepted and inconclusive ones.
     pub all_rows: bool,
+    /// Check every address of a name (`--addresses all`), not only the first.
+    pub every_address: bool,
 }
 
 /// Runs the request, prints the result and writes the JUnit file. A failed target is a finding;
@@ -913,6 +1044,7 @@ pub async fn execute(req: CheckRequest) -> Result<super::Status, super::CmdError
         req.config,
         req.max_connections,
         req.all_rows,
+        req.every_address,
     )
     .await;
     // Report files first, each written whole or not at all: a run that cannot write them prints

@@ -112,6 +112,8 @@ pub struct ServerConfig {
     pub require_sni: bool,
     /// Listen on the IPv6 loopback `[::1]` instead of 127.0.0.1.
     pub ipv6: bool,
+    /// Listen on exactly this address (e.g. 127.0.0.2 on another server's port), overriding `ipv6`.
+    pub listen: Option<SocketAddr>,
 }
 
 /// A certificate chain and the leaf's private key, served exactly as given.
@@ -141,6 +143,7 @@ impl Default for ServerConfig {
             client_ca: None,
             require_sni: false,
             ipv6: false,
+            listen: None,
         }
     }
 }
@@ -203,6 +206,12 @@ impl ServerConfig {
     }
 
     /// Sets whether a client certificate is requested or required.
+    /// Listens on `addr` instead of 127.0.0.1:0.
+    pub fn with_listen(mut self, addr: SocketAddr) -> Self {
+        self.listen = Some(addr);
+        self
+    }
+
     /// Refuses a ClientHello without SNI (`unrecognized_name`), as multi-tenant front ends do.
     pub fn with_sni_required(mut self) -> Self {
         self.require_sni = true;
@@ -264,7 +273,10 @@ impl TlsServer {
     /// Builds the TLS context, binds 127.0.0.1:0 and returns once the socket is listening.
     pub fn start(config: ServerConfig) -> Result<TlsServer> {
         let (context, certificate, client_ca) = build_context(&config)?;
-        let listener = if config.ipv6 {
+        let listener = if let Some(addr) = config.listen {
+            TcpListener::bind(addr)
+                .with_context(|| format!("binding a TLS test server to {addr}"))?
+        } else if config.ipv6 {
             TcpListener::bind((std::net::Ipv6Addr::LOCALHOST, 0))
                 .context("binding a TLS test server to [::1]:0")?
         } else {

@@ -416,3 +416,54 @@ fn a_gate_report_lists_the_rows_its_reader_needs_and_counts_the_rest() {
     assert_eq!(all_rows, counted);
     assert!(all["targets"][0]["report"].get("ciphers_omitted").is_none());
 }
+
+#[test]
+fn every_address_of_a_name_is_checked_and_a_mixed_fleet_fails() {
+    let first = TlsServer::start(ServerConfig::tls12_only("ECDHE-RSA-AES128-GCM-SHA256")).unwrap();
+    let port = first.port();
+    let second = TlsServer::start(
+        ServerConfig::tls12_only("ECDHE-RSA-AES256-SHA")
+            .with_listen(std::net::SocketAddr::from(([127, 0, 0, 2], port))),
+    )
+    .unwrap();
+    let same = TlsServer::start(
+        ServerConfig::tls12_only("ECDHE-RSA-AES128-GCM-SHA256")
+            .with_listen(std::net::SocketAddr::from(([127, 0, 0, 3], port))),
+    )
+    .unwrap();
+    let name = format!("api.example.test:{port}");
+    let mixed = format!("{name}=127.0.0.1,127.0.0.2");
+    let (code, doc, _) = check(&[&name, "--resolve", &mixed, "--envoy-bin", "off"]);
+    assert_eq!(code, 1, "{doc:#}");
+    let targets = doc["targets"].as_array().unwrap();
+    assert_eq!(targets.len(), 2);
+    assert_eq!(targets[0]["target"], format!("{name} (127.0.0.1)"));
+    assert_eq!(targets[1]["target"], format!("{name} (127.0.0.2)"));
+    for t in targets {
+        assert_eq!(t["result"], "fail", "{t:#}");
+        assert!(
+            t["reasons"]
+                .to_string()
+                .contains("addresses of this name disagree (accepted suites, Envoy verdicts)"),
+            "{}",
+            t["reasons"]
+        );
+    }
+    // Addresses that serve alike pass; --addresses first checks one.
+    let alike = format!("{name}=127.0.0.1,127.0.0.3");
+    let (code, doc, _) = check(&[&name, "--resolve", &alike, "--envoy-bin", "off"]);
+    assert_eq!(code, 0, "{doc:#}");
+    assert_eq!(doc["targets"].as_array().unwrap().len(), 2);
+    let (code, doc, _) = check(&[
+        &name,
+        "--resolve",
+        &mixed,
+        "--addresses",
+        "first",
+        "--envoy-bin",
+        "off",
+    ]);
+    assert_eq!(code, 0, "{doc:#}");
+    assert_eq!(doc["targets"].as_array().unwrap().len(), 1);
+    drop((second, same));
+}

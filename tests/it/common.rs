@@ -716,3 +716,10 @@ pub fn one_error_line(stderr: &str) -> &str {
     assert!(lines[0].starts_with("cipher-test: error: "), "{stderr}");
     lines[0]
 }
+
+/// Held by every test that runs Envoy inside this test process (`envoy::real::run`), so the
+/// driver tests that look for leftover Envoy processes and directories see only their own.
+pub fn in_process_envoy() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}

@@ -426,7 +426,10 @@ fn a_real_envoy_agrees_with_every_verdict_and_patch() {
             widest: specs.len() - 1,
         });
     }
-    let outcomes: Vec<Outcome> = real::run(&bin, &specs, Duration::from_secs(10)).unwrap();
+    let outcomes: Vec<Outcome> = {
+        let _serial = common::in_process_envoy();
+        real::run(&bin, &specs, Duration::from_secs(10)).unwrap()
+    };
 
     let mut table = Vec::new();
     for s in &scanned {
@@ -619,7 +622,12 @@ fn remediate_on_an_sni_requiring_upstream_prints_an_upstream_envoy_connects_with
             .map(|e| e.iter().map(|x| x.to_string()).collect()),
         ..ClusterSpec::to(server.addr())
     };
-    let outcome = &real::run(&bin, &[spec], Duration::from_secs(10)).unwrap()[0];
+    let outcome = {
+        let _serial = common::in_process_envoy();
+        real::run(&bin, &[spec], Duration::from_secs(10))
+            .unwrap()
+            .remove(0)
+    };
     assert!(outcome.connected, "{outcome:?}\n{}", out.stdout);
     assert_eq!(outcome.cipher.as_deref(), Some("ECDHE-RSA-AES256-SHA"));
 }

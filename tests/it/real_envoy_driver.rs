@@ -6,7 +6,9 @@
 use std::fs;
 use std::net::{SocketAddr, TcpListener};
 use std::path::Path;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::MutexGuard;
+
+use crate::common;
 use std::time::{Duration, Instant};
 
 use cipher_test::envoy::real::{
@@ -34,10 +36,9 @@ fn envoy() -> Option<EnvoyBinary> {
     }
 }
 
-/// Envoy runs one at a time, so each test's leftover checks see only its own run.
+/// Envoy runs one at a time in this process, so each test's leftover checks see only its own run.
 fn serial() -> MutexGuard<'static, ()> {
-    static LOCK: Mutex<()> = Mutex::new(());
-    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    common::in_process_envoy()
 }
 
 fn pem(cert: &openssl::x509::X509Ref) -> String {
