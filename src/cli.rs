@@ -233,7 +233,7 @@ struct OutputArgs {
     format: CliFormat,
 
     /// Also write the JSON report to FILE (written whole or not at all), whatever stdout shows.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", value_parser = report_file)]
     json_out: Option<std::path::PathBuf>,
 
     /// List every suite in the table, rejected and untestable ones included.
@@ -365,7 +365,7 @@ struct RemediateArgs {
     secret: Option<String>,
 
     /// Also write the scan's JSON report to FILE (written whole or not at all); stdout keeps the YAML.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", value_parser = report_file)]
     json_out: Option<std::path::PathBuf>,
 
     /// No progress bar.
@@ -430,7 +430,8 @@ struct CheckArgs {
     min_cert_days: u32,
 
     /// Fail when the upstream accepts these suite classes: weak (CBC-SHA1, RSA key transport),
-    /// insecure (3DES, RC4, NULL, anonymous, EXPORT). Comma-separated or repeated.
+    /// insecure (3DES, RC4, NULL, anonymous, EXPORT), or a strength grade and worse (grade-b,
+    /// grade-c, grade-d, grade-f). Comma-separated or repeated.
     #[arg(long, value_enum, value_delimiter = ',')]
     forbid: Vec<CliForbid>,
 
@@ -447,11 +448,11 @@ struct CheckArgs {
     format: CliCheckFormat,
 
     /// Also write a JUnit XML report (one testcase per target) to FILE.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", value_parser = report_file)]
     junit: Option<std::path::PathBuf>,
 
     /// Also write the JSON report to FILE (written whole or not at all), whatever stdout shows.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", value_parser = report_file)]
     json_out: Option<std::path::PathBuf>,
 
     /// Which addresses of a name to check: all (Envoy may connect to any; addresses that disagree
@@ -462,7 +463,7 @@ struct CheckArgs {
     /// Keep every suite row in the JSON reports; by default a target lists its accepted and
     /// inconclusive suites and counts the rest.
     #[arg(long)]
-    all: bool,
+    all_rows: bool,
 
     /// Check only shard I of N (0-based): a stable share of the targets, hashed by Upstream
     /// namespace/name or by target, so N runs cover every target exactly once (`merge` joins them).
@@ -490,11 +491,11 @@ struct MergeArgs {
     format: CliMergeFormat,
 
     /// Also write a JUnit XML report (one testcase per target) to FILE.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", value_parser = report_file)]
     junit: Option<std::path::PathBuf>,
 
     /// Also write the merged JSON report to FILE.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", value_parser = report_file)]
     json_out: Option<std::path::PathBuf>,
 }
 
@@ -812,6 +813,17 @@ where
     validate(Cli::from_arg_matches(&matches)?)
 }
 
+/// A report file to write: a path, not `-` (stdout carries the chosen format) nor a directory.
+fn report_file(text: &str) -> Result<std::path::PathBuf, String> {
+    if text == "-" {
+        return Err("stdout already carries the chosen format; give a file name (use -o json for JSON on stdout)".into());
+    }
+    if text.is_empty() || text.ends_with('/') {
+        return Err(format!("'{text}' names a directory; give a file name"));
+    }
+    Ok(std::path::PathBuf::from(text))
+}
+
 /// Whether the program was started as a kubectl plugin (`kubectl-cipher_test`, which kubectl runs
 /// for `kubectl cipher-test`).
 fn started_as_kubectl_plugin(arg0: &std::ffi::OsStr) -> bool {
@@ -945,7 +957,7 @@ fn validate(cli: Cli) -> Result<Action, CliError> {
             if let Some(name) = &m.command {
                 if !command().get_subcommands().any(|s| s.get_name() == name) {
                     return Err(usage(format!(
-                        "man: no command '{name}' (try scan, remediate, check, explain, secret, demo)"
+                        "man: no command '{name}' (try scan, remediate, check, merge, explain, secret, demo)"
                     )));
                 }
             }
@@ -1023,6 +1035,13 @@ fn check(c: CheckArgs, color: ColorChoice) -> Result<Action, CliError> {
             "no targets: give HOST[:PORT], --targets FILE, --upstreams FILE, or -n NS / -A to read Upstreams with kubectl".into(),
         ));
     }
+    // A shard's share counts towards the bound, so a fleet too big for one run can be split.
+    let mut shard = None;
+    if let Some(text) = &c.shard {
+        let (index, count) = crate::cmd::check::parse_shard(text).map_err(usage)?;
+        targets.retain(|t| crate::cmd::check::shard_of(t, count) == index);
+        shard = Some(crate::cmd::check::Shard { index, count });
+    }
     if targets.len() > crate::cmd::check::MAX_TARGETS {
         return Err(input(format!(
             "{} targets: more than {} in one run",
@@ -1051,10 +1070,6 @@ fn check(c: CheckArgs, color: ColorChoice) -> Result<Action, CliError> {
         forbid,
         require_trusted: c.require_trusted,
     };
-    if let Some(shard) = &c.shard {
-        let (index, count) = crate::cmd::check::parse_shard(shard).map_err(usage)?;
-        targets.retain(|t| crate::cmd::check::shard_of(t, count) == index);
-    }
     Ok(Action::Check(Box::new(CheckRequest {
         targets,
         policy,
@@ -1064,15 +1079,25 @@ fn check(c: CheckArgs, color: ColorChoice) -> Result<Action, CliError> {
         format: c.format.into(),
         junit: c.junit,
         json_out: c.json_out,
-        all_rows: c.all,
+        all_rows: c.all_rows,
+        shard,
         every_address: c.addresses == "all",
     })))
 }
 
 fn merge(m: MergeArgs, color: ColorChoice) -> Result<Action, CliError> {
+    // Shard reports can be large (tens of MB with --all-rows): read whole, no input bound.
     let mut reports = Vec::new();
     for path in &m.reports {
-        reports.push((path.clone(), read_input(path).map_err(input)?));
+        let text = if path == "-" {
+            let mut s = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)
+                .map_err(|e| input(format!("cannot read stdin: {e}")))?;
+            s
+        } else {
+            std::fs::read_to_string(path).map_err(|e| input(format!("cannot read {path}: {e}")))?
+        };
+        reports.push((path.clone(), text));
     }
     Ok(Action::Merge(Box::new(crate::cmd::merge::MergeRequest {
         reports,

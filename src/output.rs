@@ -52,17 +52,42 @@ pub fn write_file_atomically(
     path: &std::path::Path,
     fill: impl FnOnce(&mut std::io::BufWriter<std::fs::File>) -> std::io::Result<()>,
 ) -> std::io::Result<()> {
+    // A link is written through (the file it names is replaced), and an existing file keeps its
+    // permissions.
+    let resolved;
+    let path = match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => {
+            resolved = std::fs::canonicalize(path)?;
+            resolved.as_path()
+        }
+        _ => path,
+    };
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "report".into());
-    let tmp = path.with_file_name(format!(".{name}.partial-{}", std::process::id()));
-    let written = std::fs::File::create(&tmp).and_then(|file| {
-        let mut out = std::io::BufWriter::new(file);
-        fill(&mut out)?;
-        out.flush()?;
-        out.get_ref().sync_all()
-    });
+    let unique = format!(
+        "{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0)
+    );
+    let tmp = path.with_file_name(format!(".{name}.partial-{unique}"));
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&tmp)
+        .and_then(|file| {
+            if let Ok(old) = std::fs::metadata(path) {
+                file.set_permissions(old.permissions())?;
+            }
+            let mut out = std::io::BufWriter::new(file);
+            fill(&mut out)?;
+            out.flush()?;
+            out.get_ref().sync_all()
+        });
     match written.and_then(|_| std::fs::rename(&tmp, path)) {
         Ok(()) => Ok(()),
         Err(e) => {

@@ -404,6 +404,13 @@ pub struct CheckSummary {
     pub elapsed_ms: u64,
 }
 
+/// Which share of a sharded run a report holds (`--shard I/N`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Shard {
+    pub index: usize,
+    pub count: usize,
+}
+
 /// The `check --format json` document.
 #[derive(Debug, Clone, Serialize)]
 pub struct CheckReport<R = ScanReport> {
@@ -411,6 +418,9 @@ pub struct CheckReport<R = ScanReport> {
     pub tool_version: &'static str,
     pub kind: &'static str,
     pub policy: Policy,
+    /// The share of a sharded run (absent for a whole run, and for a merged one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shard: Option<Shard>,
     pub targets: Vec<TargetResult<R>>,
     pub summary: CheckSummary,
 }
@@ -431,6 +441,7 @@ impl<R> CheckReport<R> {
             tool_version: env!("CARGO_PKG_VERSION"),
             kind: "check",
             policy,
+            shard: None,
             targets,
             summary,
         }
@@ -1033,6 +1044,8 @@ pub struct CheckRequest {
     pub all_rows: bool,
     /// Check every address of a name (`--addresses all`), not only the first.
     pub every_address: bool,
+    /// The share of a sharded run (`--shard I/N`).
+    pub shard: Option<Shard>,
 }
 
 /// Runs the request, prints the result and writes the JUnit file. A failed target is a finding;
@@ -1047,6 +1060,10 @@ pub async fn execute(req: CheckRequest) -> Result<super::Status, super::CmdError
         req.every_address,
     )
     .await;
+    let report = CheckReport {
+        shard: req.shard,
+        ..report
+    };
     // Report files first, each written whole or not at all: a run that cannot write them prints
     // nothing.
     if let Some(path) = &req.junit {
@@ -1092,9 +1109,13 @@ pub fn kubectl_upstreams(ns: Option<&str>) -> Result<String, String> {
     })?;
     if !out.status.success() {
         let why = String::from_utf8_lossy(&out.stderr);
-        let why = why
-            .lines()
-            .find(|l| !l.trim().is_empty())
+        // kubectl often prints warnings and client-side log lines before the error itself.
+        let lines: Vec<&str> = why.lines().filter(|l| !l.trim().is_empty()).collect();
+        let why = lines
+            .iter()
+            .find(|l| l.starts_with("error") || l.starts_with("Error"))
+            .or(lines.last())
+            .copied()
             .unwrap_or("no message");
         return Err(format!(
             "{kubectl} get upstreams failed ({}): {why}",

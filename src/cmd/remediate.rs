@@ -109,15 +109,16 @@ pub async fn run(mut req: Request) -> Result<Status, CmdError> {
         Ok(r) => r,
         Err(e) => return Err(e.into()),
     };
+    // The evidence is written even when no patch can be trusted: that is when it is wanted.
+    if let Some(path) = &req.json_out {
+        crate::output::write_json_file(path, &report)
+            .map_err(|e| CmdError(format!("cannot write {}: {e}", path.display())))?;
+    }
     if report.has_inconclusive() {
         return Err(CmdError(format!(
             "{}: some probes or handshakes got no TLS answer, so no patch can be trusted; rerun with a longer --timeout or more --retries",
             req.target.display()
         )));
-    }
-    if let Some(path) = &req.json_out {
-        crate::output::write_json_file(path, &report)
-            .map_err(|e| CmdError(format!("cannot write {}: {e}", path.display())))?;
     }
     let Some(envoy) = &report.envoy else {
         return Err("no Envoy analysis was made".into());

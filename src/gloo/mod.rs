@@ -386,6 +386,9 @@ mod tests {
     fn comments_are_found_but_not_inside_strings_or_block_scalars() {
         let yaml = "# head\nkind: Upstream # trailing\nmetadata:\n  name: \"a#b\"\n  note: |\n    # content\n    more\nspec: {} #x\nurl: http://h/#frag\n";
         assert_eq!(comment_lines(yaml), [1, 2, 8]);
+        // An apostrophe inside a plain scalar opens no quote; indentation indicators open blocks.
+        let yaml = "name: bob's-api # owned by team X\nnote: |2\n  # not a comment\nq: \"a \\\" # b\" # c\n";
+        assert_eq!(comment_lines(yaml), [1, 4]);
     }
 
     #[test]

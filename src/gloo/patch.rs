@@ -182,33 +182,83 @@ pub fn comment_lines(yaml: &str) -> Vec<usize> {
             }
             block = None;
         }
-        let (mut single, mut double, mut prev_space) = (false, false, true);
-        let mut comment = false;
-        for c in line.chars() {
-            match c {
-                '\'' if !double => single = !single,
-                '"' if !single => double = !double,
-                '#' if !single && !double && prev_space => {
-                    comment = true;
-                    break;
-                }
-                _ => {}
-            }
-            prev_space = c.is_whitespace();
-        }
-        if comment {
+        if let Some(at) = comment_start(line) {
             out.push(i + 1);
-        }
-        let content = line.split(" #").next().unwrap_or(line).trim_end();
-        if content.ends_with('|')
-            || content.ends_with('>')
-            || content.ends_with("|-")
-            || content.ends_with(">-")
-            || content.ends_with("|+")
-            || content.ends_with(">+")
-        {
+            if is_block_header(&line[..at]) {
+                block = Some(indent);
+            }
+        } else if is_block_header(line) {
             block = Some(indent);
         }
     }
     out
+}
+
+/// Where a comment starts in `line`: a `#` at the start or after white space, outside quotes. A
+/// quote opens a quoted scalar only where a scalar starts (line start, after `: `, `- `, `[`,
+/// `{`, `,`); inside double quotes `\"` is no end.
+fn comment_start(line: &str) -> Option<usize> {
+    let bytes = line.as_bytes();
+    let mut i = 0;
+    let mut prev: Option<u8> = None;
+    while i < bytes.len() {
+        let c = bytes[i];
+        let scalar_start = match prev {
+            None => true,
+            Some(p) => {
+                let before = line[..i].trim_end();
+                p.is_ascii_whitespace()
+                    && (before.is_empty()
+                        || before.ends_with(':')
+                        || before.ends_with('-')
+                        || before.ends_with(','))
+                    || matches!(p, b'[' | b'{' | b',')
+            }
+        };
+        match c {
+            b'#' if prev.is_none_or(|p| p.is_ascii_whitespace()) => return Some(i),
+            b'\'' | b'"' if scalar_start => {
+                // Skip to the closing quote ('' escapes in single quotes, \" in double ones).
+                let mut j = i + 1;
+                while j < bytes.len() {
+                    if c == b'"' && bytes[j] == b'\\' {
+                        j += 2;
+                        continue;
+                    }
+                    if bytes[j] == c {
+                        if c == b'\'' && bytes.get(j + 1) == Some(&b'\'') {
+                            j += 2;
+                            continue;
+                        }
+                        break;
+                    }
+                    j += 1;
+                }
+                i = j + 1;
+                prev = Some(c);
+                continue;
+            }
+            _ => {}
+        }
+        prev = Some(c);
+        i += 1;
+    }
+    None
+}
+
+/// Whether `line` ends with a block scalar header (`|`, `>`, with chomping and indentation
+/// indicators: `|-`, `>+`, `|2`, `>2-`, `|-2`).
+fn is_block_header(line: &str) -> bool {
+    let Some(word) = line.trim_end().rsplit(|c: char| c.is_whitespace()).next() else {
+        return false;
+    };
+    let mut chars = word.chars();
+    if !matches!(chars.next(), Some('|') | Some('>')) {
+        return false;
+    }
+    let rest: Vec<char> = chars.collect();
+    rest.len() <= 2
+        && rest.iter().filter(|c| matches!(c, '-' | '+')).count() <= 1
+        && rest.iter().filter(|c| c.is_ascii_digit()).count() <= 1
+        && rest.iter().all(|c| matches!(c, '-' | '+' | '1'..='9'))
 }

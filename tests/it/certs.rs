@@ -383,7 +383,10 @@ fn a_key_that_does_not_match_is_refused_before_connecting() {
     let server = mtls_server(ClientAuth::Required, SslVersion::TLS1_2);
     let dir = tempfile::tempdir().unwrap();
     let (cert, _) = server.issue_client_cert("a").unwrap();
-    let (_, other_key) = server.issue_client_cert("b").unwrap();
+    // A fresh key, not one from the test PKI's pool (another test may have drawn the same one).
+    let group = openssl::ec::EcGroup::from_curve_name(openssl::nid::Nid::X9_62_PRIME256V1).unwrap();
+    let other_key =
+        openssl::pkey::PKey::from_ec_key(openssl::ec::EcKey::generate(&group).unwrap()).unwrap();
     let (cert_file, _) = pki::write_pem(dir.path(), "a", &[&cert], None).unwrap();
     let (_, key_file) = pki::write_pem(dir.path(), "b", &[], Some(&other_key)).unwrap();
     let key_file = key_file.unwrap();

@@ -408,7 +408,7 @@ fn a_gate_report_lists_the_rows_its_reader_needs_and_counts_the_rest() {
         .map(|k| s[k].as_u64().unwrap())
         .sum::<u64>();
     assert_eq!(report["ciphers_omitted"].as_u64().unwrap() + 1, counted);
-    let (_, all, _) = check(&[&target(server.port()), "--envoy-bin", "off", "--all"]);
+    let (_, all, _) = check(&[&target(server.port()), "--envoy-bin", "off", "--all-rows"]);
     let all_rows = all["targets"][0]["report"]["ciphers"]
         .as_array()
         .unwrap()

@@ -117,3 +117,49 @@ fn shards_of_different_policies_do_not_merge() {
     let bad = common::run(&["check", &targets[0], "--shard", "3/3"]);
     assert_eq!(bad.code, 2, "{}", bad.stderr);
 }
+
+#[test]
+fn a_missing_or_repeated_shard_does_not_merge() {
+    let servers: Vec<TlsServer> = (0..4)
+        .map(|_| TlsServer::start(ServerConfig::tls12_only("ECDHE-RSA-AES128-GCM-SHA256")).unwrap())
+        .collect();
+    let targets: Vec<String> = servers
+        .iter()
+        .map(|s| format!("127.0.0.1:{}", s.port()))
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name).display().to_string();
+    for i in 0..2 {
+        let shard = format!("{i}/2");
+        check(
+            &targets,
+            &[
+                "--shard",
+                &shard,
+                "--json-out",
+                &path(&format!("s{i}.json")),
+            ],
+        );
+    }
+    let missing = common::run(&["merge", &path("s0.json")]);
+    assert_eq!(missing.code, 2);
+    assert!(
+        common::one_error_line(&missing.stderr).contains("shard 1/2 missing"),
+        "{}",
+        missing.stderr
+    );
+    let twice = common::run(&[
+        "merge",
+        &path("s0.json"),
+        &path("s0.json"),
+        &path("s1.json"),
+    ]);
+    assert_eq!(twice.code, 2);
+    assert!(
+        common::one_error_line(&twice.stderr).contains("are both shard 0/2"),
+        "{}",
+        twice.stderr
+    );
+    let whole = common::run(&["merge", &path("s0.json"), &path("s1.json")]);
+    assert_eq!(whole.code, 0, "{}", whole.stderr);
+}
