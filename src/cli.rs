@@ -1063,12 +1063,36 @@ fn check(c: CheckArgs, color: ColorChoice) -> Result<Action, CliError> {
     let mut forbid: Vec<Forbid> = c.forbid.into_iter().map(Forbid::from).collect();
     forbid.sort();
     forbid.dedup();
+    let real = config
+        .envoy
+        .as_ref()
+        .and_then(|e| e.real.as_ref())
+        .map(|b| b.describe())
+        .unwrap_or_else(|| "no real Envoy".into());
+    let judged_with = format!(
+        "protocols {}; addresses {}; root CA {}; Envoy SNI {}; verifySubjectAltName [{}]; {real}",
+        config
+            .protocols
+            .iter()
+            .map(|p| p.name())
+            .collect::<Vec<_>>()
+            .join(","),
+        c.addresses,
+        c.certs.ca_file.as_deref().unwrap_or("none"),
+        match (&c.envoy.envoy_sni, c.envoy.upstream_kind.as_deref()) {
+            (Some(n), _) => n.as_str(),
+            (None, Some(kind)) => kind,
+            (None, None) => "as the Upstream says",
+        },
+        c.envoy.verify_san.join(",")
+    );
     let policy = Policy {
         envoy: c.envoy.envoy.clone(),
         require: c.require.into(),
         min_cert_days: c.min_cert_days,
         forbid,
         require_trusted: c.require_trusted,
+        judged_with,
     };
     Ok(Action::Check(Box::new(CheckRequest {
         targets,

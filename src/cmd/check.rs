@@ -87,6 +87,11 @@ pub struct Policy {
     pub min_cert_days: u32,
     pub forbid: Vec<Forbid>,
     pub require_trusted: bool,
+    /// Everything else that decides a verdict (the root CA, the SNI Envoy is assumed to send,
+    /// which addresses, the versions, whether a real Envoy judged), so that `merge` only joins
+    /// shards judged alike. Empty in reports written before it existed.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub judged_with: String,
 }
 
 /// The Upstream a target comes from.

@@ -114,6 +114,11 @@ fn shards_of_different_policies_do_not_merge() {
         "{}",
         out.stderr
     );
+    // Judged alike in policy, but not in how (which addresses): no merge either.
+    let c = dir.path().join("c.json").display().to_string();
+    check(&targets, &["--json-out", &c, "--addresses", "first"]);
+    let out = common::run(&["merge", &a, &c]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
     let bad = common::run(&["check", &targets[0], "--shard", "3/3"]);
     assert_eq!(bad.code, 2, "{}", bad.stderr);
 }
