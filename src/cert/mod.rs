@@ -27,6 +27,10 @@ const V_ERR_UNABLE_TO_GET_ISSUER_CERT: i32 = 2;
 const V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY: i32 = 20;
 /// OpenSSL `X509_V_ERR_INVALID_CA`: an issuing certificate is not a CA.
 const V_ERR_INVALID_CA: i32 = 24;
+/// `X509_V_ERR_CERT_NOT_YET_VALID`.
+const V_ERR_CERT_NOT_YET_VALID: i32 = 9;
+/// `X509_V_ERR_CERT_HAS_EXPIRED`.
+const V_ERR_CERT_HAS_EXPIRED: i32 = 10;
 /// OpenSSL `X509_V_ERR_INVALID_PURPOSE`: the leaf may not be used for the purpose (serverAuth).
 const V_ERR_INVALID_PURPOSE: i32 = 26;
 

@@ -178,3 +178,12 @@ pub fn load_ca_file(path: &Path) -> Result<Vec<X509>, CertError> {
     }
     Ok(cas)
 }
+
+/// Certificates as one PEM text, in order (as Envoy reads an inline `trusted_ca` or chain).
+pub fn certificates_pem(certs: &[X509]) -> String {
+    certs
+        .iter()
+        .filter_map(|c| c.to_pem().ok())
+        .map(|p| String::from_utf8_lossy(&p).into_owned())
+        .collect()
+}

@@ -58,26 +58,36 @@ pub fn leaf_names(der: &[u8]) -> Result<SanNames, CertError> {
     Ok(out)
 }
 
+/// Why Envoy, verifying with a `trusted_ca`, refuses a chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnvoyVerifyFailure {
+    /// OpenSSL's reason with the leaf and its dates, e.g. `certificate has expired (leaf CN=api,
+    /// valid … to …)`.
+    pub reason: String,
+    /// The chain is outside its validity dates (the path itself holds): renewing fixes it.
+    pub out_of_date: bool,
+}
+
 /// Verifies `chain` as Envoy does with a `trusted_ca` of `cas`: path, purpose serverAuth, partial
-/// chains allowed, and the validity dates at `now` (unix seconds). `None` when Envoy accepts it,
-/// else why it refuses, e.g. `certificate has expired (CN=api, until 2026-01-01T00:00:00Z)`.
+/// chains allowed, and the validity dates at `now` (unix seconds). `None` when Envoy accepts it.
 pub fn envoy_verify(
     chain: &[Vec<u8>],
     cas: &[X509],
     now: i64,
-) -> Result<Option<String>, CertError> {
+) -> Result<Option<EnvoyVerifyFailure>, CertError> {
     let parsed = parse_all(chain)?;
     let x509s: Vec<X509> = parsed.iter().map(|p| p.x509.clone()).collect();
     let anchors = TrustAnchors::Pem(cas.to_vec());
-    if let Some((_, reason)) = verify_x509_at(&x509s, &anchors, Purpose::EnvoyUpstream, Some(now))?
-    {
-        let leaf = display_dn(&parsed[0].info.subject);
-        return Ok(Some(format!(
-            "{reason} (leaf {leaf}, valid {} to {})",
-            parsed[0].info.not_before, parsed[0].info.not_after
-        )));
-    }
-    Ok(None)
+    let failure = verify_x509_at(&x509s, &anchors, Purpose::EnvoyUpstream, Some(now))?;
+    Ok(failure.map(|(code, reason)| EnvoyVerifyFailure {
+        reason: format!(
+            "{reason} (leaf {}, valid {} to {})",
+            display_dn(&parsed[0].info.subject),
+            parsed[0].info.not_before,
+            parsed[0].info.not_after
+        ),
+        out_of_date: code == V_ERR_CERT_HAS_EXPIRED || code == V_ERR_CERT_NOT_YET_VALID,
+    }))
 }
 
 /// What the verified chain is for.

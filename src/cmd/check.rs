@@ -221,18 +221,18 @@ fn flag_disagreeing_addresses(targets: &mut [TargetResult], groups: &[usize]) {
         if prints.iter().all(|p| p.as_ref() == Some(first)) {
             continue;
         }
+        let answered: Vec<&Fingerprint> = prints.iter().flatten().collect();
         let mut what = Vec::new();
-        let field = |f: &dyn Fn(&Fingerprint) -> bool| prints.iter().flatten().any(|p| !f(p));
-        if field(&|p| p.0 == first.0) {
+        if answered.iter().any(|p| p.0 != first.0) {
             what.push("accepted suites");
         }
-        if field(&|p| p.1 == first.1) {
+        if answered.iter().any(|p| p.1 != first.1) {
             what.push("certificates");
         }
-        if field(&|p| p.2 == first.2) {
+        if answered.iter().any(|p| p.2 != first.2) {
             what.push("Envoy verdicts");
         }
-        if prints.iter().any(Option::is_none) {
+        if answered.len() < prints.len() {
             what.push("whether they answer at all");
         }
         let reason = format!(
@@ -1069,28 +1069,41 @@ pub async fn execute(req: CheckRequest) -> Result<super::Status, super::CmdError
         shard: req.shard,
         ..report
     };
-    // Report files first, each written whole or not at all: a run that cannot write them prints
-    // nothing.
-    if let Some(path) = &req.junit {
-        crate::output::write_file_atomically(path, |out| {
-            out.write_all(render_junit(&report).as_bytes())
-        })
-        .map_err(|e| super::CmdError(format!("cannot write {}: {e}", path.display())))?;
-    }
-    if let Some(path) = &req.json_out {
-        crate::output::write_json_file(path, &report)
-            .map_err(|e| super::CmdError(format!("cannot write {}: {e}", path.display())))?;
-    }
+    write_report_files(&report, req.junit.as_deref(), req.json_out.as_deref())?;
     match req.format {
-        CheckFormat::Table => crate::output::print(&crate::render::color::check_table(
-            &render_table(&report),
-            crate::render::color::Painter::new(req.color),
-        )),
+        CheckFormat::Table => crate::output::print(&coloured_table(&report, req.color)),
         CheckFormat::Json => crate::output::print_json(&report),
         CheckFormat::Yaml => crate::output::print(&render_yaml(&report)),
     }
     .map_err(super::stdout_error)?;
     Ok(report.status())
+}
+
+/// Writes a gate result's report files (JUnit, JSON), each whole or not at all, before anything is
+/// printed: a run that cannot write them prints nothing.
+pub fn write_report_files<R: Serialize>(
+    report: &CheckReport<R>,
+    junit: Option<&std::path::Path>,
+    json_out: Option<&std::path::Path>,
+) -> Result<(), super::CmdError> {
+    if let Some(path) = junit {
+        crate::output::write_file_atomically(path, |out| {
+            out.write_all(render_junit(report).as_bytes())
+        })
+        .map_err(|e| super::file_error(path, e))?;
+    }
+    if let Some(path) = json_out {
+        crate::output::write_json_file(path, report).map_err(|e| super::file_error(path, e))?;
+    }
+    Ok(())
+}
+
+/// The summary table, coloured when `color`.
+pub fn coloured_table<R>(report: &CheckReport<R>, color: bool) -> String {
+    crate::render::color::check_table(
+        &render_table(report),
+        crate::render::color::Painter::new(color),
+    )
 }
 
 /// The Upstreams of namespace `ns` (every namespace for `None`), as `kubectl get upstreams -o yaml`

@@ -7,7 +7,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::check::{
-    render_junit, render_table, CheckReport, CheckSummary, Policy, Shard, TargetResult,
+    coloured_table, write_report_files, CheckReport, CheckSummary, Policy, Shard, TargetResult,
 };
 use super::{stdout_error, CmdError, Status};
 
@@ -88,23 +88,11 @@ pub fn join(reports: &[(String, String)]) -> Result<CheckReport<Value>, CmdError
 /// Joins, writes the files, prints the result.
 pub fn run(req: MergeRequest) -> Result<Status, CmdError> {
     let report = join(&req.reports)?;
-    if let Some(path) = &req.junit {
-        crate::output::write_file_atomically(path, |out| {
-            std::io::Write::write_all(out, render_junit(&report).as_bytes())
-        })
-        .map_err(|e| CmdError(format!("cannot write {}: {e}", path.display())))?;
-    }
-    if let Some(path) = &req.json_out {
-        crate::output::write_json_file(path, &report)
-            .map_err(|e| CmdError(format!("cannot write {}: {e}", path.display())))?;
-    }
+    write_report_files(&report, req.junit.as_deref(), req.json_out.as_deref())?;
     if req.json {
         crate::output::print_json(&report)
     } else {
-        crate::output::print(&crate::render::color::check_table(
-            &render_table(&report),
-            crate::render::color::Painter::new(req.color),
-        ))
+        crate::output::print(&coloured_table(&report, req.color))
     }
     .map_err(stdout_error)?;
     Ok(report.status())

@@ -40,6 +40,11 @@ impl From<&str> for CmdError {
     }
 }
 
+/// A report file that could not be written, as a command error.
+pub fn file_error(path: &std::path::Path, e: std::io::Error) -> CmdError {
+    CmdError(format!("cannot write {}: {e}", path.display()))
+}
+
 /// A failed write to stdout, as a command error.
 pub fn stdout_error(e: std::io::Error) -> CmdError {
     CmdError(format!("cannot write to stdout: {e}"))

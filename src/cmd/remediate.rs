@@ -111,8 +111,7 @@ pub async fn run(mut req: Request) -> Result<Status, CmdError> {
     };
     // The evidence is written even when no patch can be trusted: that is when it is wanted.
     if let Some(path) = &req.json_out {
-        crate::output::write_json_file(path, &report)
-            .map_err(|e| CmdError(format!("cannot write {}: {e}", path.display())))?;
+        crate::output::write_json_file(path, &report).map_err(|e| super::file_error(path, e))?;
     }
     if report.has_inconclusive() {
         return Err(CmdError(format!(

@@ -72,8 +72,7 @@ pub async fn scan_target_at(
 pub fn emit(report: &ScanReport, output: Output) -> Result<Status, CmdError> {
     // The file first: a run whose report file cannot be written prints nothing.
     if let Some(path) = &output.json_out {
-        write_json_file(path, report)
-            .map_err(|e| CmdError(format!("cannot write {}: {e}", path.display())))?;
+        write_json_file(path, report).map_err(|e| super::file_error(path, e))?;
     }
     match output.format {
         Format::Json => print_json(report),

@@ -71,11 +71,7 @@ pub struct RootCa {
 impl RootCa {
     /// The CAs as one PEM text, as Envoy reads an inline `trusted_ca`.
     pub fn pem(&self) -> String {
-        self.certificates
-            .iter()
-            .filter_map(|c| c.to_pem().ok())
-            .map(|p| String::from_utf8_lossy(&p).into_owned())
-            .collect()
+        crate::cert::certificates_pem(&self.certificates)
     }
 }
 

@@ -102,6 +102,11 @@ impl SslParameters {
     }
 }
 
+/// The version name Gloo writes for `p`; SSLv3, which Gloo cannot express, as its lowest, TLSv1_0.
+pub fn written_version(p: Protocol) -> &'static str {
+    gloo_version_name(p).unwrap_or("TLSv1_0")
+}
+
 /// Gloo's `SslParameters.ProtocolVersion` name for a version: `TLSv1_0` … `TLSv1_3`.
 /// `None` for SSLv3, which Gloo and Envoy cannot express.
 pub fn gloo_version_name(p: Protocol) -> Option<&'static str> {

@@ -127,8 +127,8 @@ pub(super) fn check_version_order(parameters: &Node, context: &str) -> Result<()
         if min > max {
             return Err(GlooError::VersionOrder {
                 context: context.to_string(),
-                min: gloo_version_name(min).unwrap_or("TLSv1_0").to_string(),
-                max: gloo_version_name(max).unwrap_or("TLSv1_0").to_string(),
+                min: written_version(min).to_string(),
+                max: written_version(max).to_string(),
             });
         }
     }

@@ -184,7 +184,7 @@ pub(super) fn string_seq(items: &[String]) -> Node {
 
 /// SSLv3 cannot be expressed in Gloo; TLSv1_0 is the lowest version it can (see [`SslParameters`]).
 pub(super) fn version_node(p: Protocol) -> Node {
-    Node::Str(gloo_version_name(p).unwrap_or("TLSv1_0").to_string())
+    Node::Str(written_version(p).to_string())
 }
 
 pub(super) fn secret_node(secret: &SecretRef) -> Node {

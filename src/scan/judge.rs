@@ -18,18 +18,15 @@ use std::sync::Arc;
 use super::*;
 use super::{report::*, suites::*};
 
-pub(super) fn gloo_version(p: Protocol) -> String {
-    // Gloo has no SSLv3; the lowest version it can express is TLSv1_0.
-    crate::gloo::gloo_version_name(p)
-        .unwrap_or("TLSv1_0")
-        .to_string()
-}
-
 /// The patch as Gloo field values.
 pub fn parameters_report(params: &TlsParams) -> ParametersReport {
     ParametersReport {
-        minimum_protocol_version: params.min_version.map(gloo_version),
-        maximum_protocol_version: params.max_version.map(gloo_version),
+        minimum_protocol_version: params
+            .min_version
+            .map(|p| crate::gloo::written_version(p).to_string()),
+        maximum_protocol_version: params
+            .max_version
+            .map(|p| crate::gloo::written_version(p).to_string()),
         cipher_suites: params
             .cipher_entries
             .as_ref()
@@ -171,41 +168,51 @@ pub(super) async fn first_look(
     }
 }
 
-/// What the trust Envoy applies makes of `chain`: problems, and whether the chain and names passed.
-pub(super) fn trust_problems(
-    view: &UpstreamView,
-    chain: &[Vec<u8>],
-) -> (Vec<Problem>, Option<bool>, Option<bool>) {
+/// What the trust Envoy applies makes of a chain.
+#[derive(Default)]
+pub(super) struct TrustJudgement {
+    pub(super) problems: Vec<Problem>,
+    /// What to do about them, a sentence each.
+    pub(super) advice: Vec<&'static str>,
+    /// The chain is refused only for its dates: the upstream must renew it.
+    pub(super) out_of_date: bool,
+    pub(super) chain_verified: Option<bool>,
+    pub(super) san_matched: Option<bool>,
+}
+
+/// What the trust Envoy applies (none without a root CA) makes of `chain`.
+pub(super) fn judge_trust(view: &UpstreamView, chain: &[Vec<u8>]) -> TrustJudgement {
+    let mut out = TrustJudgement::default();
     let Some(root) = &view.root_ca else {
-        return (Vec::new(), None, None);
+        return out;
     };
     if chain.is_empty() {
-        return (Vec::new(), None, None);
+        return out;
     }
-    let mut problems = Vec::new();
-    let chain_ok = match cert::envoy_verify(chain, &root.certificates, crate::util::now_unix()) {
-        Ok(None) => Some(true),
-        Ok(Some(failure)) => {
-            problems.push(Problem {
-                kind: ProblemKind::CertificateVerify,
-                detail: format!(
-                    "with the root CA from {}, Envoy verifies the server's chain and refuses it: {failure}",
-                    root.source
-                ),
-            });
-            Some(false)
-        }
-        Err(e) => {
-            problems.push(Problem {
-                kind: ProblemKind::CertificateVerify,
-                detail: format!("the server's certificate cannot be parsed: {e}"),
-            });
-            Some(false)
-        }
+    let refused = |detail: String| Problem {
+        kind: ProblemKind::CertificateVerify,
+        detail,
     };
-    let san_ok = if view.verify_subject_alt_name.is_empty() {
-        None
-    } else {
+    out.chain_verified = Some(false);
+    match cert::envoy_verify(chain, &root.certificates, crate::util::now_unix()) {
+        Ok(None) => out.chain_verified = Some(true),
+        Ok(Some(failure)) => {
+            out.problems.push(refused(format!(
+                "with the root CA from {}, Envoy verifies the server's chain and refuses it: {}",
+                root.source, failure.reason
+            )));
+            out.out_of_date = failure.out_of_date;
+            out.advice.push(if failure.out_of_date {
+                "Renew the upstream's certificate: Envoy with a root CA refuses a chain outside its dates."
+            } else {
+                "Put the CA that issued the upstream's chain in the secret's ca.crt (glooctl create secret tls NAME --rootca CA.pem), or serve a chain the configured CA signed."
+            });
+        }
+        Err(e) => out.problems.push(refused(format!(
+            "the server's certificate cannot be parsed: {e}"
+        ))),
+    }
+    if !view.verify_subject_alt_name.is_empty() {
         let names = cert::leaf_names(&chain[0]).unwrap_or_default();
         let cert_names = envoy::san::CertificateNames {
             dns: &names.dns,
@@ -215,7 +222,7 @@ pub(super) fn trust_problems(
         };
         let ok = envoy::san::verify_subject_alt_name(&view.verify_subject_alt_name, &cert_names);
         if !ok {
-            problems.push(Problem {
+            out.problems.push(Problem {
                 kind: ProblemKind::CertificateSan,
                 detail: format!(
                     "verifySubjectAltName is {}, and Envoy refuses the server: {}",
@@ -223,29 +230,13 @@ pub(super) fn trust_problems(
                     envoy::san::explain_mismatch(&view.verify_subject_alt_name, &cert_names)
                 ),
             });
-        }
-        Some(ok)
-    };
-    (problems, chain_ok, san_ok)
-}
-
-pub(super) fn trust_advice(problems: &[Problem]) -> Option<String> {
-    let mut out = Vec::new();
-    for p in problems {
-        match p.kind {
-            ProblemKind::CertificateVerify if p.detail.contains("expired") || p.detail.contains("not yet valid") => out.push(
-                "Renew the upstream's certificate: Envoy with a root CA refuses a chain outside its dates.",
-            ),
-            ProblemKind::CertificateVerify => out.push(
-                "Put the CA that issued the upstream's chain in the secret's ca.crt (glooctl create secret tls NAME --rootca CA.pem), or serve a chain the configured CA signed.",
-            ),
-            ProblemKind::CertificateSan => out.push(
+            out.advice.push(
                 "List a name the certificate has in sslConfig.verifySubjectAltName, or reissue the certificate with a DNS SAN for the configured name.",
-            ),
-            _ => {}
+            );
         }
+        out.san_matched = Some(ok);
     }
-    (!out.is_empty()).then(|| out.join(" "))
+    out
 }
 
 /// The verdict for `req`: the plan from the scan data, checked by a real handshake as that Envoy
@@ -296,26 +287,31 @@ pub(super) async fn judge(
     // SNI: when Envoy's handshake is refused and the scan's name differs from what Envoy sends,
     // the same client with the scan's name tells whether the name is what is missing.
     let mut named_chain = Vec::new();
+    // The handshake with the scan's name, and the parameters it used: the patch's own check when
+    // those are the patch's.
+    let mut with_name_sim: Option<(TlsParams, Simulation)> = None;
     let sni_fix = match (&side.scanned_sni, &simulation) {
         (Some(name), Simulation::Failed { .. }) if answered(&simulation) && !needs_certificate => {
             let with_name = scan_prober.simulate(&client.spec(), certificate).await;
             let fixed = match &with_name {
                 Simulation::Connected { chain, .. } => {
                     named_chain = chain.clone();
+                    with_name_sim = Some((view.params.clone(), with_name.clone()));
                     true
                 }
                 // The suites do not match either: does the name matter once they do?
                 Simulation::Failed { .. } if plan.verdict != Verdict::Compatible => {
-                    let patched =
-                        EnvoyClient::with_params(view.profile, &merged(&view.params, &plan.params))
-                            .spec();
+                    let params = merged(&view.params, &plan.params);
+                    let patched = EnvoyClient::with_params(view.profile, &params).spec();
                     let (without, with) = tokio::join!(
                         side.prober.simulate(&patched, certificate),
                         scan_prober.simulate(&patched, certificate)
                     );
-                    answered(&without)
+                    let fixed = answered(&without)
                         && agreed(&without, presented).is_none()
-                        && matches!(with, Simulation::Connected { .. })
+                        && matches!(with, Simulation::Connected { .. });
+                    with_name_sim = Some((params, with));
+                    fixed
                 }
                 Simulation::Failed { .. } => false,
             };
@@ -420,6 +416,12 @@ pub(super) async fn judge(
         let patched = merged(&view.params, &plan.params);
         let after = if plan.params.is_empty() && sni_fix.is_none() {
             simulation.clone()
+        } else if let Some((_, sim)) = with_name_sim
+            .as_ref()
+            .filter(|(params, _)| sni_fix.is_some() && *params == patched)
+        {
+            // The SNI check already made this very handshake.
+            sim.clone()
         } else {
             let prober = if sni_fix.is_some() {
                 scan_prober
@@ -481,14 +483,11 @@ pub(super) async fn judge(
         Simulation::Connected { chain, .. } => chain,
         Simulation::Failed { .. } => &named_chain,
     };
-    let (trust_issues, chain_verified, san_matched) = trust_problems(view, chain);
+    let trust = judge_trust(view, chain);
     let mut remediation = remediation;
-    if !trust_issues.is_empty() {
-        let expired = trust_issues.iter().any(|p| {
-            p.kind == ProblemKind::CertificateVerify
-                && (p.detail.contains("expired") || p.detail.contains("not yet valid"))
-        });
-        let advice = trust_advice(&trust_issues).unwrap_or_default();
+    if !trust.problems.is_empty() {
+        let expired = trust.out_of_date;
+        let advice = trust.advice.join(" ");
         match plan.verdict {
             Verdict::Compatible => {
                 plan.verdict = if expired {
@@ -522,7 +521,7 @@ pub(super) async fn judge(
                 }
             }
         }
-        plan.problems.extend(trust_issues);
+        plan.problems.extend(trust.problems);
     }
 
     let report = EnvoyReport {
@@ -532,8 +531,8 @@ pub(super) async fn judge(
         trust: EnvoyTrustReport {
             root_ca: view.root_ca.as_ref().map(|r: &RootCa| r.source.clone()),
             verify_subject_alt_name: view.verify_subject_alt_name.clone(),
-            chain_verified,
-            san_matched,
+            chain_verified: trust.chain_verified,
+            san_matched: trust.san_matched,
             unknown: view.trust_unknown.clone(),
         },
         negotiated,

@@ -52,13 +52,6 @@ pub struct RealReport {
     pub disagreement: Option<String>,
 }
 
-/// Gloo's version names (`TLSv1_2`) for Envoy's `tls_params`.
-fn version(p: crate::tls::protocol::Protocol) -> String {
-    crate::gloo::gloo_version_name(p)
-        .unwrap_or("TLSv1_0")
-        .to_string()
-}
-
 /// The cluster Gloo would build for `view` with `params`, sending `sni`.
 fn cluster(
     upstream: SocketAddr,
@@ -89,17 +82,16 @@ fn cluster(
             .as_ref()
             .map(|e| e.iter().map(|x| x.to_string()).collect()),
         ecdh_curves: params.ecdh_curves.clone(),
-        min_version: params.min_version.map(version),
-        max_version: params.max_version.map(version),
+        min_version: params
+            .min_version
+            .map(|p| crate::gloo::written_version(p).to_string()),
+        max_version: params
+            .max_version
+            .map(|p| crate::gloo::written_version(p).to_string()),
         trusted_ca_pem: view.root_ca.as_ref().map(|r| r.pem()),
         verify_subject_alt_name: view.verify_subject_alt_name.clone(),
         client_certificate: view.client_certificate.as_ref().and_then(|c| {
-            let chain: String = c
-                .chain
-                .iter()
-                .filter_map(|x| x.to_pem().ok())
-                .map(|p| String::from_utf8_lossy(&p).into_owned())
-                .collect();
+            let chain = crate::cert::certificates_pem(&c.chain);
             let key = c.key.private_key_to_pem_pkcs8().ok()?;
             Some((chain, String::from_utf8_lossy(&key).into_owned()))
         }),
