@@ -130,3 +130,19 @@ fn the_plugin_says_kubectl_cipher_test_and_a_missing_kubectl_is_one_line() {
     let line = common::one_error_line(&out.stderr);
     assert!(line.contains("--upstreams FILE"), "{line}");
 }
+
+#[test]
+fn kubectl_failing_gives_its_error_line_not_its_first_warning() {
+    let dir = plugin_dir("");
+    let kubectl = dir.path().join("kubectl");
+    std::fs::write(
+        &kubectl,
+        "#!/bin/sh\necho \"W1203 memcache.go:265] couldn't get current server API group list\" >&2\n\
+         echo 'error: You must be logged in to the server (Unauthorized)' >&2\nexit 1\n",
+    )
+    .unwrap();
+    let out = plugin(&dir, &["check", "-n", "gloo-system"]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    let line = common::one_error_line(&out.stderr);
+    assert!(line.contains("You must be logged in"), "{line}");
+}

@@ -769,3 +769,84 @@ fn check_verifies_only_upstreams_whose_secret_holds_the_ca() {
         .to_string()
         .contains("certificate not verified"));
 }
+
+/// A real scan of a server Envoy connects to (the simulation alone), to set real-Envoy outcomes on.
+fn compatible_report() -> (ScanReport, TlsServer) {
+    let server = TlsServer::start(ServerConfig::tls12_only("ECDHE-RSA-AES128-GCM-SHA256")).unwrap();
+    let target = format!("127.0.0.1:{}", server.port());
+    let Ok(Action::Scan {
+        target,
+        sni,
+        config,
+        ..
+    }) = parse_from(["cipher-test", "scan", &target, "--envoy-bin", "off"])
+    else {
+        panic!("flags")
+    };
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let report = runtime
+        .block_on(cipher_test::cmd::scan::scan_target(&target, &sni, &config))
+        .unwrap();
+    assert_eq!(report.envoy.as_ref().unwrap().verdict, Verdict::Compatible);
+    (report, server)
+}
+
+fn failed(failure: real::Failure) -> Outcome {
+    Outcome {
+        connected: false,
+        protocol: None,
+        cipher: None,
+        curve: None,
+        sigalg: None,
+        failure: Some(failure),
+    }
+}
+
+/// The decisions the real Envoy's outcomes force on a report, without needing an Envoy: the
+/// outcomes here stand for what one reported.
+#[test]
+fn a_real_envoy_that_disagrees_decides_and_one_that_never_answered_decides_nothing() {
+    use cipher_test::scan::real::{apply, Configuration};
+    let bin = EnvoyBinary {
+        path: "envoy".into(),
+        version: "1.40.0".into(),
+        tls_library: "BoringSSL".into(),
+    };
+    // Envoy failed where the simulation connected: its outcome stands, and the scan says so.
+    let (mut report, _server) = compatible_report();
+    apply(
+        &mut report,
+        &bin,
+        &[(
+            Configuration::AsConfigured,
+            failed(real::Failure::Handshake),
+        )],
+    );
+    let envoy = report.envoy.as_ref().unwrap();
+    assert_eq!(envoy.verdict, Verdict::Incompatible);
+    let real = envoy.real.as_ref().unwrap();
+    assert!(!real.agrees);
+    assert!(
+        real.disagreement
+            .as_deref()
+            .unwrap()
+            .contains("a real Envoy fails"),
+        "{real:?}"
+    );
+    assert!(report.real_disagrees());
+
+    // No TLS answer at all (refused, or nothing in time): inconclusive, the verdict untouched.
+    for unsettled in [real::Failure::Connect, real::Failure::Timeout] {
+        let (mut report, _server) = compatible_report();
+        apply(
+            &mut report,
+            &bin,
+            &[(Configuration::AsConfigured, failed(unsettled))],
+        );
+        let envoy = report.envoy.as_ref().unwrap();
+        assert_eq!(envoy.verdict, Verdict::Compatible);
+        assert!(envoy.inconclusive);
+        assert!(report.has_inconclusive());
+        assert!(!report.real_disagrees());
+    }
+}

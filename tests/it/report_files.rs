@@ -99,3 +99,26 @@ fn a_report_file_that_cannot_be_written_leaves_nothing_behind() {
         "a partial file was left"
     );
 }
+
+#[test]
+fn a_report_file_is_written_through_a_link_and_keeps_its_mode() {
+    use std::os::unix::fs::PermissionsExt;
+    let server = TlsServer::start(ServerConfig::tls12_only("ECDHE-RSA-AES256-SHA")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let real = dir.path().join("real.json");
+    std::fs::write(&real, "old").unwrap();
+    std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let link = dir.path().join("link.json");
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    let target = format!("127.0.0.1:{}", server.port());
+    let out = common::run(&["scan", &target, "--json-out", link.to_str().unwrap(), "-q"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(std::fs::symlink_metadata(&link)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    let doc: Value = serde_json::from_str(&std::fs::read_to_string(&real).unwrap()).unwrap();
+    assert_eq!(doc["envoy"]["verdict"], "needs_patch");
+    let mode = std::fs::metadata(&real).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+}

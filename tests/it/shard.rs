@@ -168,3 +168,20 @@ fn a_missing_or_repeated_shard_does_not_merge() {
     let whole = common::run(&["merge", &path("s0.json"), &path("s1.json")]);
     assert_eq!(whole.code, 0, "{}", whole.stderr);
 }
+
+#[test]
+fn merge_reads_only_check_reports() {
+    let server = TlsServer::start(ServerConfig::tls12_only("ECDHE-RSA-AES128-GCM-SHA256")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let scan = dir.path().join("scan.json");
+    let target = format!("127.0.0.1:{}", server.port());
+    let out = common::run(&["scan", &target, "--json-out", scan.to_str().unwrap(), "-q"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let out = common::run(&["merge", scan.to_str().unwrap()]);
+    assert_eq!(out.code, 2);
+    assert!(
+        common::one_error_line(&out.stderr).contains("not a cipher-test check report"),
+        "{}",
+        out.stderr
+    );
+}
