@@ -457,7 +457,8 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    fn failed(failure: Failure) -> Self {
+    /// An outcome without a handshake, for `failure`.
+    pub fn failed(failure: Failure) -> Self {
         Outcome {
             connected: false,
             protocol: None,

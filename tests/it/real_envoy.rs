@@ -791,17 +791,6 @@ fn compatible_report() -> (ScanReport, TlsServer) {
     (report, server)
 }
 
-fn failed(failure: real::Failure) -> Outcome {
-    Outcome {
-        connected: false,
-        protocol: None,
-        cipher: None,
-        curve: None,
-        sigalg: None,
-        failure: Some(failure),
-    }
-}
-
 /// The decisions the real Envoy's outcomes force on a report, without needing an Envoy: the
 /// outcomes here stand for what one reported.
 #[test]
@@ -819,7 +808,7 @@ fn a_real_envoy_that_disagrees_decides_and_one_that_never_answered_decides_nothi
         &bin,
         &[(
             Configuration::AsConfigured,
-            failed(real::Failure::Handshake),
+            Outcome::failed(real::Failure::Handshake),
         )],
     );
     let envoy = report.envoy.as_ref().unwrap();
@@ -841,7 +830,7 @@ fn a_real_envoy_that_disagrees_decides_and_one_that_never_answered_decides_nothi
         apply(
             &mut report,
             &bin,
-            &[(Configuration::AsConfigured, failed(unsettled))],
+            &[(Configuration::AsConfigured, Outcome::failed(unsettled))],
         );
         let envoy = report.envoy.as_ref().unwrap();
         assert_eq!(envoy.verdict, Verdict::Compatible);
