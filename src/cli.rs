@@ -447,13 +447,8 @@ struct CheckArgs {
     #[arg(short = 'o', long, value_enum, default_value_t = CliCheckFormat::Table)]
     format: CliCheckFormat,
 
-    /// Also write a JUnit XML report (one testcase per target) to FILE.
-    #[arg(long, value_name = "FILE", value_parser = report_file)]
-    junit: Option<std::path::PathBuf>,
-
-    /// Also write the JSON report to FILE (written whole or not at all), whatever stdout shows.
-    #[arg(long, value_name = "FILE", value_parser = report_file)]
-    json_out: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    files: GateFiles,
 
     /// Which addresses of a name to check: all (Envoy may connect to any; addresses that disagree
     /// fail as a mixed fleet) or the first.
@@ -490,13 +485,36 @@ struct MergeArgs {
     #[arg(short = 'o', long, value_enum, default_value_t = CliMergeFormat::Table)]
     format: CliMergeFormat,
 
+    #[command(flatten)]
+    files: GateFiles,
+}
+
+/// The report files of a gate result (`check`, `merge`), each written whole or not at all,
+/// whatever stdout shows.
+#[derive(Debug, Args)]
+struct GateFiles {
     /// Also write a JUnit XML report (one testcase per target) to FILE.
     #[arg(long, value_name = "FILE", value_parser = report_file)]
     junit: Option<std::path::PathBuf>,
 
-    /// Also write the merged JSON report to FILE.
+    /// Also write the JSON report to FILE.
     #[arg(long, value_name = "FILE", value_parser = report_file)]
     json_out: Option<std::path::PathBuf>,
+
+    /// Also write a SARIF 2.1.0 log to FILE, for GitHub or GitLab code scanning: one result per
+    /// finding of a failed or errored target, located at its line of --targets or --upstreams.
+    #[arg(long, value_name = "FILE", value_parser = report_file)]
+    sarif: Option<std::path::PathBuf>,
+}
+
+impl From<GateFiles> for crate::cmd::check::ReportFiles {
+    fn from(f: GateFiles) -> Self {
+        crate::cmd::check::ReportFiles {
+            junit: f.junit,
+            json: f.json_out,
+            sarif: f.sarif,
+        }
+    }
 }
 
 /// What `merge` prints.
@@ -1024,7 +1042,8 @@ fn check(c: CheckArgs, color: ColorChoice) -> Result<Action, CliError> {
         if let Some(ns) = &c.namespace {
             infos.retain(|u| &u.namespace == ns);
         }
-        let found = upstream_targets(&infos);
+        let file = c.upstreams.as_deref();
+        let found = upstream_targets(&infos, file);
         if found.is_empty() {
             return Err(input(format!("{path}: no Upstream in it uses TLS (sslConfig, useTls, or a static host on port 443)")));
         }
@@ -1101,8 +1120,7 @@ fn check(c: CheckArgs, color: ColorChoice) -> Result<Action, CliError> {
         max_connections: usize::from(c.max_connections),
         color: c.format == CliCheckFormat::Table && color.enabled(),
         format: c.format.into(),
-        junit: c.junit,
-        json_out: c.json_out,
+        files: c.files.into(),
         all_rows: c.all_rows,
         shard,
         every_address: c.addresses == "all",
@@ -1127,8 +1145,7 @@ fn merge(m: MergeArgs, color: ColorChoice) -> Result<Action, CliError> {
         reports,
         json: m.format == CliMergeFormat::Json,
         color: m.format == CliMergeFormat::Table && color.enabled(),
-        junit: m.junit,
-        json_out: m.json_out,
+        files: m.files.into(),
     })))
 }
 

@@ -1,5 +1,5 @@
-//! Small shared helpers: durations as people write and read them, the clock, and one small
-//! pseudo-random generator.
+//! Small shared helpers: durations as people write and read them, the clock, one small
+//! pseudo-random generator, and one stable hash.
 
 use std::time::Duration;
 
@@ -99,6 +99,14 @@ mod tests {
 /// between retries, and the random bytes of the no-panic tests).
 #[derive(Debug, Clone)]
 pub struct Xorshift(u64);
+
+/// FNV-1a, 64 bits: a hash that is the same on every machine and in every release (shards and
+/// SARIF fingerprints depend on it).
+pub fn stable_hash(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
 
 impl Xorshift {
     /// A generator from `seed` (any value; zero is replaced, as xorshift would stay at zero).

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
 
+use super::rule::Rule;
 use super::scan::TargetError;
 use crate::envoy::verdict::{ProblemKind, Verdict};
 use crate::envoy::view::{EnvoySni, RootCa};
@@ -125,6 +126,15 @@ pub struct CheckTarget {
     pub verify_subject_alt_name: Vec<String>,
     /// A host of a static Upstream (an SNI fix goes to its `sniAddr`).
     pub static_host: bool,
+    /// Where the target was written (a targets-file line, an Upstream's first line).
+    pub source: Option<Source>,
+}
+
+/// A place in an input file: its path as given (`-`: standard input) and a line, from 1.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Source {
+    pub file: String,
+    pub line: u64,
 }
 
 impl CheckTarget {
@@ -242,7 +252,9 @@ fn flag_disagreeing_addresses(targets: &mut [TargetResult], groups: &[usize]) {
             what.join(", ")
         );
         for &i in members {
-            targets[i].reasons.push(reason.clone());
+            targets[i]
+                .findings
+                .push(Rule::AddressesDisagree, reason.clone());
             if targets[i].result == Outcome::Pass {
                 targets[i].result = Outcome::Fail;
             }
@@ -264,6 +276,7 @@ pub fn plain_target(hp: HostPort, sni: SniChoice) -> CheckTarget {
         envoy_sni: None,
         verify_subject_alt_name: Vec::new(),
         static_host: false,
+        source: None,
     }
 }
 
@@ -287,7 +300,13 @@ pub fn parse_targets_file(text: &str, source: &str) -> Result<Vec<CheckTarget>, 
                 _ => return Err(err(format!("unexpected '{w}' (expected sni=NAME)"))),
             }
         }
-        out.push(plain_target(hp, sni));
+        out.push(CheckTarget {
+            source: Some(Source {
+                file: source.to_string(),
+                line: i as u64 + 1,
+            }),
+            ..plain_target(hp, sni)
+        });
         if out.len() > MAX_TARGETS {
             return Err(format!("{source}: more than {MAX_TARGETS} targets"));
         }
@@ -318,7 +337,7 @@ pub fn parse_resolve(text: &str) -> Result<((String, u16), Vec<SocketAddr>), Str
 
 /// The targets of Gloo Upstreams that use TLS: each static host with the SNI Envoy would send, or
 /// the Kubernetes Service's cluster DNS name, judged against the Upstream's own parameters.
-pub fn upstream_targets(infos: &[UpstreamInfo]) -> Vec<CheckTarget> {
+pub fn upstream_targets(infos: &[UpstreamInfo], file: Option<&str>) -> Vec<CheckTarget> {
     let mut out = Vec::new();
     for u in infos.iter().filter(|u| u.uses_tls) {
         let (params, params_error) = match crate::gloo::tls_params(&u.parameters) {
@@ -367,10 +386,53 @@ pub fn upstream_targets(infos: &[UpstreamInfo]) -> Vec<CheckTarget> {
                 envoy_sni: Some(envoy_sni),
                 verify_subject_alt_name: u.verify_subject_alt_name.clone(),
                 static_host: matches!(u.target, UpstreamTarget::Static(_)),
+                source: file.zip(u.line).map(|(file, line)| Source {
+                    file: file.to_string(),
+                    line,
+                }),
             });
         }
     }
     out
+}
+
+/// Why a target failed or erred: each reason says what to change, and `rules[i]` names the rule
+/// `reasons[i]` breaks.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Findings {
+    pub reasons: Vec<String>,
+    pub rules: Vec<Rule>,
+}
+
+impl Findings {
+    /// One finding.
+    pub fn one(rule: Rule, reason: impl Into<String>) -> Self {
+        let mut f = Findings::default();
+        f.push(rule, reason);
+        f
+    }
+
+    pub fn push(&mut self, rule: Rule, reason: impl Into<String>) {
+        self.reasons.push(reason.into());
+        self.rules.push(rule);
+    }
+
+    pub fn append(&mut self, other: Findings) {
+        self.reasons.extend(other.reasons);
+        self.rules.extend(other.rules);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.reasons.is_empty()
+    }
+
+    /// Each reason with its rule.
+    pub fn iter(&self) -> impl Iterator<Item = (Rule, &str)> {
+        self.rules
+            .iter()
+            .copied()
+            .zip(self.reasons.iter().map(String::as_str))
+    }
 }
 
 /// pass, fail or error.
@@ -390,9 +452,13 @@ pub struct TargetResult<R = ScanReport> {
     pub host: String,
     pub port: u16,
     pub upstream: Option<UpstreamRef>,
+    /// Where the target was written, when it came from a file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<Source>,
     pub result: Outcome,
-    /// Why it failed or erred, each saying what to change.
-    pub reasons: Vec<String>,
+    /// Why it failed or erred (empty when it passed).
+    #[serde(flatten)]
+    pub findings: Findings,
     /// The full scan report (`null` when the scan could not run).
     pub report: Option<R>,
     /// How long this target took, scan and judgement.
@@ -509,9 +575,9 @@ pub fn evaluate(
     target: &CheckTarget,
     report: &ScanReport,
     now: i64,
-) -> (Outcome, Vec<String>) {
-    let mut errors = Vec::new();
-    let mut fails = Vec::new();
+) -> (Outcome, Findings) {
+    let mut errors = Findings::default();
+    let mut fails = Findings::default();
     if report.has_inconclusive() {
         let examples: Vec<String> = report
             .ciphers
@@ -529,9 +595,12 @@ pub fn evaluate(
                 examples.join("; ")
             )
         };
-        errors.push(format!(
+        errors.push(
+            Rule::Inconclusive,
+            format!(
             "{what}, so the result cannot be trusted; rerun with a longer --timeout or more --retries"
-        ));
+        ),
+        );
     }
     if let Some(real) = report
         .envoy
@@ -539,16 +608,20 @@ pub fn evaluate(
         .and_then(|e| e.real.as_ref())
         .filter(|r| !r.agrees)
     {
-        errors.push(format!(
-            "a real {} disagrees with cipher-test's simulation ({}); its outcome stands",
-            real.envoy,
-            real.disagreement.as_deref().unwrap_or("no detail")
-        ));
+        errors.push(
+            Rule::RealEnvoy,
+            format!(
+                "a real {} disagrees with cipher-test's simulation ({}); its outcome stands",
+                real.envoy,
+                real.disagreement.as_deref().unwrap_or("no detail")
+            ),
+        );
     }
     if let Some(e) = &target.params_error {
-        fails.push(format!(
-            "the Upstream's sslConfig.parameters would fail Envoy's config load: {e}"
-        ));
+        fails.push(
+            Rule::ParametersRejected,
+            format!("the Upstream's sslConfig.parameters would fail Envoy's config load: {e}"),
+        );
     }
     if let Some(envoy) = &report.envoy {
         let mut problems: Vec<_> = envoy.problems.iter().collect();
@@ -596,15 +669,21 @@ pub fn evaluate(
                 }
                 _ => envoy.advice.clone(),
             };
-            fails.push(format!(
-                "Envoy ({}) would not connect {how}: {}; fix: {fix}",
-                envoy.profile,
-                if what.is_empty() {
-                    "handshake failure".to_string()
-                } else {
-                    what.join(", ")
-                }
-            ));
+            let rule = problems
+                .first()
+                .map_or(Rule::HandshakeFailure, |p| p.kind.into());
+            fails.push(
+                rule,
+                format!(
+                    "Envoy ({}) would not connect {how}: {}; fix: {fix}",
+                    envoy.profile,
+                    if what.is_empty() {
+                        "handshake failure".to_string()
+                    } else {
+                        what.join(", ")
+                    }
+                ),
+            );
         }
     }
     if let Some(cert) = &report.certificate {
@@ -612,28 +691,37 @@ pub fn evaluate(
         if let Some(t) = earliest {
             let days = (t - now).div_euclid(86_400);
             if t <= now {
-                fails.push("the certificate has expired: renew it".into());
+                fails.push(
+                    Rule::CertificateExpired,
+                    "the certificate has expired: renew it",
+                );
             } else if days < i64::from(policy.min_cert_days) {
-                fails.push(format!(
-                    "the certificate expires in {days} day{} (policy: at least {}): renew it",
-                    if days == 1 { "" } else { "s" },
-                    policy.min_cert_days
-                ));
+                fails.push(
+                    Rule::CertificateExpiring,
+                    format!(
+                        "the certificate expires in {days} day{} (policy: at least {}): renew it",
+                        if days == 1 { "" } else { "s" },
+                        policy.min_cert_days
+                    ),
+                );
             }
         }
         if policy.require_trusted {
             if !cert.trusted {
-                fails.push(format!(
+                fails.push(Rule::CertificateUntrusted, format!(
                     "the certificate is not trusted ({}): serve a chain that verifies against the CA Envoy uses (rootCa)",
                     cert.verify_error.as_deref().unwrap_or("verification failed")
                 ));
             }
             if cert.hostname_match == Some(false) {
-                fails.push("the certificate does not match the host name (verifySubjectAltName would fail)".into());
+                fails.push(Rule::CertificateName, "the certificate does not match the host name (verifySubjectAltName would fail)");
             }
         }
     } else if policy.require_trusted {
-        fails.push("no certificate could be read to check trust".into());
+        fails.push(
+            Rule::CertificateUnreadable,
+            "no certificate could be read to check trust",
+        );
     }
     for class in &policy.forbid {
         let bad: Vec<String> = report
@@ -646,19 +734,22 @@ pub fn evaluate(
             .collect();
         if !bad.is_empty() {
             let name = class.name();
-            fails.push(format!(
-                "the upstream accepts {name} suites ({}): disable them on the upstream",
-                bad.join(", ")
-            ));
+            fails.push(
+                Rule::ForbiddenSuites,
+                format!(
+                    "the upstream accepts {name} suites ({}): disable them on the upstream",
+                    bad.join(", ")
+                ),
+            );
         }
     }
     if !errors.is_empty() {
-        errors.extend(fails);
+        errors.append(fails);
         (Outcome::Error, errors)
     } else if !fails.is_empty() {
         (Outcome::Fail, fails)
     } else {
-        (Outcome::Pass, Vec::new())
+        (Outcome::Pass, Findings::default())
     }
 }
 
@@ -681,15 +772,23 @@ pub async fn run(
     // are connections too, and each target holds a few sockets at once.
     let targets_in_flight = Arc::new(Semaphore::new(max_connections.max(1)));
     let mut set = tokio::task::JoinSet::new();
-    let skeletons: Vec<(String, String, u16, Option<UpstreamRef>)> = targets
+    // Every target starts as an error: one whose task dies stays one, since a gate must never pass
+    // by omission.
+    let mut results: Vec<TargetResult> = targets
         .iter()
-        .map(|t| {
-            (
-                t.label(),
-                t.host_port.host.clone(),
-                t.host_port.port,
-                t.upstream.clone(),
-            )
+        .map(|t| TargetResult {
+            target: t.label(),
+            host: t.host_port.host.clone(),
+            port: t.host_port.port,
+            upstream: t.upstream.clone(),
+            source: t.source.clone(),
+            result: Outcome::Error,
+            findings: Findings::one(
+                Rule::ScanFailed,
+                "internal error: the scan of this target stopped unexpectedly",
+            ),
+            report: None,
+            elapsed_ms: 0,
         })
         .collect();
     for (i, target) in targets.into_iter().enumerate() {
@@ -764,14 +863,16 @@ pub async fn run(
             real_error = Some(e.to_string());
         }
     }
-    let mut done: BTreeMap<usize, TargetResult> = BTreeMap::new();
     for (i, (target, _, result, elapsed)) in scanned {
-        let (outcome, reasons, report) = match result {
+        let (outcome, findings, report) = match result {
             Ok(report) => {
                 let (o, mut r) = evaluate(&policy, &target, &report, crate::util::now_unix());
                 match &real_error {
                     Some(e) => {
-                        r.push(format!("the real Envoy could not judge: {e}"));
+                        r.push(
+                            Rule::RealEnvoy,
+                            format!("the real Envoy could not judge: {e}"),
+                        );
                         (Outcome::Error, r, Some(report))
                     }
                     None => (o, r, Some(report)),
@@ -784,46 +885,31 @@ pub async fn run(
             {
                 (
                     Outcome::Fail,
-                    vec![format!(
+                    Findings::one(
+                        Rule::SniRequired,
+                        format!(
                         "Envoy would not connect: SNI required: the upstream refuses a handshake \
                          with SNI {sent}, which is what Envoy sends; fix: set sslConfig.sni (on a \
                          static Upstream, hosts[].sniAddr) to a name the upstream serves"
-                    )],
+                    ),
+                    ),
                     None,
                 )
             }
-            Err(e) => (Outcome::Error, vec![e.to_string()], None),
+            Err(e) => (
+                Outcome::Error,
+                Findings::one(Rule::ScanFailed, e.to_string()),
+                None,
+            ),
         };
-        done.insert(
-            i,
-            TargetResult {
-                target: target.label(),
-                host: target.host_port.host.clone(),
-                port: target.host_port.port,
-                upstream: target.upstream.clone(),
-                result: outcome,
-                reasons,
-                report,
-                elapsed_ms: elapsed.as_millis() as u64,
-            },
-        );
+        let done = &mut results[i];
+        done.result = outcome;
+        done.findings = findings;
+        done.report = report;
+        done.elapsed_ms = elapsed.as_millis() as u64;
     }
-    // A target whose task died is still reported, as an error: a gate must never pass by omission.
-    for (i, (label, host, port, upstream)) in skeletons.into_iter().enumerate() {
-        done.entry(i).or_insert_with(|| TargetResult {
-            target: label,
-            host,
-            port,
-            upstream,
-            result: Outcome::Error,
-            reasons: vec!["internal error: the scan of this target stopped unexpectedly".into()],
-            report: None,
-            elapsed_ms: 0,
-        });
-    }
-    let mut targets: Vec<TargetResult> = done.into_values().collect();
-    flag_disagreeing_addresses(&mut targets, &groups);
-    CheckReport::new((*policy).clone(), targets, started.elapsed())
+    flag_disagreeing_addresses(&mut results, &groups);
+    CheckReport::new((*policy).clone(), results, started.elapsed())
 }
 
 /// The summary table for people.
@@ -839,6 +925,7 @@ pub fn render_table<R>(report: &CheckReport<R>) -> String {
             Outcome::Error => "ERROR",
         };
         let reasons: String = t
+            .findings
             .reasons
             .iter()
             .map(|r| {
@@ -901,8 +988,8 @@ pub fn render_junit<R>(report: &CheckReport<R>) -> String {
             xml_escape(&t.target),
             t.elapsed_ms as f64 / 1000.0
         ));
-        let body = xml_escape(&t.reasons.join("\n"));
-        let first = xml_escape(t.reasons.first().map(String::as_str).unwrap_or(""));
+        let body = xml_escape(&t.findings.reasons.join("\n"));
+        let first = xml_escape(t.findings.reasons.first().map(String::as_str).unwrap_or(""));
         match t.result {
             Outcome::Pass => out.push_str("/>\n"),
             Outcome::Fail => out.push_str(&format!(
@@ -1040,9 +1127,7 @@ pub struct CheckRequest {
     pub config: ScanConfig,
     pub max_connections: usize,
     pub format: CheckFormat,
-    pub junit: Option<std::path::PathBuf>,
-    /// Also write the JSON report here (`--json-out`).
-    pub json_out: Option<std::path::PathBuf>,
+    pub files: ReportFiles,
     /// Colour the summary table.
     pub color: bool,
     /// Keep every suite row in the reports (`--all`), not only the accepted and inconclusive ones.
@@ -1069,7 +1154,7 @@ pub async fn execute(req: CheckRequest) -> Result<super::Status, super::CmdError
         shard: req.shard,
         ..report
     };
-    write_report_files(&report, req.junit.as_deref(), req.json_out.as_deref())?;
+    req.files.write(&report)?;
     match req.format {
         CheckFormat::Table => crate::output::print(&coloured_table(&report, req.color)),
         CheckFormat::Json => crate::output::print_json(&report),
@@ -1079,23 +1164,33 @@ pub async fn execute(req: CheckRequest) -> Result<super::Status, super::CmdError
     Ok(report.status())
 }
 
-/// Writes a gate result's report files (JUnit, JSON), each whole or not at all, before anything is
-/// printed: a run that cannot write them prints nothing.
-pub fn write_report_files<R: Serialize>(
-    report: &CheckReport<R>,
-    junit: Option<&std::path::Path>,
-    json_out: Option<&std::path::Path>,
-) -> Result<(), super::CmdError> {
-    if let Some(path) = junit {
-        crate::output::write_file_atomically(path, |out| {
-            out.write_all(render_junit(report).as_bytes())
-        })
-        .map_err(|e| super::file_error(path, e))?;
+/// Where a gate result's report files go (`--junit`, `--json-out`, `--sarif`).
+#[derive(Debug, Default)]
+pub struct ReportFiles {
+    pub junit: Option<std::path::PathBuf>,
+    pub json: Option<std::path::PathBuf>,
+    pub sarif: Option<std::path::PathBuf>,
+}
+
+impl ReportFiles {
+    /// Writes each file whole or not at all, before anything is printed: a run that cannot write
+    /// them prints nothing.
+    pub fn write<R: Serialize>(&self, report: &CheckReport<R>) -> Result<(), super::CmdError> {
+        if let Some(path) = &self.junit {
+            crate::output::write_file_atomically(path, |out| {
+                out.write_all(render_junit(report).as_bytes())
+            })
+            .map_err(|e| super::file_error(path, e))?;
+        }
+        if let Some(path) = &self.json {
+            crate::output::write_json_file(path, report).map_err(|e| super::file_error(path, e))?;
+        }
+        if let Some(path) = &self.sarif {
+            crate::output::write_json_file(path, &super::sarif::render(report))
+                .map_err(|e| super::file_error(path, e))?;
+        }
+        Ok(())
     }
-    if let Some(path) = json_out {
-        crate::output::write_json_file(path, report).map_err(|e| super::file_error(path, e))?;
-    }
-    Ok(())
 }
 
 /// The summary table, coloured when `color`.
@@ -1163,8 +1258,5 @@ pub fn shard_of(target: &CheckTarget, count: usize) -> usize {
         Some(u) => format!("{}/{}", u.namespace, u.name),
         None => target.host_port.display(),
     };
-    let hash = key.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    });
-    (hash % count as u64) as usize
+    (crate::util::stable_hash(key.as_bytes()) % count as u64) as usize
 }

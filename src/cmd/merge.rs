@@ -7,7 +7,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::check::{
-    coloured_table, write_report_files, CheckReport, CheckSummary, Policy, Shard, TargetResult,
+    coloured_table, CheckReport, CheckSummary, Policy, ReportFiles, Shard, TargetResult,
 };
 use super::{stdout_error, CmdError, Status};
 
@@ -20,8 +20,7 @@ pub struct MergeRequest {
     pub json: bool,
     /// Colour the table.
     pub color: bool,
-    pub junit: Option<std::path::PathBuf>,
-    pub json_out: Option<std::path::PathBuf>,
+    pub files: ReportFiles,
 }
 
 /// A `check` report as read back from its JSON.
@@ -88,7 +87,7 @@ pub fn join(reports: &[(String, String)]) -> Result<CheckReport<Value>, CmdError
 /// Joins, writes the files, prints the result.
 pub fn run(req: MergeRequest) -> Result<Status, CmdError> {
     let report = join(&req.reports)?;
-    write_report_files(&report, req.junit.as_deref(), req.json_out.as_deref())?;
+    req.files.write(&report)?;
     if req.json {
         crate::output::print_json(&report)
     } else {

@@ -7,6 +7,8 @@ pub mod demo;
 pub mod explain;
 pub mod merge;
 pub mod remediate;
+pub mod rule;
+pub mod sarif;
 pub mod scan;
 pub mod secret;
 

@@ -29,6 +29,8 @@ pub struct UpstreamInfo {
     pub verify_subject_alt_name: Vec<String>,
     /// `spec.static.autoSniRewrite` (default true): a static host's name replaces `sslConfig.sni`.
     pub auto_sni_rewrite: bool,
+    /// The line (from 1) where the Upstream's mapping starts in the text it was read from.
+    pub line: Option<u64>,
 }
 
 impl UpstreamInfo {
@@ -71,9 +73,17 @@ impl UpstreamInfo {
 /// no host to scan. A missing `kube.serviceNamespace` is taken as the Upstream's own namespace.
 pub fn read_upstreams(yaml: &str) -> Result<Vec<UpstreamInfo>, GlooError> {
     let docs = parse_stream(yaml)?;
+    let lines = document_lines(yaml, docs.len());
     let mut out = Vec::new();
     for (i, doc) in docs.iter().enumerate() {
         let doc_no = i + 1;
+        let line_of = |item: Option<usize>| {
+            let doc = lines.get(i)?;
+            match item {
+                None => Some(doc.line),
+                Some(j) => doc.items.get(j).copied(),
+            }
+        };
         if doc.get("kind").and_then(Node::as_str) == Some("List") {
             if let Some(items) = doc.get("items") {
                 let Node::Seq(items) = items else {
@@ -87,18 +97,164 @@ pub fn read_upstreams(yaml: &str) -> Result<Vec<UpstreamInfo>, GlooError> {
                     if is_upstream(item) {
                         let place = format!("document {doc_no}, items[{j}]");
                         if let Some(info) = read_upstream(item, &place)? {
-                            out.push(info);
+                            out.push(UpstreamInfo {
+                                line: line_of(Some(j)),
+                                ..info
+                            });
                         }
                     }
                 }
             }
         } else if is_upstream(doc) {
             if let Some(info) = read_upstream(doc, &format!("document {doc_no}"))? {
-                out.push(info);
+                out.push(UpstreamInfo {
+                    line: line_of(None),
+                    ..info
+                });
             }
         }
     }
     Ok(out)
+}
+
+/// Visitor methods for scalars, each giving `$out`.
+macro_rules! scalars_give {
+    ($out:expr) => {
+        fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<Self::Value, E> {
+            Ok($out)
+        }
+        fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<Self::Value, E> {
+            Ok($out)
+        }
+        fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<Self::Value, E> {
+            Ok($out)
+        }
+        fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<Self::Value, E> {
+            Ok($out)
+        }
+        fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok($out)
+        }
+    };
+}
+
+/// Where a document starts, and where each entry of its `items` list starts (lines from 1).
+struct DocLines {
+    line: u64,
+    items: Vec<u64>,
+}
+
+/// The lines of each document of the stream, from a second pass that keeps only positions (the
+/// order-preserving [`Node`] carries none). Empty when the two passes do not count the same
+/// documents, so a line is never given to the wrong Upstream.
+fn document_lines(yaml: &str, documents: usize) -> Vec<DocLines> {
+    let Ok(docs) = serde_saphyr::from_multiple_with_options::<serde_saphyr::Spanned<ItemLines>>(
+        yaml,
+        yaml_options(),
+    ) else {
+        return Vec::new();
+    };
+    if docs.len() != documents {
+        return Vec::new();
+    }
+    docs.into_iter()
+        .map(|d| DocLines {
+            line: d.referenced.line(),
+            items: d.value.0,
+        })
+        .collect()
+}
+
+/// A document read for positions only: the start line of each entry of its top-level `items`
+/// list (a `kind: List`); nothing for any other shape.
+struct ItemLines(Vec<u64>);
+
+impl<'de> serde::Deserialize<'de> for ItemLines {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor};
+
+        /// A top-level value: a mapping is searched for `items`; anything else has none.
+        struct Top;
+        /// The `items` value: each entry's start line when it is a list.
+        struct Items;
+        struct Entries(Vec<u64>);
+
+        impl<'de> serde::Deserialize<'de> for Entries {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                d.deserialize_any(Items)
+            }
+        }
+
+        impl<'de> Visitor<'de> for Items {
+            type Value = Entries;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("any YAML value")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Entries, A::Error> {
+                let mut lines = Vec::new();
+                while let Some(item) = seq.next_element::<serde_saphyr::Spanned<IgnoredAny>>()? {
+                    lines.push(item.referenced.line());
+                }
+                Ok(Entries(lines))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Entries, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(Entries(Vec::new()))
+            }
+            fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<Entries, E> {
+                Ok(Entries(Vec::new()))
+            }
+            scalars_give!(Entries(Vec::new()));
+        }
+
+        impl<'de> Visitor<'de> for Top {
+            type Value = ItemLines;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("any YAML document")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ItemLines, A::Error> {
+                let mut items = Vec::new();
+                while let Some(key) = map.next_key::<KeyName>()? {
+                    if key.0.as_deref() == Some("items") {
+                        items = map.next_value::<Entries>()?.0;
+                    } else {
+                        map.next_value::<IgnoredAny>()?;
+                    }
+                }
+                Ok(ItemLines(items))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<ItemLines, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(ItemLines(Vec::new()))
+            }
+            fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<ItemLines, E> {
+                Ok(ItemLines(Vec::new()))
+            }
+            scalars_give!(ItemLines(Vec::new()));
+        }
+
+        d.deserialize_any(Top)
+    }
+}
+
+/// A mapping key: its text when it is a string.
+struct KeyName(Option<String>);
+
+impl<'de> serde::Deserialize<'de> for KeyName {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = KeyName;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a key")
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<KeyName, E> {
+                Ok(KeyName(Some(s.to_string())))
+            }
+            scalars_give!(KeyName(None));
+        }
+        d.deserialize_any(V)
+    }
 }
 
 pub(super) fn parse_stream(yaml: &str) -> Result<Vec<Node>, GlooError> {
@@ -295,6 +451,7 @@ pub(super) fn read_upstream(doc: &Node, place: &str) -> Result<Option<UpstreamIn
         secret,
         verify_subject_alt_name,
         auto_sni_rewrite,
+        line: None,
     }))
 }
 
@@ -417,5 +574,41 @@ impl Reader {
                 self.version(n, &format!("{P}.maximumProtocolVersion"))?;
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod line_tests {
+    use super::*;
+
+    #[test]
+    fn upstreams_know_their_lines() {
+        let yaml = "\
+# a comment
+apiVersion: gloo.solo.io/v1
+kind: Upstream
+metadata: {name: a, namespace: gloo-system}
+spec: {static: {hosts: [{addr: a.example, port: 443}]}, sslConfig: {}}
+---
+kind: ConfigMap
+data: {items: 3}
+---
+apiVersion: v1
+kind: List
+items:
+- apiVersion: gloo.solo.io/v1
+  kind: Upstream
+  metadata: {name: b, namespace: gloo-system}
+  spec: {static: {hosts: [{addr: b.example, port: 443}]}, sslConfig: {}}
+-   apiVersion: gloo.solo.io/v1
+    kind: Upstream
+    metadata:
+      name: c
+    spec: {static: {hosts: [{addr: c.example, port: 443}]}, sslConfig: {}}
+";
+        let ups = read_upstreams(yaml).unwrap();
+        let lines: Vec<(&str, Option<u64>)> =
+            ups.iter().map(|u| (u.name.as_str(), u.line)).collect();
+        assert_eq!(lines, [("a", Some(2)), ("b", Some(13)), ("c", Some(17))]);
     }
 }

@@ -23,6 +23,7 @@ mod real_envoy;
 mod real_envoy_driver;
 mod remediate;
 mod report_files;
+mod sarif;
 mod scan;
 mod schema;
 mod secret;

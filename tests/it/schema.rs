@@ -354,6 +354,8 @@ fn check_doc(report: &Value) -> Value {
             "upstream": { "name": "api", "namespace": "gloo-system", "has_secret": false },
             "result": "fail",
             "reasons": ["Envoy (current) would not connect"],
+            "rules": ["no_shared_cipher"],
+            "source": { "file": "upstreams.yaml", "line": 3 },
             "report": report
         }],
         "summary": { "targets": 1, "passed": 0, "failed": 1, "errors": 0, "elapsed_ms": 5 }
@@ -431,6 +433,16 @@ fn the_schema_rejects_broken_documents() {
             "/targets/0/result",
         ),
         (
+            "an unknown gate rule",
+            changed(&check, |d| d["targets"][0]["rules"][0] = json!("too_slow")),
+            "/targets/0/rules/0",
+        ),
+        (
+            "a source line 0",
+            changed(&check, |d| d["targets"][0]["source"]["line"] = json!(0)),
+            "/targets/0/source/line",
+        ),
+        (
             "a broken report inside a check",
             changed(&check, |d| {
                 d["targets"][0]["report"]["ciphers"][0]["status"] = json!("maybe")
@@ -465,4 +477,16 @@ fn the_schema_rejects_broken_documents() {
             "{label}: expected a schema error at {path}, got {errors:#?}"
         );
     }
+}
+
+#[test]
+fn the_schema_names_every_gate_rule() {
+    let schema: Value =
+        serde_json::from_str(&std::fs::read_to_string(schema_path()).unwrap()).unwrap();
+    let listed = &schema["$defs"]["targetResult"]["properties"]["rules"]["items"]["enum"];
+    let names: Vec<&str> = cipher_test::cmd::rule::Rule::ALL
+        .iter()
+        .map(|r| r.name())
+        .collect();
+    assert_eq!(listed, &serde_json::json!(names));
 }
