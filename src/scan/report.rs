@@ -383,5 +383,7 @@ impl ScanReport {
             )
         });
         self.ciphers_omitted += before - self.ciphers.len();
+        // The capacity of ~600 rows would stay behind otherwise: ~75 KB a target in a fleet.
+        self.ciphers.shrink_to_fit();
     }
 }
