@@ -35,10 +35,11 @@ pub fn run(action: Action) -> ExitCode {
             target,
             sni,
             mut config,
+            addresses,
             output,
         } => {
             config.progress = output.progress;
-            runtime.block_on(cmd::scan::run(&target, &sni, &config, output))
+            runtime.block_on(cmd::scan::run(&target, &sni, &config, &addresses, output))
         }
         Action::Demo { output } => runtime.block_on(cmd::demo::run(output)),
         Action::Remediate(req) => runtime.block_on(cmd::remediate::run(*req)),

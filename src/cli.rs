@@ -251,6 +251,16 @@ struct ScanArgs {
     #[arg(value_name = "HOST[:PORT]", required = true)]
     target: Option<String>,
 
+    /// Which addresses of the name to scan: first, or all (one report each, and whether they
+    /// agree: Envoy may connect to any of them).
+    #[arg(long, value_name = "WHICH", default_value = "first", value_parser = ["all", "first"])]
+    addresses: String,
+
+    /// Connect to ADDR for HOST:PORT instead of resolving it; several addresses, comma-separated,
+    /// stand for a name with several.
+    #[arg(long, value_name = "HOST:PORT=ADDR[,ADDR]")]
+    resolve: Option<String>,
+
     #[command(flatten)]
     probe: ProbeArgs,
 
@@ -750,6 +760,7 @@ pub enum Action {
         target: HostPort,
         sni: SniChoice,
         config: Box<ScanConfig>,
+        addresses: crate::cmd::scan::Addresses,
         output: Output,
     },
     Demo {
@@ -1002,10 +1013,25 @@ fn validate(cli: Cli) -> Result<Action, CliError> {
     let raw = scan.target.unwrap_or_default();
     let target = parse_host_port(&raw).map_err(|e| usage(e.to_string()))?;
     let (sni, config) = probe_config(scan.probe, &scan.envoy, &scan.certs, "off")?;
+    let mut given = Vec::new();
+    if let Some(r) = &scan.resolve {
+        let ((host, port), addrs) = crate::cmd::check::parse_resolve(r).map_err(usage)?;
+        if !host.eq_ignore_ascii_case(&target.host) || port != target.port {
+            return Err(usage(format!(
+                "--resolve names {host}:{port}, not the target {}",
+                target.display()
+            )));
+        }
+        given = addrs;
+    }
     Ok(Action::Scan {
         target,
         sni,
         config: Box::new(config),
+        addresses: crate::cmd::scan::Addresses {
+            every: scan.addresses == "all",
+            given,
+        },
         output: output(&scan.output, cli.color.into()),
     })
 }

@@ -144,17 +144,27 @@ pub struct ResolveError {
 
 /// Resolves `hp` to its first address (IPv4 or IPv6, in the resolver's order).
 pub async fn resolve(hp: &HostPort) -> Result<SocketAddr, ResolveError> {
+    Ok(resolve_all(hp).await?[0])
+}
+
+/// Every address of a host, in the resolver's order, each once (never empty on success).
+pub async fn resolve_all(hp: &HostPort) -> Result<Vec<SocketAddr>, ResolveError> {
     if let Ok(ip) = hp.host.parse::<IpAddr>() {
-        return Ok(SocketAddr::new(ip, hp.port));
+        return Ok(vec![SocketAddr::new(ip, hp.port)]);
     }
     let err = |reason: String| ResolveError {
         host: hp.host.clone(),
         reason,
     };
-    let mut addrs = tokio::net::lookup_host((hp.host.as_str(), hp.port))
+    let found = tokio::net::lookup_host((hp.host.as_str(), hp.port))
         .await
         .map_err(|e| err(e.to_string()))?;
-    addrs.next().ok_or_else(|| err("no addresses".into()))
+    let mut seen = std::collections::HashSet::new();
+    let addrs: Vec<SocketAddr> = found.filter(|a| seen.insert(*a)).collect();
+    if addrs.is_empty() {
+        return Err(err("no addresses".into()));
+    }
+    Ok(addrs)
 }
 
 #[cfg(test)]

@@ -164,16 +164,11 @@ async fn expand_addresses(
     for (i, t) in targets.into_iter().enumerate() {
         let mut addrs: Vec<SocketAddr> = if !t.resolved.is_empty() {
             t.resolved.clone()
-        } else if let Ok(ip) = t.host_port.host.parse::<IpAddr>() {
-            vec![SocketAddr::new(ip, t.host_port.port)]
         } else {
-            match tokio::net::lookup_host((t.host_port.host.as_str(), t.host_port.port)).await {
-                Ok(found) => found.collect(),
-                Err(_) => Vec::new(),
-            }
+            crate::target::resolve_all(&t.host_port)
+                .await
+                .unwrap_or_default()
         };
-        let mut seen = std::collections::HashSet::new();
-        addrs.retain(|a| seen.insert(*a));
         if !every {
             addrs.truncate(1);
         }
@@ -196,23 +191,6 @@ async fn expand_addresses(
 
 /// What must be the same at every address of one name for Envoy to meet the same upstream: the
 /// accepted suites, the leaf certificate, the verdict.
-type Fingerprint = (Vec<String>, Option<String>, Option<Verdict>);
-
-fn fingerprint(report: &ScanReport) -> Fingerprint {
-    let accepted = report
-        .ciphers
-        .iter()
-        .filter(|c| c.status == CipherStatus::Accepted)
-        .map(|c| format!("{} {}", c.protocol, c.openssl_name))
-        .collect();
-    let leaf = report
-        .certificate
-        .as_ref()
-        .and_then(|c| c.chain.first())
-        .map(|c| c.sha256.clone());
-    (accepted, leaf, report.envoy.as_ref().map(|e| e.verdict))
-}
-
 /// A name whose addresses answer differently is a mixed fleet: Envoy may reach any of them, so
 /// every one of its targets fails, saying what differs.
 fn flag_disagreeing_addresses(targets: &mut [TargetResult], groups: &[usize]) {
@@ -221,29 +199,13 @@ fn flag_disagreeing_addresses(targets: &mut [TargetResult], groups: &[usize]) {
         by_group.entry(*g).or_default().push(i);
     }
     for members in by_group.values().filter(|m| m.len() > 1) {
-        let prints: Vec<_> = members
+        let reports: Vec<Option<&ScanReport>> = members
             .iter()
-            .map(|&i| targets[i].report.as_ref().map(fingerprint))
+            .map(|&i| targets[i].report.as_ref())
             .collect();
-        let Some(Some(first)) = prints.first() else {
+        let what = super::scan::differences(&reports);
+        if what.is_empty() {
             continue;
-        };
-        if prints.iter().all(|p| p.as_ref() == Some(first)) {
-            continue;
-        }
-        let answered: Vec<&Fingerprint> = prints.iter().flatten().collect();
-        let mut what = Vec::new();
-        if answered.iter().any(|p| p.0 != first.0) {
-            what.push("accepted suites");
-        }
-        if answered.iter().any(|p| p.1 != first.1) {
-            what.push("certificates");
-        }
-        if answered.iter().any(|p| p.2 != first.2) {
-            what.push("Envoy verdicts");
-        }
-        if answered.len() < prints.len() {
-            what.push("whether they answer at all");
         }
         let reason = format!(
             "the {} addresses of this name disagree ({}): a mixed fleet behind one name, and Envoy \

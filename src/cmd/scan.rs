@@ -1,15 +1,17 @@
-//! `cipher-test scan`: resolve one target, scan it, let a real Envoy judge when asked, and print the
-//! report. `check`, `remediate` and `demo` scan their targets through here too.
+//! `cipher-test scan`: resolve one target, scan it (or each of its addresses), let a real Envoy
+//! judge when asked, and print the report. `check`, `remediate` and `demo` scan their targets
+//! through here too, and `check` compares a name's addresses with [`differences`].
 
 use std::net::SocketAddr;
 
 use super::{stdout_error, CmdError, Status};
 use crate::envoy::real::RealEnvoyError;
+use crate::envoy::verdict::Verdict;
 use crate::output::{print, print_json, write_json_file, Output};
 use crate::render::color::Painter;
 use crate::render::{table, Format};
-use crate::scan::{self, ScanConfig, ScanError, ScanReport};
-use crate::target::{effective_sni, resolve, HostPort, SniChoice, Target};
+use crate::scan::{self, CipherStatus, ScanConfig, ScanError, ScanReport, SCHEMA_VERSION};
+use crate::target::{effective_sni, resolve, resolve_all, HostPort, SniChoice, Target};
 
 /// Why one target could not be scanned (or judged by the real Envoy).
 #[derive(Debug, thiserror::Error)]
@@ -90,13 +92,163 @@ pub fn emit(report: &ScanReport, output: Output) -> Result<Status, CmdError> {
     })
 }
 
-/// `cipher-test scan`.
+/// Which addresses of the target's name `scan` scans.
+#[derive(Debug, Clone, Default)]
+pub struct Addresses {
+    /// Every address (`--addresses all`), not only the first.
+    pub every: bool,
+    /// The name's addresses from `--resolve`, instead of DNS.
+    pub given: Vec<SocketAddr>,
+}
+
+/// `cipher-test scan`: one report, or one per address with `--addresses all` when the name has
+/// several.
 pub async fn run(
     target: &HostPort,
     sni: &SniChoice,
     config: &ScanConfig,
+    addresses: &Addresses,
     output: Output,
 ) -> Result<Status, CmdError> {
-    let report = scan_target(target, sni, config).await?;
-    emit(&report, output)
+    let mut addrs = if !addresses.given.is_empty() {
+        addresses.given.clone()
+    } else if addresses.every {
+        resolve_all(target)
+            .await
+            .map_err(|e| TargetError::Resolve(e.to_string()))?
+    } else {
+        Vec::new()
+    };
+    if !addresses.every {
+        addrs.truncate(1);
+    }
+    if addrs.len() <= 1 {
+        let report = scan_target_at(target, sni, config, addrs.first().copied()).await?;
+        return emit(&report, output);
+    }
+    // One address after another: each scan already keeps --concurrency connections to the host.
+    let mut reports = Vec::new();
+    for addr in &addrs {
+        reports.push(scan_target_at(target, sni, config, Some(*addr)).await?);
+    }
+    emit_addresses(target, reports, output)
+}
+
+/// What differs between the reports of one name's addresses: accepted suites, certificates,
+/// Envoy verdicts, or whether they answer at all (`None`: no report). Empty when they agree, or
+/// when the first address gave nothing to compare with.
+pub fn differences(reports: &[Option<&ScanReport>]) -> Vec<&'static str> {
+    type Fingerprint = (Vec<String>, Option<String>, Option<Verdict>);
+    let fingerprint = |report: &ScanReport| -> Fingerprint {
+        let accepted = report
+            .ciphers
+            .iter()
+            .filter(|c| c.status == CipherStatus::Accepted)
+            .map(|c| format!("{} {}", c.protocol, c.openssl_name))
+            .collect();
+        let leaf = report
+            .certificate
+            .as_ref()
+            .and_then(|c| c.chain.first())
+            .map(|c| c.sha256.clone());
+        (accepted, leaf, report.envoy.as_ref().map(|e| e.verdict))
+    };
+    let prints: Vec<Option<Fingerprint>> = reports.iter().map(|r| r.map(fingerprint)).collect();
+    let Some(Some(first)) = prints.first() else {
+        return Vec::new();
+    };
+    let answered: Vec<&Fingerprint> = prints.iter().flatten().collect();
+    let mut what = Vec::new();
+    if answered.iter().any(|p| p.0 != first.0) {
+        what.push("accepted suites");
+    }
+    if answered.iter().any(|p| p.1 != first.1) {
+        what.push("certificates");
+    }
+    if answered.iter().any(|p| p.2 != first.2) {
+        what.push("Envoy verdicts");
+    }
+    if answered.len() < prints.len() {
+        what.push("whether they answer at all");
+    }
+    what
+}
+
+/// The `scan --addresses all` document for a name with several addresses.
+#[derive(Debug, serde::Serialize)]
+pub struct AddressesReport {
+    pub schema_version: u32,
+    pub tool_version: &'static str,
+    pub kind: &'static str,
+    /// `HOST:PORT` as given.
+    pub target: String,
+    /// Every address serves the same accepted suites, certificate and verdict.
+    pub agree: bool,
+    /// What differs when they do not.
+    pub differ: Vec<&'static str>,
+    /// One scan report per address, in the resolver's order.
+    pub reports: Vec<ScanReport>,
+}
+
+impl AddressesReport {
+    /// One line: whether the addresses agree, and what Envoy makes of it when they do not.
+    pub fn summary(&self) -> String {
+        let n = self.reports.len();
+        if self.agree {
+            format!("The {n} addresses of {} serve alike.", self.target)
+        } else {
+            format!(
+                "The {n} addresses of {} disagree ({}): a mixed fleet behind one name, and Envoy \
+                 may connect to any of them; make them serve alike.",
+                self.target,
+                self.differ.join(", ")
+            )
+        }
+    }
+}
+
+/// Prints one report per address and whether they agree; any incomplete report makes the run
+/// incomplete.
+fn emit_addresses(
+    target: &HostPort,
+    reports: Vec<ScanReport>,
+    output: Output,
+) -> Result<Status, CmdError> {
+    let differ = differences(&reports.iter().map(Some).collect::<Vec<_>>());
+    let doc = AddressesReport {
+        schema_version: SCHEMA_VERSION,
+        tool_version: env!("CARGO_PKG_VERSION"),
+        kind: "addresses",
+        target: target.display(),
+        agree: differ.is_empty(),
+        differ,
+        reports,
+    };
+    if let Some(path) = &output.json_out {
+        write_json_file(path, &doc).map_err(|e| super::file_error(path, e))?;
+    }
+    match output.format {
+        Format::Json => print_json(&doc),
+        Format::Table => {
+            let painter = Painter::new(output.color);
+            let mut text = String::new();
+            for report in &doc.reports {
+                text.push_str(&table::render_with(report, output.rows, painter));
+                text.push('\n');
+            }
+            text.push_str(&doc.summary());
+            text.push('\n');
+            print(&text)
+        }
+    }
+    .map_err(stdout_error)?;
+    let incomplete = doc
+        .reports
+        .iter()
+        .any(|r| r.has_inconclusive() || r.real_disagrees());
+    Ok(if incomplete {
+        Status::Incomplete
+    } else {
+        Status::Ok
+    })
 }

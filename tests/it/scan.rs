@@ -528,3 +528,118 @@ fn a_reader_that_stops_early_is_not_an_error() {
         );
     }
 }
+
+/// Two servers on one port of 127.0.0.2 and 127.0.0.3, serving `first` and `second`.
+fn two_addresses(first: &str, second: &str) -> (TlsServer, TlsServer) {
+    let a = TlsServer::start(
+        ServerConfig::tls12_only(first)
+            .with_listen(std::net::SocketAddr::from(([127, 0, 0, 2], 0))),
+    )
+    .unwrap();
+    let b = TlsServer::start(
+        ServerConfig::tls12_only(second)
+            .with_listen(std::net::SocketAddr::from(([127, 0, 0, 3], a.port()))),
+    )
+    .unwrap();
+    (a, b)
+}
+
+#[test]
+fn every_address_of_a_name_gets_a_report_and_a_mixed_fleet_is_named() {
+    let (a, b) = two_addresses("ECDHE-RSA-AES128-GCM-SHA256", "ECDHE-RSA-AES256-SHA");
+    let name = format!("api.example.test:{}", a.port());
+    let resolve = format!("{name}=127.0.0.2,127.0.0.3");
+    let args = |extra: &[&str]| {
+        let mut v = vec![
+            name.as_str(),
+            "--resolve",
+            resolve.as_str(),
+            "--protocols",
+            "tls1.2",
+        ];
+        v.extend_from_slice(extra);
+        common::run(&v)
+    };
+    let out = args(&["--addresses", "all", "-o", "json"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let doc: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(doc["kind"], "addresses");
+    assert_eq!(doc["agree"], false);
+    assert_eq!(
+        doc["differ"],
+        serde_json::json!(["accepted suites", "Envoy verdicts"])
+    );
+    let reports = doc["reports"].as_array().unwrap();
+    let seen: Vec<(String, Vec<String>)> = reports
+        .iter()
+        .map(|r| {
+            let accepted = r["ciphers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|c| c["status"] == "accepted")
+                .map(|c| c["openssl_name"].as_str().unwrap().to_string())
+                .collect();
+            (
+                r["target"]["address"].as_str().unwrap().to_string(),
+                accepted,
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (
+                format!("127.0.0.2:{}", a.port()),
+                vec!["ECDHE-RSA-AES128-GCM-SHA256".to_string()]
+            ),
+            (
+                format!("127.0.0.3:{}", a.port()),
+                vec!["ECDHE-RSA-AES256-SHA".to_string()]
+            ),
+        ]
+    );
+
+    let table = args(&["--addresses", "all"]);
+    assert_eq!(table.code, 0, "{}", table.stderr);
+    assert_eq!(table.stdout.matches("Target   api.example.test").count(), 2);
+    assert!(
+        table
+            .stdout
+            .contains("The 2 addresses of api.example.test:")
+            && table
+                .stdout
+                .contains("disagree (accepted suites, Envoy verdicts)"),
+        "{}",
+        table.stdout
+    );
+
+    // The default scans the first address only, as one plain report.
+    let first = args(&["-o", "json"]);
+    let doc: Value = serde_json::from_str(&first.stdout).unwrap();
+    assert_eq!(doc["target"]["address"], format!("127.0.0.2:{}", a.port()));
+
+    // --resolve must name the target.
+    let wrong = common::run(&[&name, "--resolve", "other.test:443=127.0.0.2"]);
+    assert_eq!(wrong.code, 2);
+    assert!(wrong.stderr.contains("not the target"), "{}", wrong.stderr);
+    drop(b);
+}
+
+#[test]
+fn addresses_that_serve_alike_agree() {
+    let (a, _b) = two_addresses("ECDHE-RSA-AES128-GCM-SHA256", "ECDHE-RSA-AES128-GCM-SHA256");
+    let name = format!("api.example.test:{}", a.port());
+    let resolve = format!("{name}=127.0.0.2,127.0.0.3");
+    let out = common::run(&[
+        &name,
+        "--resolve",
+        &resolve,
+        "--addresses",
+        "all",
+        "--protocols",
+        "tls1.2",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.contains("serve alike"), "{}", out.stdout);
+}

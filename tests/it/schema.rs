@@ -490,3 +490,39 @@ fn the_schema_names_every_gate_rule() {
         .collect();
     assert_eq!(listed, &serde_json::json!(names));
 }
+
+#[test]
+fn a_report_per_address_matches() {
+    let a = TlsServer::start(
+        ServerConfig::tls12_only("ECDHE-RSA-AES128-GCM-SHA256")
+            .with_listen(std::net::SocketAddr::from(([127, 0, 0, 2], 0))),
+    )
+    .unwrap();
+    let _b = TlsServer::start(
+        ServerConfig::tls12_only("AES128-SHA")
+            .with_listen(std::net::SocketAddr::from(([127, 0, 0, 3], a.port()))),
+    )
+    .unwrap();
+    let name = format!("api.example.test:{}", a.port());
+    let resolve = format!("{name}=127.0.0.2,127.0.0.3");
+    let out = common::run(&[
+        &name,
+        "--resolve",
+        &resolve,
+        "--addresses",
+        "all",
+        "--protocols",
+        "tls1.2",
+        "-o",
+        "json",
+    ]);
+    let doc: Value =
+        serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", out.stderr));
+    assert_eq!(doc["agree"], false);
+    assert_valid(&[("a report per address", &doc)]);
+    let broken = changed(&doc, |d| d["differ"][0] = json!("colours"));
+    let errors = schema_errors(&[&broken]);
+    if let Some(errors) = errors {
+        assert!(!errors[0].is_empty(), "an unknown difference is refused");
+    }
+}
