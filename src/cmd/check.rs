@@ -138,12 +138,25 @@ pub struct Source {
 }
 
 impl CheckTarget {
-    /// `namespace/name host:port` for Upstreams, `host:port` otherwise, and the address when the
+    /// A plain target as a targets file writes it: `host:port`, and `sni=NAME` (`sni=-`: none) when
+    /// it is not the host's own, so that one server scanned under several names is several targets.
+    fn name(&self) -> String {
+        let hp = self.host_port.display();
+        match &self.sni {
+            SniChoice::Name(n) if !n.eq_ignore_ascii_case(&self.host_port.host) => {
+                format!("{hp} sni={n}")
+            }
+            SniChoice::None if !self.host_port.is_ip() => format!("{hp} sni=-"),
+            _ => hp,
+        }
+    }
+
+    /// `namespace/name host:port` for Upstreams, [`Self::name`] otherwise, and the address when the
     /// name has several.
     pub fn label(&self) -> String {
         let base = match &self.upstream {
             Some(u) => format!("{}/{} {}", u.namespace, u.name, self.host_port.display()),
-            None => self.host_port.display(),
+            None => self.name(),
         };
         match (self.of_addresses, self.address) {
             (Some((_, n)), Some(a)) if n > 1 => format!("{base} ({})", a.ip()),
@@ -1214,11 +1227,11 @@ pub fn parse_shard(text: &str) -> Result<(usize, usize), String> {
 }
 
 /// The shard (of `count`) a target belongs to: every host of one Upstream goes together, keyed by
-/// its namespace/name; a plain target by `host:port`. FNV-1a, so the split is the same everywhere.
+/// its namespace/name; a plain target by its [`CheckTarget::name`]. FNV-1a, so the split is the same everywhere.
 pub fn shard_of(target: &CheckTarget, count: usize) -> usize {
     let key = match &target.upstream {
         Some(u) => format!("{}/{}", u.namespace, u.name),
-        None => target.host_port.display(),
+        None => target.name(),
     };
     (crate::util::stable_hash(key.as_bytes()) % count as u64) as usize
 }

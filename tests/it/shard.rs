@@ -185,3 +185,42 @@ fn merge_reads_only_check_reports() {
         out.stderr
     );
 }
+
+#[test]
+fn one_server_under_several_names_is_several_targets() {
+    let server = TlsServer::start(ServerConfig::tls12_only("ECDHE-RSA-AES128-GCM-SHA256")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let list: String = (0..8)
+        .map(|i| format!("127.0.0.1:{} sni=host-{i}.example\n", server.port()))
+        .collect();
+    let file = dir.path().join("fleet.txt");
+    std::fs::write(&file, list).unwrap();
+    let file = file.display().to_string();
+    let mut reports = Vec::new();
+    let mut sizes = Vec::new();
+    for i in 0..2 {
+        let shard = format!("{i}/2");
+        let (code, doc) = check(&[], &["--targets", &file, "--shard", &shard]);
+        assert_eq!(code, 0, "{doc:#}");
+        sizes.push(doc["targets"].as_array().unwrap().len());
+        let path = dir.path().join(format!("s{i}.json"));
+        std::fs::write(&path, doc.to_string()).unwrap();
+        reports.push(path.display().to_string());
+    }
+    assert_eq!(sizes.iter().sum::<usize>(), 8);
+    assert!(
+        sizes.iter().all(|&n| n > 0),
+        "names spread over the shards: {sizes:?}"
+    );
+    let out = common::run(&["merge", &reports[0], &reports[1], "-o", "json"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let merged: Value = serde_json::from_str(&out.stdout).unwrap();
+    let labels: BTreeSet<String> = merged["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["target"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(labels.len(), 8);
+    assert!(labels.contains(&format!("127.0.0.1:{} sni=host-3.example", server.port())));
+}
