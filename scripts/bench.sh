@@ -21,11 +21,17 @@
 # real server answers connections in parallel), and cipher-test (defaults; --concurrency 16 and 64;
 # --method per-suite) and the peers are timed through it.
 #
-# Usage: scripts/bench.sh [--profiles LIST] [--latency[=MS]] [-h|--help]
+# --limits[=PATTERNS]: instead of all the above, runs `cargo bench --bench limits` (benches/limits.rs,
+# issue 15): cipher-test at default settings through fronts that limit connections (drop every nth,
+# at most n open, n per second, random resets, a pause after a burst) before an in-process six-suite
+# server, against the clean server; PATTERNS is a comma-separated list of front specs (default: the
+# issue's six). Its table goes to stdout; its exit code is this script's.
+#
+# Usage: scripts/bench.sh [--profiles LIST] [--latency[=MS]] [--limits[=PATTERNS]] [-h|--help]
 #
 # Environment:
 #   CIPHER_TEST_BIN   use this binary instead of building target/release/cipher-test
-#   BENCH_RUNS        cipher-test runs per profile (default 5)
+#   BENCH_RUNS        cipher-test runs per profile (default 5; with --limits, per pattern, default 3)
 #   BENCH_LOOP_RUNS   baseline loop runs per profile (default 3)
 #   BENCH_PROFILES    comma-separated profiles (default: all; see --help)
 #   BENCH_REFERENCE   1 (default): for profiles without a hand-written expected set, measure it
@@ -56,13 +62,14 @@ PEER_RUNS="${BENCH_PEER_RUNS:-3}"
 PEERS="${BENCH_PEERS:-sslscan,nmap,sslyze}"
 [[ "${BENCH_TESTSSL:-0}" == 1 ]] && PEERS="$PEERS,testssl"
 LATENCY=""
+LIMITS=""
 
 log() { printf '[bench] %s\n' "$*" >&2; }
 die() { printf '[bench] error: %s\n' "$*" >&2; exit 2; }
 
 usage() {
 	cat <<EOF
-Usage: scripts/bench.sh [--profiles LIST] [--latency[=MS]] [-h|--help]
+Usage: scripts/bench.sh [--profiles LIST] [--latency[=MS]] [--limits[=PATTERNS]] [-h|--help]
 
 Benchmarks cipher-test against the operators' openssl s_client loop on local servers.
 Profiles (all by default): ${ALL_PROFILES//,/, }
@@ -75,6 +82,10 @@ Environment: CIPHER_TEST_BIN, BENCH_RUNS (5), BENCH_LOOP_RUNS (3), BENCH_PROFILE
   BENCH_REFERENCE (1), BENCH_LOOP_FLAGS, BENCH_CT_ARGS, BENCH_PEERS (sslscan,nmap,sslyze),
   BENCH_TESTSSL (0), BENCH_PEER_RUNS (3), BENCH_INSTALL (1). See the header of this script.
   --latency[=MS]  time cipher-test and sslscan through a proxy delaying MS (25) each way
+  --limits[=PATTERNS]  only time cipher-test through fronts that limit connections (issue 15;
+                  cargo bench --bench limits): comma-separated specs such as drop-every=2,
+                  concurrent=2, rate=20, random-reset=20, pause-after-burst=30 (default: those six
+                  and drop-every=3); BENCH_RUNS (3 here), CIPHER_TEST_BIN and BENCH_CT_ARGS apply
 Exit: 0 all good, 1 cipher-test gave a wrong or unstable answer, 2 setup error.
 EOF
 }
@@ -86,10 +97,33 @@ while (($#)); do
 	--profiles=*) PROFILES="${1#--profiles=}"; shift ;;
 	--latency) LATENCY=25; shift ;;
 	--latency=*) LATENCY="${1#--latency=}"; shift ;;
+	--limits) LIMITS="default"; shift ;;
+	--limits=*) LIMITS="${1#--limits=}"; [[ -n "$LIMITS" ]] || die "--limits= needs a pattern"; shift ;;
 	*) usage >&2; die "unknown argument: $1" ;;
 	esac
 done
 [[ "$RUNS" =~ ^[1-9][0-9]*$ ]] || die "BENCH_RUNS must be a positive integer"
+if [[ -n "$LIMITS" ]]; then
+	[[ -z "$LATENCY" ]] || die "--limits and --latency do not combine"
+	# The limits bench runs cipher-test only, against its own in-process servers: no openssl, jq
+	# or peers needed. cargo builds target/release/cipher-test with the bench unless
+	# CIPHER_TEST_BIN names another binary.
+	command -v cargo >/dev/null || die "--limits needs cargo (cargo bench --bench limits)"
+	export BENCH_RUNS="${BENCH_RUNS:-3}"
+	[[ -n "${BENCH_CT_ARGS:-}" ]] && export BENCH_CT_ARGS
+	[[ -n "${CIPHER_TEST_BIN:-}" ]] && export CIPHER_TEST_BIN
+	patterns=()
+	shown="the issue's six patterns"
+	if [[ "$LIMITS" != default ]]; then
+		IFS=',' read -r -a patterns <<<"$LIMITS"
+		shown="${patterns[*]}"
+	fi
+	log "running: cargo bench --bench limits -- $shown"
+	cd "$ROOT"
+	rc=0
+	cargo bench --quiet --bench limits -- ${patterns[@]+"${patterns[@]}"} || rc=$?
+	exit "$rc"
+fi
 [[ "$LOOP_RUNS" =~ ^[1-9][0-9]*$ ]] || die "BENCH_LOOP_RUNS must be a positive integer"
 [[ "$PEER_RUNS" =~ ^[1-9][0-9]*$ ]] || die "BENCH_PEER_RUNS must be a positive integer"
 [[ -z "$LATENCY" || "$LATENCY" =~ ^[0-9]+$ ]] || die "--latency takes a one-way delay in whole milliseconds"

@@ -1,5 +1,7 @@
-//! In-process TLS servers on loopback and the throwaway PKI they serve, for `demo` and the tests.
-//! Nothing here is used by a scan of a real upstream.
+//! In-process TLS servers on loopback, the throwaway PKI they serve, and connection-limiting fronts
+//! to put before them, for `demo`, the tests and the benches. Nothing here is used by a scan of a
+//! real upstream.
 
+pub mod front;
 pub mod pki;
 pub mod server;

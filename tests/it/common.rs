@@ -289,7 +289,7 @@ fn apply(fault: Fault, mut stream: TcpStream) {
         }
         Fault::ResetAfterHello => {
             if read_first_record(&mut stream).is_ok() {
-                set_linger_zero(&stream);
+                cipher_test::testing::front::reset(stream);
             }
         }
     }
@@ -313,59 +313,6 @@ fn close_gracefully(mut stream: TcpStream) {
     let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
     let mut buf = [0u8; 4096];
     while matches!(stream.read(&mut buf), Ok(n) if n > 0) {}
-}
-
-/// Sets SO_LINGER {on, 0}, so dropping the socket sends a RST. `TcpStream::set_linger` is unstable
-/// and no libc crate is a dependency, so setsockopt is declared here (std links libc anyway).
-#[cfg(unix)]
-fn set_linger_zero(stream: &TcpStream) {
-    use std::os::fd::AsRawFd;
-    use std::os::raw::{c_int, c_void};
-
-    #[repr(C)]
-    struct Linger {
-        l_onoff: c_int,
-        l_linger: c_int,
-    }
-    #[cfg(any(target_os = "macos", target_os = "ios", target_os = "freebsd"))]
-    const SOL_SOCKET: c_int = 0xffff;
-    #[cfg(any(target_os = "macos", target_os = "ios", target_os = "freebsd"))]
-    const SO_LINGER: c_int = 0x0080;
-    #[cfg(not(any(target_os = "macos", target_os = "ios", target_os = "freebsd")))]
-    const SOL_SOCKET: c_int = 1;
-    #[cfg(not(any(target_os = "macos", target_os = "ios", target_os = "freebsd")))]
-    const SO_LINGER: c_int = 13;
-
-    extern "C" {
-        fn setsockopt(
-            fd: c_int,
-            level: c_int,
-            name: c_int,
-            value: *const c_void,
-            len: u32,
-        ) -> c_int;
-    }
-    let linger = Linger {
-        l_onoff: 1,
-        l_linger: 0,
-    };
-    // SAFETY: the fd is open for the duration of the call and `linger` outlives it; the length
-    // matches the struct the kernel expects.
-    let rc = unsafe {
-        setsockopt(
-            stream.as_raw_fd(),
-            SOL_SOCKET,
-            SO_LINGER,
-            (&linger as *const Linger).cast(),
-            std::mem::size_of::<Linger>() as u32,
-        )
-    };
-    assert_eq!(
-        rc,
-        0,
-        "setsockopt(SO_LINGER) failed: {}",
-        io::Error::last_os_error()
-    );
 }
 
 /// Copies bytes both ways between `client` and a new connection to `upstream` until both sides close.
@@ -565,12 +512,10 @@ pub fn yaml11(text: &str) -> Option<Vec<serde_json::Value>> {
     Some(serde_json::from_slice(&out.stdout).expect("python3 printed JSON"))
 }
 
-/// What a [`Fronted`] listener does with connection `index` (0 = the first, usually the preflight).
+/// What a [`Fronted`] listener does with every connection (the limits of a rate-limiting front are
+/// [`cipher_test::testing::front::Limit`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Front {
-    /// Proxies every `n`th connection (0, n, 2n, …) to the TLS server and resets the others at once:
-    /// a rate-limiting load balancer.
-    EveryNth(usize),
     /// Reads the ClientHello, waits this long, then proxies it: a slow or overloaded server.
     Delay(Duration),
     /// Proxies the ClientHello, forwards only the server's first record (the ServerHello), then closes.
@@ -600,14 +545,7 @@ impl Fronted {
         let peak_waiting = Arc::new(AtomicUsize::new(0));
         let waiting = Arc::new(AtomicUsize::new(0));
         let peak = peak_waiting.clone();
-        let listener = Listener::start(move |mut stream, index| match front {
-            Front::EveryNth(n) => {
-                if index % n == 0 {
-                    proxy(stream, upstream);
-                } else {
-                    set_linger_zero(&stream);
-                }
-            }
+        let listener = Listener::start(move |mut stream, _| match front {
             Front::Delay(d) => {
                 // A connection waiting here has had no answer, so the client still holds it open.
                 let now = waiting.fetch_add(1, Ordering::SeqCst) + 1;

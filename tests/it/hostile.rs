@@ -6,6 +6,7 @@ use crate::common;
 
 use std::time::Duration;
 
+use cipher_test::testing::front::{Limit, LimitedFront};
 use cipher_test::testing::pki::{self, CertSpec};
 use cipher_test::testing::server::{ServerConfig, TlsServer};
 use common::{Front, Fronted};
@@ -34,7 +35,8 @@ use common::one_error_line;
 #[test]
 fn a_throttling_server_is_detected_and_retried_not_misreported() {
     // Only every third connection gets through; the rest are reset.
-    let front = Fronted::start(ServerConfig::default(), Front::EveryNth(3));
+    let inner = TlsServer::start(ServerConfig::default()).unwrap();
+    let front = LimitedFront::start(inner.addr(), Limit::KeepEveryNth(3)).unwrap();
     let target = format!("127.0.0.1:{}", front.port());
     let out = common::run(&[
         &target,

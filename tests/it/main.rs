@@ -17,6 +17,7 @@ mod faults;
 mod gloo_yaml;
 mod hostile;
 mod kubectl_plugin;
+mod limits;
 mod properties;
 mod raw;
 mod real_envoy;

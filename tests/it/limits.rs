@@ -1,0 +1,340 @@
+//! Rate-limited and flaky upstreams (issue 15): first the fronts of `testing::front` themselves, on
+//! real sockets; then the issue's acceptance tests, one per pattern: a scan through the front must
+//! find exactly what a scan of the server behind it finds, with nothing inconclusive and exit code 0.
+
+use crate::common;
+
+use std::collections::BTreeSet;
+use std::io::{ErrorKind, Read};
+use std::net::{SocketAddr, TcpStream};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use cipher_test::testing::front::{self, Limit, LimitedFront};
+use cipher_test::testing::server::{ServerConfig, TlsServer};
+use cipher_test::util::Xorshift;
+use openssl::ssl::SslVersion;
+use serde_json::Value;
+
+/// Six suites: three ECDHE-RSA AEAD suites at TLS 1.2 and the three default TLS 1.3 suites, so a
+/// scan is quick but still has suites to eliminate at two versions.
+fn six_suites() -> ServerConfig {
+    ServerConfig::default()
+        .with_versions(SslVersion::TLS1_2, SslVersion::TLS1_3)
+        .with_cipher_list(
+            "ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-RSA-CHACHA20-POLY1305",
+        )
+        .with_ciphersuites(
+            "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256",
+        )
+}
+
+/// The inner server and a front with `limit` before it (the front is dropped first).
+fn fronted(limit: Limit) -> (LimitedFront, TlsServer) {
+    let inner = TlsServer::start(six_suites()).expect("start the inner TLS server");
+    let front = LimitedFront::start(inner.addr(), limit).expect("start the front");
+    (front, inner)
+}
+
+/// Waits up to 5 s for `done`; whether it came true.
+fn eventually(mut done: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        if done() {
+            return true;
+        }
+        thread::sleep(Duration::from_millis(5));
+    }
+    done()
+}
+
+/// Whether a full TLS handshake through `addr` succeeds (3 s at most).
+fn handshake(addr: SocketAddr) -> bool {
+    let Ok(tcp) = TcpStream::connect_timeout(&addr, Duration::from_secs(3)) else {
+        return false;
+    };
+    let _ = tcp.set_read_timeout(Some(Duration::from_secs(3)));
+    let _ = tcp.set_write_timeout(Some(Duration::from_secs(3)));
+    let client = common::lenient_client(|_| Ok(()));
+    client.connect("localhost", tcp).is_ok()
+}
+
+/// How a connection that sent nothing ended within `wait`.
+#[derive(Debug, PartialEq, Eq)]
+enum Ending {
+    /// Closed or reset by the front.
+    Closed,
+    /// Nothing happened within the wait.
+    Silent,
+    /// The peer sent bytes.
+    Data,
+}
+
+fn ending(tcp: &mut TcpStream, wait: Duration) -> Ending {
+    tcp.set_read_timeout(Some(wait)).unwrap();
+    let mut buf = [0u8; 64];
+    match tcp.read(&mut buf) {
+        Ok(0) => Ending::Closed,
+        Ok(_) => Ending::Data,
+        Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => Ending::Silent,
+        Err(_) => Ending::Closed,
+    }
+}
+
+/// Handshakes one after another through `limit`'s front: which succeeded, and the front.
+fn handshakes(limit: Limit, n: usize) -> (Vec<bool>, LimitedFront, TlsServer) {
+    let (front, inner) = fronted(limit);
+    let results = (0..n).map(|_| handshake(front.addr())).collect();
+    (results, front, inner)
+}
+
+// --- the fronts ---------------------------------------------------------------------------------
+
+#[test]
+fn dropping_every_nth_connection_relays_exactly_the_others() {
+    let (ok, front, _inner) = handshakes(Limit::DropEveryNth(2), 8);
+    assert_eq!(ok, [true, false, true, false, true, false, true, false]);
+    assert_eq!(
+        (front.accepted(), front.proxied(), front.dropped()),
+        (8, 4, 4)
+    );
+
+    let (ok, front, _inner) = handshakes(Limit::DropEveryNth(3), 9);
+    assert_eq!(ok, [true, true, false].repeat(3));
+    assert_eq!((front.proxied(), front.dropped()), (6, 3));
+
+    let (ok, front, _inner) = handshakes(Limit::KeepEveryNth(3), 6);
+    assert_eq!(ok, [true, false, false, true, false, false]);
+    assert_eq!((front.proxied(), front.dropped()), (2, 4));
+}
+
+#[test]
+fn a_third_connection_beside_two_open_ones_is_reset_at_once() {
+    let (front, _inner) = fronted(Limit::MaxConcurrent(2));
+    // Two connections that send nothing: relayed, and held open by the server waiting for a hello.
+    let first = TcpStream::connect(front.addr()).unwrap();
+    let _second = TcpStream::connect(front.addr()).unwrap();
+    assert!(eventually(|| front.proxied() == 2), "{front:?}");
+    let mut third = TcpStream::connect(front.addr()).unwrap();
+    let started = Instant::now();
+    assert_eq!(ending(&mut third, Duration::from_secs(3)), Ending::Closed);
+    assert!(started.elapsed() < Duration::from_secs(2), "not at once");
+    assert_eq!((front.dropped(), front.peak_concurrent()), (1, 2));
+    // Once one of the two closes (and the server behind it), a connection is relayed again.
+    drop(first);
+    assert!(eventually(|| front.open() == 1), "{front:?}");
+    assert!(handshake(front.addr()), "{front:?}");
+    assert_eq!((front.proxied(), front.peak_concurrent()), (3, 2));
+}
+
+#[test]
+fn a_rate_of_20_per_second_lets_20_of_60_through() {
+    let (front, _inner) = fronted(Limit::PerSecond(20));
+    let started = Instant::now();
+    let clients: Vec<TcpStream> = (0..60)
+        .map(|_| TcpStream::connect(front.addr()).unwrap())
+        .collect();
+    assert!(eventually(|| front.accepted() == 60), "{front:?}");
+    let elapsed = started.elapsed();
+    if elapsed < Duration::from_millis(900) {
+        assert_eq!(front.proxied(), 20, "{front:?} in {elapsed:?}");
+    } else {
+        // A very slow machine: the window moved on during the connects.
+        assert!((20..=60).contains(&front.proxied()), "{front:?}");
+    }
+    assert_eq!(front.proxied() + front.dropped(), 60);
+    drop(clients);
+    // A second later the window has room again.
+    thread::sleep(Duration::from_millis(1100));
+    assert!(handshake(front.addr()), "{front:?}");
+}
+
+#[test]
+fn random_resets_are_the_seeded_ones() {
+    let limit: Limit = "random-reset=20:seed=9".parse().unwrap();
+    let (front, _inner) = fronted(limit);
+    for _ in 0..50 {
+        drop(TcpStream::connect(front.addr()).unwrap());
+    }
+    assert!(
+        eventually(|| front.proxied() + front.dropped() == 50),
+        "{front:?}"
+    );
+    // One draw per connection in accept order, as Limit::RandomReset documents.
+    let mut rng = Xorshift::new(9);
+    let expected = (0..50).filter(|_| rng.below(100) < 20).count();
+    assert!((3..=20).contains(&expected), "{expected}");
+    assert_eq!(front.dropped(), expected, "{front:?}");
+}
+
+#[test]
+fn a_burst_is_followed_by_a_silent_pause_then_resets() {
+    let (front, _inner) = fronted("pause-after-burst=5:window=1s:pause=1s".parse().unwrap());
+    let mut burst: Vec<TcpStream> = (0..4)
+        .map(|_| TcpStream::connect(front.addr()).unwrap())
+        .collect();
+    let fifth = Instant::now();
+    burst.push(TcpStream::connect(front.addr()).unwrap());
+    assert!(eventually(|| front.pauses() == 1), "{front:?}");
+    assert_eq!(front.proxied(), 5);
+    // During the pause: accepted, then nothing at all, until the pause ends with a reset.
+    let mut held = TcpStream::connect(front.addr()).unwrap();
+    assert_eq!(
+        ending(&mut held, Duration::from_millis(200)),
+        Ending::Silent
+    );
+    assert_eq!(ending(&mut held, Duration::from_secs(5)), Ending::Closed);
+    let after = fifth.elapsed();
+    assert!(
+        (Duration::from_millis(950)..Duration::from_secs(4)).contains(&after),
+        "reset {after:?} after the burst's last connection"
+    );
+    assert!(eventually(|| front.dropped() == 1), "{front:?}");
+    assert_eq!(front.accepted(), 6);
+    drop(burst);
+    // After the pause the front relays again, and counts afresh.
+    assert!(handshake(front.addr()), "{front:?}");
+    assert_eq!((front.proxied(), front.pauses()), (6, 1));
+}
+
+#[test]
+fn a_front_survives_peers_that_reset_and_closes_everything_when_dropped() {
+    let (front, _inner) = fronted(Limit::Unlimited);
+    for _ in 0..20 {
+        front::reset(TcpStream::connect(front.addr()).unwrap());
+    }
+    assert!(eventually(|| front.accepted() == 20 && front.open() == 0));
+    assert!(handshake(front.addr()), "{front:?}");
+    // A relayed connection still open, and one held through a long pause, end with the front.
+    let mut relayed = TcpStream::connect(front.addr()).unwrap();
+    assert!(eventually(|| front.open() == 1));
+    let (paused, _inner2) = fronted("pause-after-burst=1:pause=30s".parse().unwrap());
+    let _trigger = TcpStream::connect(paused.addr()).unwrap();
+    let mut held = TcpStream::connect(paused.addr()).unwrap();
+    assert!(eventually(|| paused.accepted() == 2 && paused.open() == 2));
+    let (addr, paused_addr) = (front.addr(), paused.addr());
+    let started = Instant::now();
+    drop(front);
+    drop(paused);
+    assert!(started.elapsed() < Duration::from_secs(3), "drop waited");
+    assert_eq!(ending(&mut relayed, Duration::from_secs(2)), Ending::Closed);
+    assert_eq!(ending(&mut held, Duration::from_secs(2)), Ending::Closed);
+    for addr in [addr, paused_addr] {
+        assert!(TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_err());
+    }
+}
+
+// --- acceptance: the scanner against each front ---------------------------------------------------
+
+/// The accepted (protocol, suite) pairs of a scan report.
+fn accepted(doc: &Value) -> BTreeSet<(String, String)> {
+    common::accepted(doc)
+}
+
+/// Scans `port` with the binary at default settings; the exit code and the JSON report.
+fn scan(port: u16) -> (i32, Value, String) {
+    let target = format!("127.0.0.1:{port}");
+    let out = common::run(&[&target, "--format", "json", "--quiet"]);
+    let doc = serde_json::from_str(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "exit {}: stdout is no JSON report ({e}); stderr: {}",
+            out.code, out.stderr
+        )
+    });
+    (out.code, doc, out.stderr)
+}
+
+/// The issue's acceptance check: through `limit`'s front, the scan finds exactly what a scan of the
+/// server behind it finds, nothing stays inconclusive, and it exits 0.
+fn scan_through(limit: Limit) {
+    let (front, inner) = fronted(limit);
+    let (code, direct, stderr) = scan(inner.port());
+    assert_eq!(code, 0, "the direct scan: {stderr}");
+    assert_eq!(accepted(&direct).len(), 6, "{:?}", accepted(&direct));
+
+    let (code, doc, stderr) = scan(front.port());
+    let inconclusive: Vec<String> = doc["ciphers"]
+        .as_array()
+        .map(|rows| {
+            rows.iter()
+                .filter(|r| r["status"] == "inconclusive")
+                .map(|r| format!("{} {}: {}", r["protocol"], r["openssl_name"], r["reason"]))
+                .collect()
+        })
+        .unwrap_or_default();
+    let groups: Vec<String> = doc["groups"]
+        .as_array()
+        .map(|rows| {
+            rows.iter()
+                .filter(|g| g["status"] == "inconclusive")
+                .map(|g| format!("{} {}: {}", g["protocol"], g["name"], g["reason"]))
+                .collect()
+        })
+        .unwrap_or_default();
+    let context = format!(
+        "{limit}: exit {code}, {front:?}\nnetwork: {:#}\nenumeration: {:#}\ninconclusive ({}): \
+         {:#?}\ninconclusive groups: {groups:#?}\nEnvoy verdict inconclusive: {}\nstderr: {stderr}",
+        doc["network"],
+        doc["enumeration"],
+        inconclusive.len(),
+        &inconclusive[..inconclusive.len().min(8)],
+        doc["envoy"]["inconclusive"],
+    );
+    assert_eq!(accepted(&doc), accepted(&direct), "{context}");
+    assert_eq!(doc["summary"]["inconclusive"], 0, "{context}");
+    assert_eq!(code, 0, "{context}");
+}
+
+#[test]
+fn a_scan_through_a_front_that_limits_nothing_is_the_scan_of_the_server() {
+    scan_through(Limit::Unlimited);
+}
+
+// The six tests below are issue 15's acceptance tests. They fail today: cipher-test retries what a
+// limit turned away in up to --retries passes at lower concurrency, but does not learn the limit
+// and pace itself under it, so suites stay inconclusive (exit 2) or a version falls back to
+// per-suite probing that the limit defeats again. Run them with `cargo test --test it limits --
+// --ignored`.
+
+#[test]
+#[ignore = "issue 15: the scanner does not yet learn a server's limit"]
+fn issue_15_drop_every_2nd_connection() {
+    scan_through(Limit::DropEveryNth(2));
+}
+
+#[test]
+#[ignore = "issue 15: the scanner does not yet learn a server's limit"]
+fn issue_15_drop_every_3rd_connection() {
+    scan_through(Limit::DropEveryNth(3));
+}
+
+#[test]
+#[ignore = "issue 15: the scanner does not yet learn a server's limit"]
+fn issue_15_at_most_2_concurrent_connections() {
+    scan_through(Limit::MaxConcurrent(2));
+}
+
+#[test]
+#[ignore = "issue 15: the scanner does not yet learn a server's limit"]
+fn issue_15_at_most_20_new_connections_per_second() {
+    scan_through(Limit::PerSecond(20));
+}
+
+#[test]
+#[ignore = "issue 15: the scanner does not yet learn a server's limit"]
+fn issue_15_20_percent_of_connections_reset_at_random() {
+    scan_through(Limit::RandomReset {
+        percent: 20,
+        seed: front::DEFAULT_SEED,
+    });
+}
+
+#[test]
+#[ignore = "issue 15: the scanner does not yet learn a server's limit"]
+fn issue_15_silent_for_2s_after_a_burst_of_30() {
+    scan_through(Limit::PauseAfterBurst {
+        burst: 30,
+        window: Duration::from_secs(1),
+        pause: Duration::from_secs(2),
+    });
+}
