@@ -290,36 +290,56 @@ fn a_scan_through_a_front_that_limits_nothing_is_the_scan_of_the_server() {
     scan_through(Limit::Unlimited);
 }
 
-// The six tests below are issue 15's acceptance tests. They fail today: cipher-test retries what a
-// limit turned away in up to --retries passes at lower concurrency, but does not learn the limit
-// and pace itself under it, so suites stay inconclusive (exit 2) or a version falls back to
-// per-suite probing that the limit defeats again. Run them with `cargo test --test it limits --
-// --ignored`.
+// The six tests below are issue 15's acceptance tests, ignored until the scanner learns a server's
+// limit: run them with `cargo test --test it limits -- --ignored`. Today cipher-test retries what a
+// limit turned away in up to --retries passes (halving the concurrency, 100 ms between starts), but
+// one dropped elimination hello sends the whole version to per-suite probing (17 to 28 times the
+// connections), and the Envoy handshake is never retried. How each ended before the fix (debug
+// binary here; release binary in `cargo bench --bench limits`) is noted on the test.
 
+// Before: exit 2 after about 60 s and 1,100 connections: every version falls back to per-suite
+// probing, and each pass halves what is left (311, 155, 78 inconclusive), so about 78 suites stay
+// inconclusive and an accepted TLS 1.3 suite can be among them.
 #[test]
 #[ignore = "issue 15: the scanner does not yet learn a server's limit"]
 fn issue_15_drop_every_2nd_connection() {
     scan_through(Limit::DropEveryNth(2));
 }
 
+// Before: exit 2 after about 30 s and 800 connections: per-suite fallback at most versions, a third
+// of each pass fails again (178, 59, 20 inconclusive), so about 20 stay inconclusive.
 #[test]
 #[ignore = "issue 15: the scanner does not yet learn a server's limit"]
 fn issue_15_drop_every_3rd_connection() {
     scan_through(Limit::DropEveryNth(3));
 }
 
+// Before: the debug binary is killed by the 60 s run limit; the release binary takes about 70 s
+// and 1,200 connections (per-suite fallback everywhere, all suites settled in the second pass at
+// concurrency 4) and still exits 2 in most runs, the unretried Envoy handshake having been reset.
+// With `-c 1` the same scan is complete in 0.1 s.
 #[test]
 #[ignore = "issue 15: the scanner does not yet learn a server's limit"]
 fn issue_15_at_most_2_concurrent_connections() {
     scan_through(Limit::MaxConcurrent(2));
 }
 
+// Before: flaky. The scan spends the second's budget on elimination, so every first-pass probe is
+// reset (337 of 337, so throttling is not even suspected); the paced retry passes (under 10 per
+// second) then settle every suite in about 45 s and 700 connections, but a group or the Envoy
+// verdict stays inconclusive in some runs (exit 2). It passed with the debug binary.
 #[test]
 #[ignore = "issue 15: the scanner does not yet learn a server's limit"]
 fn issue_15_at_most_20_new_connections_per_second() {
     scan_through(Limit::PerSecond(20));
 }
 
+// Before: with the default seed, connection 0 (the preflight) is among the resets. The reset
+// usually beats tokio's connect and surfaces as "connection failed: Connection reset by peer",
+// which the preflight does not retry: exit 2 at once with no report. When it surfaces as a reset
+// instead, the preflight retries; then each version falls back to per-suite probing at its first
+// reset, and a few suites (0.2 cubed of some 300 probes) stay inconclusive after three attempts
+// (once of five runs the scan was complete).
 #[test]
 #[ignore = "issue 15: the scanner does not yet learn a server's limit"]
 fn issue_15_20_percent_of_connections_reset_at_random() {
@@ -329,6 +349,9 @@ fn issue_15_20_percent_of_connections_reset_at_random() {
     });
 }
 
+// Before: passes. A scan takes about 42 connections; the 30th starts the pause, the three held
+// connections are reset after 2 s, and the per-suite fallback or retry settles them: complete, in
+// about 2.1 s instead of 0.08 s. Kept ignored with the others until the issue is closed.
 #[test]
 #[ignore = "issue 15: the scanner does not yet learn a server's limit"]
 fn issue_15_silent_for_2s_after_a_burst_of_30() {
