@@ -321,6 +321,14 @@ struct ProbeArgs {
     /// Extra attempts for a probe that got no TLS answer.
     #[arg(long, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u32).range(0..=10))]
     retries: u32,
+
+    /// How long a scan (each target, for check) may keep sending again the probes whose
+    /// connections the server dropped. A server that drops connections (a connection or rate
+    /// limit, a load balancer dropping every Nth, random loss) gets each dropped probe again,
+    /// under the limit learned from the drops, until every probe has an answer or this runs out;
+    /// what is left is inconclusive.
+    #[arg(long, value_name = "DURATION", default_value = "3m", value_parser = parse_duration)]
+    budget: Duration,
 }
 
 const REMEDIATE_EXAMPLES: &str = "\
@@ -939,6 +947,7 @@ fn probe_config(
         global_permits: None,
         engine: probe.engine.into(),
         method: probe.method.into(),
+        budget: Some(probe.budget),
     };
     Ok((sni, config))
 }

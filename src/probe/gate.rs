@@ -1,27 +1,121 @@
-//! The gate the connections of one scan pass through when several stages run at once: at most
-//! `concurrency` connections in flight to the target, a share of a run-wide bound (`check`), and
-//! `--delay` between starts.
+//! The gate every connection of one scan passes through: at most `concurrency` in flight, a share
+//! of a run-wide bound (`check`), and `--delay` between starts. It also watches which connections
+//! the server drops (a reset, a close or silence before any answer) and learns why: a limit on
+//! connections at once or on new connections a second, which it then keeps under, or drops that
+//! do not depend on load (every Nth connection, random loss). [`Gate::attempt`] sends a dropped
+//! connection's work again, within the scan's time budget.
 
-use std::sync::Arc;
+use std::collections::VecDeque;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::{Mutex, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
-/// Bounds and paces connections to one target.
-#[derive(Debug)]
-pub struct Gate {
-    local: Arc<Semaphore>,
-    global: Option<Arc<Semaphore>>,
-    delay: Duration,
-    next_start: Mutex<Instant>,
+/// Most connections one piece of work makes when the server keeps dropping it.
+const MAX_TRIES: u32 = 16;
+
+/// With no answer for this long, the server is down or refusing, not limiting: dropped work is
+/// not sent again.
+const DEAD_AFTER: Duration = Duration::from_secs(3);
+
+/// Answers in a row, under a learned limit, before it is loosened by one step.
+const PROBE_UP: usize = 16;
+
+/// How long after a close a server may still count the connection as open: it learns of the close
+/// only when the FIN arrives and its side is torn down.
+const CLOSE_LAG: Duration = Duration::from_millis(10);
+
+/// What the server's drops show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limit {
+    /// It takes about this many connections at once, and drops the rest.
+    Concurrent(usize),
+    /// It takes about this many new connections a second, and drops the rest.
+    PerSecond(usize),
+    /// It drops every `n`th connection, whatever the load.
+    EveryNth(usize),
+    /// It drops about this percentage of connections at random, whatever the load.
+    RandomLoss(u32),
 }
 
-/// Held while a connection is open; dropping it lets the next one in.
+/// What the gate saw and did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GateStats {
+    /// Connections through the gate.
+    pub connections: usize,
+    /// Of them, dropped by the server before any answer.
+    pub dropped: usize,
+    /// Of them, made again for work whose connection was dropped.
+    pub retried: usize,
+    /// What the drops show (`None`: no drops, or too few to tell).
+    pub limit: Option<Limit>,
+    /// The most connections it let in at once at the end (below `--concurrency` under a limit).
+    pub concurrency: usize,
+    /// The fewest milliseconds between starts it kept at the end (beyond `--delay`).
+    pub spacing_ms: u64,
+    /// The time budget ran out: dropped work was no longer sent again.
+    pub budget_exhausted: bool,
+}
+
+/// One finished connection, as the classification sees it.
+#[derive(Debug, Clone, Copy)]
+struct Seen {
+    /// Its place in the order of starts.
+    seq: u64,
+    /// Connections in flight when it started.
+    others: usize,
+    /// Connections started in the second before it and not dropped (so far).
+    recent: usize,
+    dropped: bool,
+}
+
+#[derive(Debug)]
+struct Governor {
+    configured: usize,
+    limit: usize,
+    delay: Duration,
+    spacing: Duration,
+    next_start: Instant,
+    in_flight: usize,
+    seq: u64,
+    /// Starts in the last second: when, which, and whether the server dropped it.
+    starts: VecDeque<(Instant, u64, bool)>,
+    /// Closes in the last [`CLOSE_LAG`].
+    closes: VecDeque<Instant>,
+    seen: Vec<Seen>,
+    /// When the gate opened (the preflight's connection closed then).
+    opened: Instant,
+    /// When a connection was last answered (at first: when the gate opened, after the preflight's
+    /// answer).
+    last_answer: Instant,
+    learned: Option<Limit>,
+    /// Answered connections since the last drop.
+    answered_in_a_row: usize,
+    last_drop: Instant,
+    retried: usize,
+    budget_exhausted: bool,
+}
+
+/// Bounds and paces connections to one target, and learns what the server tolerates.
+#[derive(Debug)]
+pub struct Gate {
+    global: Option<Arc<Semaphore>>,
+    state: Mutex<Governor>,
+    changed: Notify,
+    deadline: Option<Instant>,
+}
+
+/// Held while a connection is open; [`Ticket::finish`] says whether the server dropped it.
 #[derive(Debug)]
 pub struct Ticket {
-    _local: Option<OwnedSemaphorePermit>,
+    gate: Arc<Gate>,
     _global: Option<OwnedSemaphorePermit>,
+    seq: u64,
+    others: usize,
+    recent: usize,
+    finished: bool,
 }
 
 impl Gate {
@@ -29,35 +123,356 @@ impl Gate {
     /// of `global` when given, with `delay` between starts.
     pub fn new(concurrency: usize, global: Option<Arc<Semaphore>>, delay: Duration) -> Self {
         Gate {
-            local: Arc::new(Semaphore::new(concurrency.max(1))),
             global,
-            delay,
-            next_start: Mutex::new(Instant::now()),
+            state: Mutex::new(Governor {
+                configured: concurrency.max(1),
+                limit: concurrency.max(1),
+                delay,
+                spacing: Duration::ZERO,
+                next_start: Instant::now(),
+                in_flight: 0,
+                seq: 0,
+                starts: VecDeque::new(),
+                // The preflight's connection has just closed.
+                closes: VecDeque::from([Instant::now()]),
+                seen: Vec::new(),
+                last_answer: Instant::now(),
+                opened: Instant::now(),
+                learned: None,
+                answered_in_a_row: 0,
+                last_drop: Instant::now(),
+                retried: 0,
+                budget_exhausted: false,
+            }),
+            changed: Notify::new(),
+            deadline: None,
         }
     }
 
+    /// No dropped work is sent again after `budget` from now.
+    pub fn with_budget(mut self, budget: Option<Duration>) -> Self {
+        self.deadline = budget.map(|b| Instant::now() + b);
+        self
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Governor> {
+        // A panic while holding the lock cannot leave the counters half-updated in a way that
+        // matters more than losing the scan: go on with them.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Waits for a free slot (and the pause since the last start), then lets one connection in.
-    pub async fn enter(&self) -> Ticket {
-        // The semaphores are never closed, so acquiring cannot fail; if it ever did, the connection
-        // would simply go ahead unbounded rather than hang.
-        let local = Arc::clone(&self.local).acquire_owned().await;
-        let global = match &self.global {
-            Some(g) => Arc::clone(g).acquire_owned().await.ok(),
-            None => None,
-        };
-        if !self.delay.is_zero() {
-            let mut next = self.next_start.lock().await;
-            let now = Instant::now();
-            if *next > now {
-                tokio::time::sleep_until(*next).await;
+    pub async fn enter(self: &Arc<Self>) -> Ticket {
+        loop {
+            let notified = self.changed.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            match self.admit() {
+                Ok((seq, others, recent)) => {
+                    // The run-wide bound is taken after the target's own, as before.
+                    let global = match &self.global {
+                        Some(g) => Arc::clone(g).acquire_owned().await.ok(),
+                        None => None,
+                    };
+                    return Ticket {
+                        gate: Arc::clone(self),
+                        _global: global,
+                        seq,
+                        others,
+                        recent,
+                        finished: false,
+                    };
+                }
+                Err(Some(at)) => tokio::time::sleep_until(at).await,
+                Err(None) => notified.await,
             }
-            *next = Instant::now() + self.delay;
-        }
-        Ticket {
-            _local: local.ok(),
-            _global: global,
         }
     }
+
+    /// Lets one connection in now: its (seq, others in flight, recent starts); or when to try
+    /// again (`None`: when a connection ends).
+    fn admit(&self) -> Result<(u64, usize, usize), Option<Instant>> {
+        let mut st = self.lock();
+        let now = Instant::now();
+        while st
+            .closes
+            .front()
+            .is_some_and(|t| now.duration_since(*t) > CLOSE_LAG)
+        {
+            st.closes.pop_front();
+        }
+        while st
+            .starts
+            .front()
+            .is_some_and(|(t, _, _)| now.duration_since(*t) > Duration::from_secs(1))
+        {
+            st.starts.pop_front();
+        }
+        // Under a learned limit on connections at once, one closed a moment ago still counts.
+        let lagging = if matches!(st.learned, Some(Limit::Concurrent(_))) {
+            st.closes.len()
+        } else {
+            0
+        };
+        if st.in_flight + lagging >= st.limit {
+            return Err(match st.closes.front() {
+                Some(t) if st.in_flight < st.limit => Some(*t + CLOSE_LAG),
+                _ => None,
+            });
+        }
+        if now < st.next_start {
+            return Err(Some(st.next_start));
+        }
+        st.in_flight += 1;
+        st.seq += 1;
+        st.next_start = now + st.delay.max(st.spacing);
+        let seq = st.seq;
+        // The preflight's connection, closed as the gate opened, may still count at the server.
+        let preflight = usize::from(now.duration_since(st.opened) <= CLOSE_LAG);
+        let others = st.in_flight - 1 + preflight;
+        let recent = st.starts.iter().filter(|(_, _, dropped)| !dropped).count();
+        st.starts.push_back((now, seq, false));
+        Ok((seq, others, recent))
+    }
+
+    /// Runs `work` on one connection; when `reply` says the server dropped it, runs it again on a
+    /// new connection (after a short backoff, under whatever limit the gate has learned) while the
+    /// server still answers other connections, up to [`MAX_TRIES`] and within the budget. Work
+    /// met with silence until the timeout is tried again once. Until some connection through the
+    /// gate is answered, only the first burst's drops are tried again, once.
+    pub async fn attempt<T, F, Fut>(self: &Arc<Self>, mut work: F, reply: impl Fn(&T) -> Reply) -> T
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = T>,
+    {
+        let mut tries = 0;
+        loop {
+            let ticket = self.enter().await;
+            let out = work().await;
+            let got = reply(&out);
+            ticket.finish(got != Reply::Answered);
+            tries += 1;
+            if got == Reply::Answered || !self.may_retry(tries, got == Reply::Silent) {
+                return out;
+            }
+            self.lock().retried += 1;
+            let backoff =
+                Duration::from_millis(10 << (tries - 1).min(6)).min(Duration::from_millis(500));
+            tokio::time::sleep(backoff).await;
+        }
+    }
+
+    fn may_retry(&self, tries: u32, slow: bool) -> bool {
+        let mut st = self.lock();
+        let now = Instant::now();
+        if self.deadline.is_some_and(|d| now >= d) {
+            st.budget_exhausted = true;
+            return false;
+        }
+        if now.duration_since(st.last_answer) > DEAD_AFTER {
+            // The server answers nothing now: it is down or refusing, not limiting.
+            return false;
+        }
+        let answered = st.seen.iter().any(|s| !s.dropped);
+        if !answered {
+            // Nothing through the gate answered yet: once, while the first connections (all sent
+            // at once) come back; a server that answers none of them is not limiting either.
+            let dropped = st.seen.len();
+            return tries < 2 && dropped < 2 * st.configured;
+        }
+        if slow {
+            return tries < 2;
+        }
+        tries < MAX_TRIES
+    }
+
+    /// Whether the server has dropped any connection so far.
+    pub fn dropping(&self) -> bool {
+        self.lock().seen.iter().any(|s| s.dropped)
+    }
+
+    /// What the gate saw and did so far.
+    pub fn stats(&self) -> GateStats {
+        let mut st = self.lock();
+        // A few drops at the end still say something about the server.
+        if st.learned.is_none() {
+            st.classify(2);
+        }
+        GateStats {
+            connections: st.seen.len(),
+            dropped: st.seen.iter().filter(|s| s.dropped).count(),
+            retried: st.retried,
+            limit: st.learned,
+            concurrency: st.limit,
+            spacing_ms: st.spacing.as_millis() as u64,
+            budget_exhausted: st.budget_exhausted,
+        }
+    }
+
+    fn release(&self, ticket: &Ticket, dropped: Option<bool>) {
+        let mut st = self.lock();
+        st.in_flight = st.in_flight.saturating_sub(1);
+        // Our close reaches the server a moment later; a drop was the server's own close.
+        if dropped != Some(true) {
+            st.closes.push_back(Instant::now());
+        }
+        if let Some(dropped) = dropped {
+            st.seen.push(Seen {
+                seq: ticket.seq,
+                others: ticket.others,
+                recent: ticket.recent,
+                dropped,
+            });
+            if !dropped {
+                st.last_answer = Instant::now();
+                st.answered_in_a_row += 1;
+                if st.learned.is_some() {
+                    st.apply();
+                }
+            }
+            if dropped {
+                st.answered_in_a_row = 0;
+                st.last_drop = Instant::now();
+                if let Some(start) = st.starts.iter_mut().find(|(_, seq, _)| *seq == ticket.seq) {
+                    start.2 = true;
+                }
+                st.learn();
+            }
+        }
+        drop(st);
+        self.changed.notify_waiters();
+    }
+}
+
+/// How a connection ended, as [`Gate::attempt`] needs to know.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reply {
+    /// The server answered (anything at all, a refusal included).
+    Answered,
+    /// Reset, closed or refused before any answer.
+    Dropped,
+    /// No answer until the timeout.
+    Silent,
+}
+
+impl Ticket {
+    /// The connection is over; `dropped`: the server dropped it before any answer.
+    pub fn finish(mut self, dropped: bool) {
+        self.finished = true;
+        let gate = Arc::clone(&self.gate);
+        gate.release(&self, Some(dropped));
+    }
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        if !self.finished {
+            let gate = Arc::clone(&self.gate);
+            gate.release(self, None);
+        }
+    }
+}
+
+impl Governor {
+    /// Classifies the drops so far and sets the limits that keep under what they show.
+    fn learn(&mut self) {
+        self.classify(5);
+        self.apply();
+    }
+
+    /// Classifies the drops once there are at least `enough` of them (and a few answers).
+    fn classify(&mut self, enough: usize) {
+        let drops = self.seen.iter().filter(|s| s.dropped).count();
+        if drops < enough || self.seen.len() - drops < 3 {
+            // Too few of either to compare them.
+            return;
+        }
+        // A pattern first: its drops fall at every load, but a few at high load may look like a
+        // limit on a small sample.
+        self.learned = if let Some(n) = every_nth(&self.seen) {
+            Some(Limit::EveryNth(n))
+        } else if let Some(k) = threshold(&self.seen, |s| s.others) {
+            Some(Limit::Concurrent(k.max(1)))
+        } else if let Some(r) = threshold(&self.seen, |s| s.recent)
+            // A limit on new connections drops one that was alone too, or more than were ever
+            // open at once; one on connections at once does neither.
+            .filter(|&r| {
+                r > self.configured || self.seen.iter().any(|s| s.dropped && s.others == 0)
+            })
+        {
+            Some(Limit::PerSecond(r.max(1)))
+        } else {
+            let share = drops as f64 / self.seen.len() as f64;
+            Some(Limit::RandomLoss((share * 100.0).round() as u32))
+        };
+    }
+
+    /// Keeps under the learned limit, loosened a step at a time while the server drops nothing: a
+    /// connection more per [`PROBE_UP`] answers in a row, or a quarter more connections a second
+    /// per second. A limit learned from a burst may be tighter than the server's, and only asking
+    /// more shows it; a drop sets it back.
+    fn apply(&mut self) {
+        (self.limit, self.spacing) = match self.learned {
+            Some(Limit::Concurrent(k)) => {
+                let steps = self.answered_in_a_row / PROBE_UP;
+                ((k + steps).min(self.configured), Duration::ZERO)
+            }
+            // A little under the rate seen, so the server's window never fills.
+            Some(Limit::PerSecond(r)) => {
+                let steps = self.last_drop.elapsed().as_secs().min(16) as i32;
+                let rate = r as f64 * 0.9 * 1.25f64.powi(steps);
+                (self.configured, Duration::from_secs_f64(1.0 / rate))
+            }
+            _ => (self.configured, Duration::ZERO),
+        };
+    }
+}
+
+/// The load (by `measure`) at and above which the server drops most connections, below which it
+/// drops few, when the drops show one: of the loads that separate them so, the one that separates
+/// them best.
+fn threshold(seen: &[Seen], measure: impl Fn(&Seen) -> usize) -> Option<usize> {
+    let mut points: Vec<(usize, bool)> = seen.iter().map(|s| (measure(s), s.dropped)).collect();
+    points.sort_unstable();
+    let total = points.len();
+    let total_drops = points.iter().filter(|p| p.1).count();
+    let mut best: Option<(usize, f64)> = None;
+    let mut drops_below = 0;
+    for i in 0..total {
+        drops_below += usize::from(points[i].1);
+        // A cut between this load and the next higher one.
+        let Some(next) = points.get(i + 1).filter(|p| p.0 > points[i].0) else {
+            continue;
+        };
+        let (n_below, n_above) = (i + 1, total - i - 1);
+        let below = drops_below as f64 / n_below as f64;
+        let above = (total_drops - drops_below) as f64 / n_above as f64;
+        if n_below >= 2 && n_above >= 5 && below <= 0.25 && above >= 0.75 {
+            let gap = above - below;
+            if best.is_none_or(|(_, g)| gap > g) {
+                best = Some((next.0, gap));
+            }
+        }
+    }
+    best.map(|(k, _)| k)
+}
+
+/// `n` when the drops fall on every `n`th start (2 to 6): about one in `n` is dropped, and most
+/// gaps between one drop and the next are `n` starts.
+fn every_nth(seen: &[Seen]) -> Option<usize> {
+    let mut drops: Vec<u64> = seen.iter().filter(|s| s.dropped).map(|s| s.seq).collect();
+    if drops.len() < 4 {
+        return None;
+    }
+    drops.sort_unstable();
+    let share = drops.len() as f64 / seen.len() as f64;
+    let gaps: Vec<u64> = drops.windows(2).map(|w| w[1] - w[0]).collect();
+    (2..=6).find(|&n| {
+        // Connections that started together may reach the server in another order, which moves
+        // a drop by one; random loss makes gaps of every length, few of them exactly `n`.
+        let exact = gaps.iter().filter(|&&g| g == n as u64).count();
+        (share - 1.0 / n as f64).abs() <= 0.08 && exact as f64 >= 0.5 * gaps.len() as f64
+    })
 }
 
 #[cfg(test)]
@@ -101,8 +516,8 @@ mod tests {
     #[tokio::test]
     async fn a_shared_bound_holds_across_gates() {
         let global = Arc::new(Semaphore::new(1));
-        let a = Gate::new(4, Some(global.clone()), Duration::ZERO);
-        let b = Gate::new(4, Some(global.clone()), Duration::ZERO);
+        let a = Arc::new(Gate::new(4, Some(global.clone()), Duration::ZERO));
+        let b = Arc::new(Gate::new(4, Some(global.clone()), Duration::ZERO));
         let held = a.enter().await;
         assert_eq!(global.available_permits(), 0);
         // The other target's gate has room of its own, but not in the run-wide bound.
@@ -112,5 +527,40 @@ mod tests {
         let _entered = tokio::time::timeout(Duration::from_secs(1), b.enter())
             .await
             .expect("entered once the permit came back");
+    }
+
+    fn seen(rows: &[(usize, usize, bool)]) -> Vec<Seen> {
+        rows.iter()
+            .enumerate()
+            .map(|(i, &(others, recent, dropped))| Seen {
+                seq: i as u64 + 1,
+                others,
+                recent,
+                dropped,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn drops_above_a_load_are_a_limit_and_drops_at_any_load_are_not() {
+        // Two at once pass; a third in flight is dropped.
+        let two = seen(&[
+            (0, 0, false),
+            (1, 1, false),
+            (2, 2, true),
+            (2, 2, true),
+            (1, 3, false),
+            (3, 3, true),
+            (4, 4, true),
+            (2, 4, true),
+        ]);
+        assert_eq!(threshold(&two, |s| s.others), Some(2));
+        // Every second start dropped, at every load.
+        let alternate: Vec<(usize, usize, bool)> =
+            (0..20).map(|i| ((i / 2) % 4, i, i % 2 == 1)).collect();
+        let alternate = seen(&alternate);
+        assert_eq!(threshold(&alternate, |s| s.others), None);
+        assert_eq!(threshold(&alternate, |s| s.recent), None);
+        assert_eq!(every_nth(&alternate), Some(2));
     }
 }

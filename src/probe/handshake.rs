@@ -14,6 +14,8 @@ use openssl::pkey::{PKey, Private};
 use openssl::ssl::{Ssl, SslContext, SslContextBuilder, SslRef, StatusType};
 use openssl::x509::{X509NameRef, X509};
 use tokio::io::AsyncReadExt;
+
+use super::gate::Reply;
 use tokio::net::TcpStream;
 use tokio_openssl::SslStream;
 
@@ -107,6 +109,51 @@ pub enum Simulation {
         /// The alert that ended the handshake, before or after the ServerHello.
         ended_by_alert: Option<AlertDescription>,
     },
+}
+
+/// The failure texts of a handshake that got no answer in time (the gate tells silence from a drop).
+const CONNECT_TIMEOUT: &str = "connection timed out";
+const HANDSHAKE_TIMEOUT: &str = "no complete handshake within";
+
+/// A handshake that failed without any TLS answer: silent until the timeout, or dropped.
+fn unanswered(error: &str) -> Reply {
+    if error.starts_with(CONNECT_TIMEOUT) || error.starts_with(HANDSHAKE_TIMEOUT) {
+        Reply::Silent
+    } else {
+        Reply::Dropped
+    }
+}
+
+impl Simulation {
+    /// Whether the server answered this handshake at all (for [`Gate::attempt`](super::gate::Gate::attempt)).
+    pub fn reply(&self) -> Reply {
+        match self {
+            Simulation::Failed {
+                alert: None,
+                error,
+                server_hello: None,
+                certificate_requested: false,
+                ended_by_alert: None,
+            } => unanswered(error),
+            _ => Reply::Answered,
+        }
+    }
+}
+
+/// Whether the server answered a [`OpensslProber::full_handshake`] at all.
+pub fn handshake_reply(result: &Result<HandshakeInfo, String>) -> Reply {
+    match result {
+        Err(e) => unanswered(e),
+        Ok(info)
+            if info.chain.is_empty()
+                && info.server_hello.is_none()
+                && info.alert.is_none()
+                && info.ended_by_alert.is_none() =>
+        {
+            info.failure.as_deref().map_or(Reply::Answered, unanswered)
+        }
+        Ok(_) => Reply::Answered,
+    }
 }
 
 extern "C" {
@@ -365,7 +412,7 @@ impl OpensslProber {
         let tcp = match tokio::time::timeout_at(deadline, TcpStream::connect(self.addr())).await {
             Ok(Ok(t)) => t,
             Ok(Err(e)) => return Err(format!("connection failed: {e}")),
-            Err(_) => return Err("connection timed out".into()),
+            Err(_) => return Err(CONNECT_TIMEOUT.into()),
         };
         let mut stream = SslStream::new(ssl, Tap::new(tcp, false)).map_err(|e| e.to_string())?;
         let result = tokio::time::timeout_at(deadline, Pin::new(&mut stream).connect()).await;
@@ -377,7 +424,7 @@ impl OpensslProber {
                 Some(tidy_error(&e.to_string()))
             }
             Err(_) => Some(format!(
-                "no complete handshake within {}",
+                "{HANDSHAKE_TIMEOUT} {}",
                 crate::util::human_duration(self.timeout())
             )),
         };

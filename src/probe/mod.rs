@@ -30,6 +30,23 @@ impl ProbeOutcome {
     pub fn is_inconclusive(&self) -> bool {
         matches!(self, ProbeOutcome::Inconclusive(_))
     }
+
+    /// Whether the server answered at all: a reset, a close or a refusal before any byte is a
+    /// drop, silence until the timeout is silence; anything else is an answer.
+    pub fn reply(&self) -> gate::Reply {
+        match self {
+            ProbeOutcome::Inconclusive(
+                Inconclusive::Reset
+                | Inconclusive::Closed { bytes: 0 }
+                | Inconclusive::ConnectRefused
+                | Inconclusive::ConnectFailed(_),
+            ) => gate::Reply::Dropped,
+            ProbeOutcome::Inconclusive(Inconclusive::Timeout { bytes: 0, .. }) => {
+                gate::Reply::Silent
+            }
+            _ => gate::Reply::Answered,
+        }
+    }
 }
 
 /// The server chose `code` at `protocol`.

@@ -53,6 +53,11 @@ impl RawProber {
         }
     }
 
+    /// Whether the server has been dropping this prober's connections (through its gate).
+    pub fn dropping(&self) -> bool {
+        self.gate.as_ref().is_some_and(|g| g.dropping())
+    }
+
     /// The hello [`probe`](Self::probe) sends, for adjusting (groups, key shares) and passing to
     /// [`probe_with`](Self::probe_with): the prober's SNI and the builder's defaults.
     pub fn hello_spec(&self, protocol: Protocol, suites: &[u16]) -> HelloSpec {
@@ -75,16 +80,23 @@ impl RawProber {
             max: spec.version,
             suites: spec.suites,
         };
-        let _ticket = match &self.gate {
-            Some(gate) => Some(gate.enter().await),
-            None => None,
-        };
+        match &self.gate {
+            Some(gate) => {
+                gate.attempt(|| self.send(&hello, &offer), ProbeOutcome::reply)
+                    .await
+            }
+            None => self.send(&hello, &offer).await,
+        }
+    }
+
+    /// One connection: sends `hello` and classifies the answer.
+    async fn send(&self, hello: &[u8], offer: &Offer) -> ProbeOutcome {
         let deadline = Instant::now() + self.timeout;
         let mut tcp = match super::connect(self.addr, deadline, self.timeout).await {
             Ok(tcp) => tcp,
             Err(outcome) => return outcome,
         };
-        let (received, end) = self.exchange(&mut tcp, &hello, deadline).await;
+        let (received, end) = self.exchange(&mut tcp, hello, deadline).await;
         // No alert on the way out: in TLS 1.3 it would have to be encrypted under handshake keys
         // this engine never derives, and the close tells the server just as much. Dropping the
         // socket ends the probe as the OpenSSL engine's does (a RST if the server's Certificate
@@ -101,7 +113,7 @@ impl RawProber {
                 READ_LIMIT / 1024
             )));
         }
-        classify(&offer, &received, end)
+        classify(offer, &received, end)
     }
 
     /// Writes the hello and reads until the answer is complete, the server hangs up, or the

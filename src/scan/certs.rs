@@ -2,6 +2,7 @@
 //! the server needs SNI.
 
 use crate::cert::{self, CertCheck, CertificateReport, Finding, Severity, TrustAnchors};
+use crate::probe::handshake::handshake_reply;
 use crate::probe::openssl::OpensslProber;
 use crate::target::Target;
 
@@ -15,12 +16,16 @@ pub(super) struct WithoutSni {
 }
 
 pub(super) async fn handshake_without_sni(
+    gate: &Arc<Gate>,
     target: &Target,
     cfg: &ScanConfig,
     name: &str,
 ) -> WithoutSni {
     let outcome = match OpensslProber::new(target.address, None, cfg.timeout) {
-        Ok(p) => p.full_handshake(None).await,
+        Ok(p) => {
+            gate.attempt(|| p.full_handshake(None), handshake_reply)
+                .await
+        }
         Err(e) => Err(e.to_string()),
     };
     WithoutSni {
@@ -83,6 +88,7 @@ impl WithoutSni {
 /// (what Envoy without a secret sees), and one with `--cert`/`--key` when given.
 pub(super) async fn inspect_certificates(
     prober: &OpensslProber,
+    gate: &Arc<Gate>,
     target: &Target,
     cfg: &CertConfig,
 ) -> (
@@ -91,7 +97,10 @@ pub(super) async fn inspect_certificates(
     Vec<Finding>,
 ) {
     let mut findings = Vec::new();
-    let info = match prober.full_handshake(None).await {
+    let info = match gate
+        .attempt(|| prober.full_handshake(None), handshake_reply)
+        .await
+    {
         Ok(i) => i,
         Err(e) => {
             findings.push(Finding::new(
@@ -219,7 +228,9 @@ pub(super) async fn inspect_certificates(
                 .and_then(|mut v| v.pop())
                 .map(|c| c.subject)
                 .unwrap_or_default();
-            let result = prober.full_handshake(Some(cc)).await;
+            let result = gate
+                .attempt(|| prober.full_handshake(Some(cc)), handshake_reply)
+                .await;
             let (accepted, error) = match result {
                 Ok(i) => (i.failure.is_none(), i.failure),
                 Err(e) => (false, Some(e)),

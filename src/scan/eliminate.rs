@@ -465,7 +465,12 @@ pub async fn eliminate_split_each(
                         // Parts shorten the chain of round trips only when they can all start at
                         // once; with every slot taken or promised they would only add hellos, so
                         // the rest goes back as one set.
-                        let free = width.saturating_sub(tasks.len() + queue.len());
+                        // A server that drops connections gets the fewest hellos instead.
+                        let free = if raw.dropping() {
+                            1
+                        } else {
+                            width.saturating_sub(tasks.len() + queue.len())
+                        };
                         for part in split(&rest, free.min(MAX_PARTS)).into_iter().rev() {
                             outstanding[v] += 1;
                             queue.push_front((v, part));

@@ -6,7 +6,7 @@ use crate::envoy::verdict::{self, Observed, Problem, ProblemKind, Verdict};
 use crate::envoy::view::{RootCa, UpstreamView};
 use crate::envoy::{self, EnvoyClient, TlsParams};
 use crate::probe::gate::Gate;
-use crate::probe::handshake::Simulation;
+use crate::probe::handshake::{ClientCertificate, ClientSpec, Simulation};
 use crate::probe::openssl::OpensslProber;
 use crate::probe::raw::RawProber;
 use crate::probe::ProbeOutcome;
@@ -147,6 +147,17 @@ pub struct FirstLook {
     second_opinion: RawHelloReport,
 }
 
+/// One simulated handshake through the gate: sent again when the server drops it.
+async fn simulate(
+    gate: &Arc<Gate>,
+    prober: &OpensslProber,
+    spec: &ClientSpec,
+    certificate: Option<&ClientCertificate>,
+) -> Simulation {
+    gate.attempt(|| prober.simulate(spec, certificate), Simulation::reply)
+        .await
+}
+
 pub(super) async fn first_look(
     side: &EnvoySide,
     gate: &Arc<Gate>,
@@ -154,10 +165,8 @@ pub(super) async fn first_look(
 ) -> FirstLook {
     let client = req.view.client();
     let certificate = req.view.client_certificate.as_ref();
-    let simulate = async {
-        let _ticket = gate.enter().await;
-        side.prober.simulate(&client.spec(), certificate).await
-    };
+    let spec = client.spec();
+    let simulate = simulate(gate, &side.prober, &spec, certificate);
     let raw = side.raw.gated(Arc::clone(gate));
     let (simulation, outcome) =
         tokio::join!(simulate, crate::scan::eliminate::envoy_hello(&raw, &client));
@@ -244,6 +253,7 @@ pub(super) fn judge_trust(view: &UpstreamView, chain: &[Vec<u8>]) -> TrustJudgem
 /// verified by a second handshake with the patched parameters (and SNI).
 pub(super) async fn judge(
     side: &EnvoySide,
+    gate: &Arc<Gate>,
     scan_prober: &Arc<OpensslProber>,
     req: &EnvoyRequest,
     rows: &[CipherResult],
@@ -292,7 +302,7 @@ pub(super) async fn judge(
     let mut with_name_sim: Option<(TlsParams, Simulation)> = None;
     let sni_fix = match (&side.scanned_sni, &simulation) {
         (Some(name), Simulation::Failed { .. }) if answered(&simulation) && !needs_certificate => {
-            let with_name = scan_prober.simulate(&client.spec(), certificate).await;
+            let with_name = simulate(gate, scan_prober, &client.spec(), certificate).await;
             let fixed = match &with_name {
                 Simulation::Connected { chain, .. } => {
                     named_chain = chain.clone();
@@ -304,8 +314,8 @@ pub(super) async fn judge(
                     let params = merged(&view.params, &plan.params);
                     let patched = EnvoyClient::with_params(view.profile, &params).spec();
                     let (without, with) = tokio::join!(
-                        side.prober.simulate(&patched, certificate),
-                        scan_prober.simulate(&patched, certificate)
+                        simulate(gate, &side.prober, &patched, certificate),
+                        simulate(gate, scan_prober, &patched, certificate)
                     );
                     let fixed = answered(&without)
                         && agreed(&without, presented).is_none()
@@ -428,12 +438,8 @@ pub(super) async fn judge(
             } else {
                 &side.prober
             };
-            prober
-                .simulate(
-                    &EnvoyClient::with_params(view.profile, &patched).spec(),
-                    certificate,
-                )
-                .await
+            let spec = EnvoyClient::with_params(view.profile, &patched).spec();
+            simulate(gate, prober, &spec, certificate).await
         };
         if !answered(&after) {
             inconclusive = true;

@@ -56,6 +56,9 @@ pub struct ScanConfig {
     pub engine: EngineChoice,
     /// One probe per suite, or elimination (offer everything, remove the server's choice, repeat).
     pub method: Method,
+    /// After this long, probes whose connections the server dropped are not sent again (`None`:
+    /// no bound but the retries').
+    pub budget: Option<Duration>,
 }
 
 /// How suites are enumerated.
@@ -133,6 +136,9 @@ impl EnvoyRequest {
     }
 }
 
+/// `--budget`'s default: long enough for a server that takes a few connections a second.
+pub const DEFAULT_BUDGET: Duration = Duration::from_secs(180);
+
 impl Default for ScanConfig {
     fn default() -> Self {
         ScanConfig {
@@ -147,6 +153,7 @@ impl Default for ScanConfig {
             global_permits: None,
             engine: EngineChoice::Auto,
             method: Method::Auto,
+            budget: Some(DEFAULT_BUDGET),
         }
     }
 }
@@ -210,11 +217,9 @@ pub async fn scan(target: &Target, cfg: &ScanConfig) -> Result<ScanReport, ScanE
 
     // Every connection from here to the verdict passes one gate: --concurrency, --delay, and the
     // run-wide bound of `check`.
-    let gate = Arc::new(Gate::new(
-        cfg.concurrency,
-        cfg.global_permits.clone(),
-        cfg.delay,
-    ));
+    let gate = Arc::new(
+        Gate::new(cfg.concurrency, cfg.global_permits.clone(), cfg.delay).with_budget(cfg.budget),
+    );
     let bar = progress_bar(jobs.len(), cfg.progress);
     let side = match &cfg.envoy {
         Some(req) => Some(EnvoySide::new(target, cfg, req, &prober)?),
@@ -229,26 +234,21 @@ pub async fn scan(target: &Target, cfg: &ScanConfig) -> Result<ScanReport, ScanE
     };
     let certificates = async {
         match &cfg.certs {
-            Some(c) => {
-                // One connection at a time (with --cert/--key, a second after the first).
-                let _ticket = gate.enter().await;
-                inspect_certificates(&prober, target, c).await
-            }
+            // One connection at a time (with --cert/--key, a second after the first).
+            Some(c) => inspect_certificates(&prober, &gate, target, c).await,
             None => (None, None, Vec::new()),
         }
     };
     let without_sni = async {
         match &target.sni {
-            Some(name) => {
-                let _ticket = gate.enter().await;
-                Some(handshake_without_sni(target, cfg, name).await)
-            }
+            Some(name) => Some(handshake_without_sni(&gate, target, cfg, name).await),
             None => None,
         }
     };
     let (found, first, (certificate, client_auth, findings), without_sni) =
         tokio::join!(suites, envoy_handshake, certificates, without_sni);
     bar.finish_and_clear();
+    let mut network = found.network;
     rows.extend(found.rows);
     rows.sort_by_key(|r| (r.protocol, r.code));
     let groups = found.groups;
@@ -264,11 +264,12 @@ pub async fn scan(target: &Target, cfg: &ScanConfig) -> Result<ScanReport, ScanE
         .collect();
     let (envoy, remediation) = match (&cfg.envoy, &side, first) {
         (Some(req), Some(side), Some(first)) => {
-            let (e, r) = judge(side, &prober, req, &rows, &groups, first).await;
+            let (e, r) = judge(side, &gate, &prober, req, &rows, &groups, first).await;
             (Some(e), r)
         }
         _ => (None, None),
     };
+    suites::add_gate_stats(&mut network, gate.stats());
     let count = |s: CipherStatus| rows.iter().filter(|r| r.status == s).count();
     let summary = Summary {
         accepted: count(CipherStatus::Accepted),
@@ -303,7 +304,7 @@ pub async fn scan(target: &Target, cfg: &ScanConfig) -> Result<ScanReport, ScanE
         client_auth,
         sni,
         findings,
-        network: found.network,
+        network,
         enumeration: found.enumeration,
         server_preference: found.server_preference,
         summary,

@@ -365,6 +365,33 @@ pub struct NetworkReport {
     /// What happened and what the scan did, in a sentence or two.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub detail: String,
+    /// Connections made after the preflight.
+    pub connections: usize,
+    /// Of them, dropped by the server: reset, closed or refused before any answer, or silent.
+    pub dropped: usize,
+    /// Of them, made again for a probe whose connection was dropped.
+    pub retried: usize,
+    /// What the drops show, when there were enough to tell.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit: Option<LimitReport>,
+    /// The time budget (`--budget`) ran out while probes were still being sent again.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub budget_exhausted: bool,
+}
+
+/// A limit the server showed by what it dropped, and what the scan kept to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LimitReport {
+    /// `concurrent_connections`, `new_connections_per_second`, `every_nth_connection` or
+    /// `random_loss` (percent).
+    pub kind: &'static str,
+    pub value: usize,
+    /// Connections at once the scan settled at.
+    pub concurrency: usize,
+    /// Milliseconds between starts the scan settled at (0: none).
+    pub spacing_ms: u64,
+    /// What it means for Envoy, in one line.
+    pub advice: String,
 }
 
 fn is_zero(n: &usize) -> bool {

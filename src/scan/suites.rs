@@ -1,7 +1,7 @@
 //! Settling the suites and groups: the preflight, enumeration per version (elimination or one
 //! suite per hello), retries and pacing, server order, and the group probes.
 
-use crate::probe::gate::Gate;
+use crate::probe::gate::{Gate, GateStats, Limit};
 use crate::probe::openssl::{Group, OpensslProber, GROUPS};
 use crate::probe::raw::RawProber;
 use crate::probe::{Inconclusive, ProbeOutcome, Refusal};
@@ -62,7 +62,11 @@ pub(super) async fn preflight(
             ProbeOutcome::Inconclusive(why) => why,
         };
         let target = target.to_string();
-        let transient = matches!(why, Inconclusive::Reset | Inconclusive::Closed { .. });
+        // A server that drops connections now and then may drop this one: ask again.
+        let transient = matches!(
+            why,
+            Inconclusive::Reset | Inconclusive::Closed { .. } | Inconclusive::ConnectFailed(_)
+        );
         if transient && attempt <= retries {
             tokio::time::sleep(Duration::from_millis(100 * u64::from(attempt))).await;
             continue;
@@ -115,7 +119,7 @@ pub(super) async fn run_bounded<J, F, Fut>(
     probe: F,
 ) -> (Vec<(J, ProbeOutcome, u32)>, Vec<Pass>)
 where
-    J: Clone + Send + 'static,
+    J: Clone + Send + Sync + 'static,
     F: Fn(J) -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = ProbeOutcome> + Send + 'static,
 {
@@ -153,8 +157,9 @@ where
             let gate = Arc::clone(gate);
             set.spawn(async move {
                 let _permit = permit;
-                let _ticket = gate.enter().await;
-                let outcome = probe(job.clone()).await;
+                let outcome = gate
+                    .attempt(|| probe(job.clone()), ProbeOutcome::reply)
+                    .await;
                 (i, job, outcome, attempts + 1)
             });
             while let Some(done) = set.try_join_next() {
@@ -240,6 +245,93 @@ pub(super) fn network_report(passes: &[Pass]) -> NetworkReport {
         throttling_suspected: suspected,
         passes: passes.to_vec(),
         detail,
+        ..NetworkReport::default()
+    }
+}
+
+/// Adds what the gate saw (connections, drops, retries, the limit they show) to `network`.
+pub(super) fn add_gate_stats(network: &mut NetworkReport, stats: GateStats) {
+    network.connections = stats.connections;
+    network.dropped = stats.dropped;
+    network.retried = stats.retried;
+    network.budget_exhausted = stats.budget_exhausted;
+    network.limit = stats.limit.map(|limit| limit_report(limit, &stats));
+    if stats.dropped == 0 {
+        return;
+    }
+    network.throttling_suspected = true;
+    let mut line = format!(
+        "The server dropped {} of {} connections; cipher-test sent those probes again ({} retries)",
+        stats.dropped, stats.connections, stats.retried
+    );
+    if let Some(limit) = &network.limit {
+        line.push_str(&format!(": {}", limit.advice));
+    }
+    if stats.budget_exhausted {
+        line.push_str("; the time budget (--budget) ran out before every probe had an answer");
+    }
+    line.push('.');
+    network.detail = if network.detail.is_empty() {
+        line
+    } else {
+        format!("{line} {}", network.detail)
+    };
+}
+
+fn limit_report(limit: Limit, stats: &GateStats) -> LimitReport {
+    let (kind, value, advice) = match limit {
+        Limit::Concurrent(k) => (
+            "concurrent_connections",
+            k,
+            format!(
+                "the upstream accepts about {k} connection{} at once and drops the rest; Envoy's \
+                 connection pool may hit the same limit (keep the cluster's max_connections circuit \
+                 breaker at or below it, or raise the upstream's limit)",
+                if k == 1 { "" } else { "s" }
+            ),
+        ),
+        Limit::PerSecond(r) => (
+            "new_connections_per_second",
+            r,
+            format!(
+                "the upstream accepts about {r} new connections a second and drops the rest; Envoy \
+                 opening connections faster (at startup, or in a burst) would see them reset"
+            ),
+        ),
+        Limit::EveryNth(n) => (
+            "every_nth_connection",
+            n,
+            format!(
+                "the upstream (or something in front of it) drops every {} connection whatever \
+                 the load; Envoy would see about 1 in {n} connection attempts fail: check the load \
+                 balancer in front of it",
+                ordinal(n)
+            ),
+        ),
+        Limit::RandomLoss(p) => (
+            "random_loss",
+            p as usize,
+            format!(
+                "about {p}% of connections were dropped at random whatever the load; Envoy would \
+                 see a share of its connections fail the same way: check the network path and the \
+                 upstream's health"
+            ),
+        ),
+    };
+    LimitReport {
+        kind,
+        value,
+        concurrency: stats.concurrency,
+        spacing_ms: stats.spacing_ms,
+        advice,
+    }
+}
+
+fn ordinal(n: usize) -> String {
+    match n {
+        2 => "second".into(),
+        3 => "third".into(),
+        n => format!("{n}th"),
     }
 }
 

@@ -526,3 +526,20 @@ fn a_report_per_address_matches() {
         assert!(!errors[0].is_empty(), "an unknown difference is refused");
     }
 }
+
+#[test]
+fn a_scan_of_a_server_that_drops_connections_matches() {
+    use cipher_test::testing::front::{Limit, LimitedFront};
+    let inner = ecdhe_aead_server();
+    let front = LimitedFront::start(inner.addr(), Limit::DropEveryNth(2)).unwrap();
+    let out = common::run(&[
+        &format!("127.0.0.1:{}", front.port()),
+        "-o",
+        "json",
+        "--quiet",
+    ]);
+    let doc: Value =
+        serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", out.stderr));
+    assert!(doc["network"]["limit"].is_object(), "{:#}", doc["network"]);
+    assert_valid(&[("a server that drops every second connection", &doc)]);
+}
