@@ -286,6 +286,15 @@ impl Gate {
         tries < MAX_TRIES
     }
 
+    /// The time budget has run out: nothing dropped is sent again.
+    pub fn out_of_budget(&self) -> bool {
+        let out = self.deadline.is_some_and(|d| Instant::now() >= d);
+        if out {
+            self.lock().budget_exhausted = true;
+        }
+        out
+    }
+
     /// Whether the server has dropped any connection so far.
     pub fn dropping(&self) -> bool {
         self.lock().seen.iter().any(|s| s.dropped)

@@ -189,7 +189,7 @@ where
         for (job, outcome, attempts) in results {
             if outcome.is_inconclusive() {
                 inconclusive += 1;
-                if round < cfg.retries {
+                if round < cfg.retries && !gate.out_of_budget() {
                     pending.push((job, attempts));
                     continue;
                 }

@@ -400,3 +400,26 @@ fn issue_15_silent_for_2s_after_a_burst_of_30() {
         None,
     );
 }
+
+#[test]
+fn when_the_budget_runs_out_what_is_left_is_inconclusive_and_says_why() {
+    let (front, _inner) = fronted(Limit::DropEveryNth(2));
+    let target = format!("127.0.0.1:{}", front.port());
+    let out = common::run(&[&target, "-o", "json", "--quiet", "--budget", "0s"]);
+    let doc: Value =
+        serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", out.stderr));
+    let net = &doc["network"];
+    assert_eq!(net["budget_exhausted"], true, "{net:#}");
+    assert_eq!(net["retried"], 0, "{net:#}");
+    assert!(
+        net["detail"].as_str().unwrap().contains("--budget"),
+        "{net:#}"
+    );
+    // Half the connections dropped and none sent again: something stays unsettled.
+    assert!(
+        doc["summary"]["inconclusive"].as_u64().unwrap() > 0
+            || doc["envoy"]["inconclusive"] == true,
+        "{net:#}"
+    );
+    assert_eq!(out.code, 2);
+}
