@@ -27,11 +27,17 @@ pub fn render<R>(report: &CheckReport<R>) -> Value {
         .iter()
         .filter(|t| t.result != Outcome::Pass)
         .flat_map(|t| {
+            // A rule a target breaks twice (two forbidden classes) gets two fingerprints.
+            let mut seen: Vec<Rule> = Vec::new();
             t.findings
                 .iter()
-                .map(move |(rule, reason)| (t, rule, reason))
+                .map(|(rule, reason)| {
+                    let nth = seen.iter().filter(|r| **r == rule).count();
+                    seen.push(rule);
+                    result(t, rule, reason, nth)
+                })
+                .collect::<Vec<_>>()
         })
-        .map(|(target, rule, reason)| result(target, rule, reason))
         .collect();
     json!({
         "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
@@ -54,7 +60,7 @@ fn rule_id(rule: Rule) -> String {
     format!("cipher-test/{}", rule.name())
 }
 
-fn result<R>(target: &TargetResult<R>, rule: Rule, reason: &str) -> Value {
+fn result<R>(target: &TargetResult<R>, rule: Rule, reason: &str, nth: usize) -> Value {
     let mut location = json!({
         "logicalLocations": [{
             "name": target.target,
@@ -65,9 +71,9 @@ fn result<R>(target: &TargetResult<R>, rule: Rule, reason: &str) -> Value {
     if let Some(physical) = target.source.as_ref().and_then(physical_location) {
         location["physicalLocation"] = physical;
     }
-    // Stable across runs and line moves: GitHub keeps one alert per target and rule.
+    // Stable across runs and line moves: GitHub keeps one alert per target, rule and occurrence.
     let fingerprint =
-        crate::util::stable_hash(format!("{}\n{}", target.target, rule.name()).as_bytes());
+        crate::util::stable_hash(format!("{}\n{}\n{nth}", target.target, rule.name()).as_bytes());
     json!({
         "ruleId": rule_id(rule),
         "ruleIndex": rule.index(),

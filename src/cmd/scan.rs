@@ -127,11 +127,20 @@ pub async fn run(
         return emit(&report, output);
     }
     // One address after another: each scan already keeps --concurrency connections to the host.
-    let mut reports = Vec::new();
+    let mut scanned = Vec::new();
     for addr in &addrs {
-        reports.push(scan_target_at(target, sni, config, Some(*addr)).await?);
+        scanned.push((
+            *addr,
+            scan_target_at(target, sni, config, Some(*addr)).await,
+        ));
     }
-    emit_addresses(target, reports, output)
+    // An address that cannot be scanned is part of the answer, unless none can be.
+    if scanned.iter().all(|(_, r)| r.is_err()) {
+        if let (_, Err(e)) = scanned.swap_remove(0) {
+            return Err(e.into());
+        }
+    }
+    emit_addresses(target, scanned, output)
 }
 
 /// What differs between the reports of one name's addresses: accepted suites, certificates,
@@ -186,14 +195,24 @@ pub struct AddressesReport {
     pub agree: bool,
     /// What differs when they do not.
     pub differ: Vec<&'static str>,
-    /// One scan report per address, in the resolver's order.
+    /// One scan report per address that could be scanned, in the resolver's order.
     pub reports: Vec<ScanReport>,
+    /// The addresses that could not be scanned, and why.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unscanned: Vec<Unscanned>,
+}
+
+/// An address of the name that could not be scanned.
+#[derive(Debug, serde::Serialize)]
+pub struct Unscanned {
+    pub address: String,
+    pub error: String,
 }
 
 impl AddressesReport {
     /// One line: whether the addresses agree, and what Envoy makes of it when they do not.
     pub fn summary(&self) -> String {
-        let n = self.reports.len();
+        let n = self.reports.len() + self.unscanned.len();
         if self.agree {
             format!("The {n} addresses of {} serve alike.", self.target)
         } else {
@@ -211,10 +230,26 @@ impl AddressesReport {
 /// incomplete.
 fn emit_addresses(
     target: &HostPort,
-    reports: Vec<ScanReport>,
+    scanned: Vec<(SocketAddr, Result<ScanReport, TargetError>)>,
     output: Output,
 ) -> Result<Status, CmdError> {
-    let differ = differences(&reports.iter().map(Some).collect::<Vec<_>>());
+    let differ = differences(
+        &scanned
+            .iter()
+            .map(|(_, r)| r.as_ref().ok())
+            .collect::<Vec<_>>(),
+    );
+    let mut reports = Vec::new();
+    let mut unscanned = Vec::new();
+    for (addr, result) in scanned {
+        match result {
+            Ok(r) => reports.push(r),
+            Err(e) => unscanned.push(Unscanned {
+                address: addr.to_string(),
+                error: e.to_string(),
+            }),
+        }
+    }
     let doc = AddressesReport {
         schema_version: SCHEMA_VERSION,
         tool_version: env!("CARGO_PKG_VERSION"),
@@ -223,6 +258,7 @@ fn emit_addresses(
         agree: differ.is_empty(),
         differ,
         reports,
+        unscanned,
     };
     if let Some(path) = &output.json_out {
         write_json_file(path, &doc).map_err(|e| super::file_error(path, e))?;
@@ -236,16 +272,23 @@ fn emit_addresses(
                 text.push_str(&table::render_with(report, output.rows, painter));
                 text.push('\n');
             }
+            for u in &doc.unscanned {
+                text.push_str(&format!(
+                    "Address {} could not be scanned: {}\n",
+                    u.address, u.error
+                ));
+            }
             text.push_str(&doc.summary());
             text.push('\n');
             print(&text)
         }
     }
     .map_err(stdout_error)?;
-    let incomplete = doc
-        .reports
-        .iter()
-        .any(|r| r.has_inconclusive() || r.real_disagrees());
+    let incomplete = !doc.unscanned.is_empty()
+        || doc
+            .reports
+            .iter()
+            .any(|r| r.has_inconclusive() || r.real_disagrees());
     Ok(if incomplete {
         Status::Incomplete
     } else {

@@ -16,6 +16,15 @@ use tokio::time::Instant;
 /// Most connections one piece of work makes when the server keeps dropping it.
 const MAX_TRIES: u32 = 16;
 
+/// Most connections one piece of work makes before anything through the gate was answered.
+const EARLY_TRIES: u32 = 4;
+
+/// This many other connections answered, none dropped, while one work was dropped
+/// [`QUIET_TRIES`] times: the server is refusing that work (at 20% random loss, one work in
+/// some ten thousand looks like this).
+const QUIET_OVER: usize = 12;
+const QUIET_TRIES: u32 = 4;
+
 /// With no answer for this long, the server is down or refusing, not limiting: dropped work is
 /// not sent again.
 const DEAD_AFTER: Duration = Duration::from_secs(3);
@@ -115,6 +124,8 @@ pub struct Ticket {
     seq: u64,
     others: usize,
     recent: usize,
+    /// Past the pacing: a connection was made (or is about to be).
+    started: bool,
     finished: bool,
 }
 
@@ -161,37 +172,66 @@ impl Gate {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Waits for a free slot (and the pause since the last start), then lets one connection in.
+    /// Waits for a free slot, the run-wide bound and the pause since the last start, then lets
+    /// one connection in. Cancelled at any point, it gives back what it took.
     pub async fn enter(self: &Arc<Self>) -> Ticket {
         loop {
             let notified = self.changed.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            match self.admit() {
-                Ok((seq, others, recent)) => {
-                    // The run-wide bound is taken after the target's own, as before.
-                    let global = match &self.global {
-                        Some(g) => Arc::clone(g).acquire_owned().await.ok(),
-                        None => None,
-                    };
-                    return Ticket {
-                        gate: Arc::clone(self),
-                        _global: global,
-                        seq,
-                        others,
-                        recent,
-                        finished: false,
-                    };
-                }
+            match self.reserve() {
+                Ok(()) => break,
                 Err(Some(at)) => tokio::time::sleep_until(at).await,
                 Err(None) => notified.await,
             }
         }
+        let mut ticket = Ticket {
+            gate: Arc::clone(self),
+            _global: None,
+            seq: 0,
+            others: 0,
+            recent: 0,
+            started: false,
+            finished: false,
+        };
+        // The run-wide bound is taken after the target's own, as before.
+        if let Some(g) = &self.global {
+            ticket._global = Arc::clone(g).acquire_owned().await.ok();
+        }
+        loop {
+            let at = {
+                let mut st = self.lock();
+                let now = Instant::now();
+                let paced = if self.out_of_time(now) {
+                    st.delay
+                } else {
+                    st.delay.max(st.spacing)
+                };
+                if now >= st.next_start {
+                    st.next_start = now + paced;
+                    st.seq += 1;
+                    ticket.seq = st.seq;
+                    // The preflight's connection, closed as the gate opened, may still count at
+                    // the server.
+                    let preflight = usize::from(now.duration_since(st.opened) <= CLOSE_LAG);
+                    ticket.others = st.in_flight - 1 + preflight;
+                    ticket.recent = st.starts.iter().filter(|(_, _, dropped)| !dropped).count();
+                    st.starts.push_back((now, ticket.seq, false));
+                    ticket.started = true;
+                    None
+                } else {
+                    Some(st.next_start)
+                }
+            };
+            match at {
+                None => return ticket,
+                Some(at) => tokio::time::sleep_until(at).await,
+            }
+        }
     }
 
-    /// Lets one connection in now: its (seq, others in flight, recent starts); or when to try
-    /// again (`None`: when a connection ends).
-    fn admit(&self) -> Result<(u64, usize, usize), Option<Instant>> {
+    /// Takes a slot under the limit; or says when to try again (`None`: when a connection ends).
+    fn reserve(&self) -> Result<(), Option<Instant>> {
         let mut st = self.lock();
         let now = Instant::now();
         while st
@@ -220,39 +260,37 @@ impl Gate {
                 _ => None,
             });
         }
-        if now < st.next_start {
-            return Err(Some(st.next_start));
-        }
         st.in_flight += 1;
-        st.seq += 1;
-        st.next_start = now + st.delay.max(st.spacing);
-        let seq = st.seq;
-        // The preflight's connection, closed as the gate opened, may still count at the server.
-        let preflight = usize::from(now.duration_since(st.opened) <= CLOSE_LAG);
-        let others = st.in_flight - 1 + preflight;
-        let recent = st.starts.iter().filter(|(_, _, dropped)| !dropped).count();
-        st.starts.push_back((now, seq, false));
-        Ok((seq, others, recent))
+        Ok(())
+    }
+
+    /// The time budget has run out.
+    fn out_of_time(&self, now: Instant) -> bool {
+        self.deadline.is_some_and(|d| now >= d)
     }
 
     /// Runs `work` on one connection; when `reply` says the server dropped it, runs it again on a
     /// new connection (after a short backoff, under whatever limit the gate has learned) while the
     /// server still answers other connections, up to [`MAX_TRIES`] and within the budget. Work
     /// met with silence until the timeout is tried again once. Until some connection through the
-    /// gate is answered, only the first burst's drops are tried again, once.
+    /// gate is answered, only the first burst's drops are tried again, a few times. Work dropped
+    /// again while the connections started since were all answered is the server refusing it:
+    /// not tried again.
     pub async fn attempt<T, F, Fut>(self: &Arc<Self>, mut work: F, reply: impl Fn(&T) -> Reply) -> T
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = T>,
     {
         let mut tries = 0;
+        let mut first = None;
         loop {
             let ticket = self.enter().await;
+            let since = *first.get_or_insert(ticket.seq);
             let out = work().await;
             let got = reply(&out);
             ticket.finish(got != Reply::Answered);
             tries += 1;
-            if got == Reply::Answered || !self.may_retry(tries, got == Reply::Silent) {
+            if got == Reply::Answered || !self.may_retry(tries, since, got == Reply::Silent) {
                 return out;
             }
             self.lock().retried += 1;
@@ -262,42 +300,64 @@ impl Gate {
         }
     }
 
-    fn may_retry(&self, tries: u32, slow: bool) -> bool {
+    /// Whether work dropped `tries` times, first sent as connection `since`, goes again.
+    fn may_retry(&self, tries: u32, since: u64, slow: bool) -> bool {
         let mut st = self.lock();
         let now = Instant::now();
-        if self.deadline.is_some_and(|d| now >= d) {
+        if self.out_of_time(now) {
             st.budget_exhausted = true;
             return false;
         }
-        if now.duration_since(st.last_answer) > DEAD_AFTER {
+        // With --delay or a learned rate, answers come slowly: silence is measured in starts.
+        let dead_after = DEAD_AFTER.max(3 * st.delay.max(st.spacing));
+        if now.duration_since(st.last_answer) > dead_after {
             // The server answers nothing now: it is down or refusing, not limiting.
             return false;
         }
-        let answered = st.seen.iter().any(|s| !s.dropped);
-        if !answered {
-            // Nothing through the gate answered yet: once, while the first connections (all sent
-            // at once) come back; a server that answers none of them is not limiting either.
-            let dropped = st.seen.len();
-            return tries < 2 && dropped < 2 * st.configured;
+        let total = st.seen.len();
+        let drops = st.seen.iter().filter(|s| s.dropped).count();
+        if drops == total {
+            // Nothing through the gate answered yet: a few times while the first answers may
+            // still be on their way (a connection still open was not dropped at once), once
+            // while the first burst comes back. A server that answers none of it is not
+            // limiting, and silence is not tried again before anything answered.
+            return !slow
+                && tries < EARLY_TRIES
+                && (st.in_flight > 0 || (tries < 2 && total < 2 * st.configured));
         }
         if slow {
             return tries < 2;
+        }
+        // Connections started after this work was first sent, besides its own later tries (all
+        // dropped): when a dozen of them were all answered while this work was dropped again, the
+        // server is not limiting (a limit drops its neighbours too) but refusing this very hello
+        // (a name it will not serve, a version it resets). Stop.
+        let retries = tries as usize - 1;
+        let after: Vec<&Seen> = st.seen.iter().filter(|s| s.seq > since).collect();
+        let others = after.len().saturating_sub(retries);
+        let dropped = after
+            .iter()
+            .filter(|s| s.dropped)
+            .count()
+            .saturating_sub(retries);
+        if tries >= QUIET_TRIES && others >= QUIET_OVER && dropped == 0 {
+            return false;
         }
         tries < MAX_TRIES
     }
 
     /// The time budget has run out: nothing dropped is sent again.
     pub fn out_of_budget(&self) -> bool {
-        let out = self.deadline.is_some_and(|d| Instant::now() >= d);
+        let out = self.out_of_time(Instant::now());
         if out {
             self.lock().budget_exhausted = true;
         }
         out
     }
 
-    /// Whether the server has dropped any connection so far.
+    /// Whether the server has dropped a few connections so far (one may be its answer to a hello).
     pub fn dropping(&self) -> bool {
-        self.lock().seen.iter().any(|s| s.dropped)
+        self.lock().seen.iter().filter(|s| s.dropped).count() >= 3
     }
 
     /// What the gate saw and did so far.
@@ -305,7 +365,7 @@ impl Gate {
         let mut st = self.lock();
         // A few drops at the end still say something about the server.
         if st.learned.is_none() {
-            st.classify(2);
+            st.classify(3);
         }
         GateStats {
             connections: st.seen.len(),
@@ -322,7 +382,7 @@ impl Gate {
         let mut st = self.lock();
         st.in_flight = st.in_flight.saturating_sub(1);
         // Our close reaches the server a moment later; a drop was the server's own close.
-        if dropped != Some(true) {
+        if ticket.started && dropped != Some(true) {
             st.closes.push_back(Instant::now());
         }
         if let Some(dropped) = dropped {
@@ -356,7 +416,7 @@ impl Gate {
 /// How a connection ended, as [`Gate::attempt`] needs to know.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reply {
-    /// The server answered (anything at all, a refusal included).
+    /// The server answered (anything at all, a refusal included), or the work never reached it.
     Answered,
     /// Reset, closed or refused before any answer.
     Dropped,

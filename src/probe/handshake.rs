@@ -115,10 +115,16 @@ pub enum Simulation {
 const CONNECT_TIMEOUT: &str = "connection timed out";
 const HANDSHAKE_TIMEOUT: &str = "no complete handshake within";
 
-/// A handshake that failed without any TLS answer: silent until the timeout, or dropped.
+/// How a simulated client that could not be set up fails, before any connection.
+const LOCAL_FAILURE: &str = "cannot configure the simulated client";
+
+/// A handshake that failed without any TLS answer: silent until the timeout, or dropped; or one
+/// that never reached the server (not the server's doing at all).
 fn unanswered(error: &str) -> Reply {
     if error.starts_with(CONNECT_TIMEOUT) || error.starts_with(HANDSHAKE_TIMEOUT) {
         Reply::Silent
+    } else if error.starts_with(LOCAL_FAILURE) {
+        Reply::Answered
     } else {
         Reply::Dropped
     }
@@ -358,7 +364,9 @@ impl OpensslProber {
             .map(|s| s.openssl_name.as_str())
             .collect();
         if tls12.is_empty() && tls13.is_empty() {
-            return failed("the client has no cipher suite for its protocol versions".into());
+            return failed(format!(
+                "{LOCAL_FAILURE}: it has no cipher suite for its protocol versions"
+            ));
         }
         let build = || -> Result<SslContext, ErrorStack> {
             let mut b = super::openssl::base_context()?;
@@ -375,7 +383,7 @@ impl OpensslProber {
         };
         let ctx = match build() {
             Ok(c) => c,
-            Err(e) => return failed(format!("cannot configure the simulated client: {e}")),
+            Err(e) => return failed(format!("{LOCAL_FAILURE}: {e}")),
         };
         match self.handshake(&ctx, certificate.is_some()).await {
             Err(e) => failed(e),

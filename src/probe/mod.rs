@@ -1,6 +1,7 @@
 //! One connection = one probe. This module owns the outcome of a probe and how the bytes a server
-//! sent (or failed to send) are classified; it holds no policy about what to probe or how often.
-//! A network error is never a rejection: only a TLS alert or a ServerHello refusal is.
+//! sent (or failed to send) are classified, and the gate every connection to a target passes
+//! ([`gate`]: when one may start, and whether a dropped one is made again); what to probe is the
+//! scan's. A network error is never a rejection: only a TLS alert or a ServerHello refusal is.
 
 pub mod gate;
 pub mod handshake;

@@ -106,10 +106,10 @@ impl Jitter {
 }
 
 /// Runs `probe` over `jobs`, each connection through `gate` (at most `cfg.concurrency` in flight,
-/// `cfg.delay` between starts, and the run-wide bound, shared with the scan's other stages).
-/// Probes that get no TLS answer are not reported as such at once: they are retried in up to
-/// `cfg.retries` further passes, each at half the previous concurrency with at least 100 ms (plus
-/// jitter) between starts, since clustered failures usually mean a rate-limiting server or middlebox.
+/// `cfg.delay` between starts, and the run-wide bound, shared with the scan's other stages), which
+/// makes a dropped connection again itself. Probes that still get no TLS answer (silence, a drop
+/// the gate gave up on) are retried in up to `cfg.retries` further passes while the budget lasts,
+/// each at half the previous concurrency with at least 100 ms (plus jitter) between starts.
 /// Returns (job, outcome, attempts) in any order, and the passes made.
 pub(super) async fn run_bounded<J, F, Fut>(
     jobs: Vec<J>,

@@ -802,9 +802,9 @@ async fn split_elimination_reads_misbehaviour_as_elimination_does() {
         .contains("nor to a one-suite hello"));
     assert!(e.outcomes.iter().all(|(_, o)| o.is_inconclusive()));
     assert!(e.chunks > 1, "several chunks under way at once");
-    // The gate sent the first burst's hellos again once (the server never answered one).
+    // The gate sent hellos again a few times at most, the server never having answered one.
     assert_eq!(stats.connections, reset.connections());
-    assert!(stats.connections <= 2 * e.hellos, "{stats:?}");
+    assert!(stats.connections <= 4 * e.hellos, "{stats:?}");
     assert_eq!(
         e.hellos,
         e.chunks + 1,

@@ -145,13 +145,13 @@ fn server_that_hangs_up_after_the_preflight_gives_inconclusive_probes() {
     );
     // Preflight; the 5-suite elimination hello and the one-suite hello that checks it; 5 probes
     // tried twice each; one handshake as Envoy's client, its raw twin, and one to read the
-    // certificate: 16 pieces of work. A server that never answers through the gate gets only the
-    // first burst's drops sent again, once, so no more than twice that, and the report counts
-    // every connection but the preflight.
+    // certificate: 16 pieces of work. A server that never answers through the gate gets each
+    // sent again a few times at most (4 connections each), and the report counts every
+    // connection but the preflight.
     let net = &report["network"];
     let connections = net["connections"].as_u64().unwrap() as usize;
     assert_eq!(server.connections(), 1 + connections, "{net:#}");
-    assert!((15..=30).contains(&connections), "{net:#}");
+    assert!((16..=64).contains(&connections), "{net:#}");
     assert_eq!(
         net["dropped"].as_u64().unwrap() as usize,
         connections,

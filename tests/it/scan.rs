@@ -643,3 +643,41 @@ fn addresses_that_serve_alike_agree() {
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(out.stdout.contains("serve alike"), "{}", out.stdout);
 }
+
+#[test]
+fn an_address_that_cannot_be_scanned_is_part_of_the_answer() {
+    let a = TlsServer::start(
+        ServerConfig::tls12_only("ECDHE-RSA-AES128-GCM-SHA256")
+            .with_listen(std::net::SocketAddr::from(([127, 0, 0, 2], 0))),
+    )
+    .unwrap();
+    // Nothing listens on 127.0.0.3 at that port.
+    let name = format!("api.example.test:{}", a.port());
+    let resolve = format!("{name}=127.0.0.2,127.0.0.3");
+    let out = common::run(&[
+        &name,
+        "--resolve",
+        &resolve,
+        "--addresses",
+        "all",
+        "--protocols",
+        "tls1.2",
+        "-o",
+        "json",
+    ]);
+    assert_eq!(out.code, 2, "incomplete: one address could not be scanned");
+    let doc: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(doc["reports"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        doc["unscanned"][0]["address"],
+        format!("127.0.0.3:{}", a.port())
+    );
+    assert!(doc["unscanned"][0]["error"]
+        .as_str()
+        .unwrap()
+        .contains("refused"));
+    assert_eq!(
+        doc["differ"],
+        serde_json::json!(["whether they answer at all"])
+    );
+}
