@@ -216,7 +216,7 @@ fn flag_disagreeing_addresses(targets: &mut [TargetResult], groups: &[usize]) {
             .iter()
             .map(|&i| targets[i].report.as_ref())
             .collect();
-        let what = super::scan::differences(&reports);
+        let what = crate::scan::differences(&reports);
         if what.is_empty() {
             continue;
         }

@@ -1,16 +1,15 @@
 //! `cipher-test scan`: resolve one target, scan it (or each of its addresses), let a real Envoy
 //! judge when asked, and print the report. `check`, `remediate` and `demo` scan their targets
-//! through here too, and `check` compares a name's addresses with [`differences`].
+//! through here too.
 
 use std::net::SocketAddr;
 
 use super::{stdout_error, CmdError, Status};
 use crate::envoy::real::RealEnvoyError;
-use crate::envoy::verdict::Verdict;
 use crate::output::{print, print_json, write_json_file, Output};
 use crate::render::color::Painter;
 use crate::render::{table, Format};
-use crate::scan::{self, CipherStatus, ScanConfig, ScanError, ScanReport, SCHEMA_VERSION};
+use crate::scan::{self, differences, ScanConfig, ScanError, ScanReport, SCHEMA_VERSION};
 use crate::target::{effective_sni, resolve, resolve_all, HostPort, SniChoice, Target};
 
 /// Why one target could not be scanned (or judged by the real Envoy).
@@ -141,46 +140,6 @@ pub async fn run(
         }
     }
     emit_addresses(target, scanned, output)
-}
-
-/// What differs between the reports of one name's addresses: accepted suites, certificates,
-/// Envoy verdicts, or whether they answer at all (`None`: no report). Empty when they agree, or
-/// when the first address gave nothing to compare with.
-pub fn differences(reports: &[Option<&ScanReport>]) -> Vec<&'static str> {
-    type Fingerprint = (Vec<String>, Option<String>, Option<Verdict>);
-    let fingerprint = |report: &ScanReport| -> Fingerprint {
-        let accepted = report
-            .ciphers
-            .iter()
-            .filter(|c| c.status == CipherStatus::Accepted)
-            .map(|c| format!("{} {}", c.protocol, c.openssl_name))
-            .collect();
-        let leaf = report
-            .certificate
-            .as_ref()
-            .and_then(|c| c.chain.first())
-            .map(|c| c.sha256.clone());
-        (accepted, leaf, report.envoy.as_ref().map(|e| e.verdict))
-    };
-    let prints: Vec<Option<Fingerprint>> = reports.iter().map(|r| r.map(fingerprint)).collect();
-    let Some(Some(first)) = prints.first() else {
-        return Vec::new();
-    };
-    let answered: Vec<&Fingerprint> = prints.iter().flatten().collect();
-    let mut what = Vec::new();
-    if answered.iter().any(|p| p.0 != first.0) {
-        what.push("accepted suites");
-    }
-    if answered.iter().any(|p| p.1 != first.1) {
-        what.push("certificates");
-    }
-    if answered.iter().any(|p| p.2 != first.2) {
-        what.push("Envoy verdicts");
-    }
-    if answered.len() < prints.len() {
-        what.push("whether they answer at all");
-    }
-    what
 }
 
 /// The `scan --addresses all` document for a name with several addresses.

@@ -1,4 +1,5 @@
-//! The scan report: the Serialize types of the JSON contract and [`SCHEMA_VERSION`].
+//! The scan report: the Serialize types of the JSON contract, [`SCHEMA_VERSION`], and what differs
+//! between the reports of one name's addresses ([`differences`]).
 
 use crate::cert::{CertificateReport, Finding};
 use crate::envoy::verdict::{Problem, Verdict};
@@ -413,4 +414,48 @@ impl ScanReport {
         // The capacity of ~600 rows would stay behind otherwise: ~75 KB a target in a fleet.
         self.ciphers.shrink_to_fit();
     }
+}
+
+/// What differs between the reports of one name's addresses: accepted suites, certificates,
+/// Envoy verdicts, or whether they answer at all (`None`: no report). Empty when they agree, or
+/// when the first address gave nothing to compare with.
+pub fn differences(reports: &[Option<&ScanReport>]) -> Vec<&'static str> {
+    type Fingerprint = (
+        Vec<String>,
+        Option<String>,
+        Option<crate::envoy::verdict::Verdict>,
+    );
+    let fingerprint = |report: &ScanReport| -> Fingerprint {
+        let accepted = report
+            .ciphers
+            .iter()
+            .filter(|c| c.status == CipherStatus::Accepted)
+            .map(|c| format!("{} {}", c.protocol, c.openssl_name))
+            .collect();
+        let leaf = report
+            .certificate
+            .as_ref()
+            .and_then(|c| c.chain.first())
+            .map(|c| c.sha256.clone());
+        (accepted, leaf, report.envoy.as_ref().map(|e| e.verdict))
+    };
+    let prints: Vec<Option<Fingerprint>> = reports.iter().map(|r| r.map(fingerprint)).collect();
+    let Some(Some(first)) = prints.first() else {
+        return Vec::new();
+    };
+    let answered: Vec<&Fingerprint> = prints.iter().flatten().collect();
+    let mut what = Vec::new();
+    if answered.iter().any(|p| p.0 != first.0) {
+        what.push("accepted suites");
+    }
+    if answered.iter().any(|p| p.1 != first.1) {
+        what.push("certificates");
+    }
+    if answered.iter().any(|p| p.2 != first.2) {
+        what.push("Envoy verdicts");
+    }
+    if answered.len() < prints.len() {
+        what.push("whether they answer at all");
+    }
+    what
 }
