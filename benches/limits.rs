@@ -28,7 +28,6 @@ use std::time::{Duration, Instant};
 
 use cipher_test::testing::front::{Limit, LimitedFront};
 use cipher_test::testing::server::{ServerConfig, TlsServer};
-use openssl::ssl::SslVersion;
 use serde_json::Value;
 
 /// The issue's six patterns, in its order.
@@ -40,19 +39,6 @@ const ISSUE_PATTERNS: [&str; 6] = [
     "random-reset=20",
     "pause-after-burst=30",
 ];
-
-/// The server behind every front: three ECDHE-RSA AEAD suites at TLS 1.2 and the three default
-/// TLS 1.3 suites (as `tests/it/limits.rs`).
-fn six_suites() -> ServerConfig {
-    ServerConfig::default()
-        .with_versions(SslVersion::TLS1_2, SslVersion::TLS1_3)
-        .with_cipher_list(
-            "ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-RSA-CHACHA20-POLY1305",
-        )
-        .with_ciphersuites(
-            "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256",
-        )
-}
 
 type Suites = BTreeSet<(String, String)>;
 
@@ -416,8 +402,8 @@ fn bench(s: &Settings) -> ExitCode {
 
 /// Starts a fresh server and front, scans through it once, and stops both.
 fn run_once(s: &Settings, limit: Limit) -> Result<Run, String> {
-    let inner =
-        TlsServer::start(six_suites()).map_err(|e| format!("starting the TLS server: {e:#}"))?;
+    let inner = TlsServer::start(ServerConfig::six_suites())
+        .map_err(|e| format!("starting the TLS server: {e:#}"))?;
     let front = LimitedFront::start(inner.addr(), limit)
         .map_err(|e| format!("starting the front {limit}: {e}"))?;
     let mut command = Command::new(&s.bin);

@@ -1,5 +1,5 @@
 //! Small shared helpers: durations as people write and read them, the clock, one small
-//! pseudo-random generator, and one stable hash.
+//! pseudo-random generator, one stable hash, and percent-encoding.
 
 use std::time::Duration;
 
@@ -69,6 +69,20 @@ pub fn human_duration(d: Duration) -> String {
         let secs = d.as_secs();
         format!("{} m {} s", secs / 60, secs % 60)
     }
+}
+
+/// `text` with every byte but RFC 3986's unreserved characters percent-encoded (a query value, a
+/// path segment).
+pub fn percent_encode(text: &str) -> String {
+    let mut out = String::new();
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 #[cfg(test)]

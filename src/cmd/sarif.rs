@@ -100,19 +100,13 @@ fn physical_location(source: &Source) -> Option<Value> {
 /// the repository root), absolute ones become `file://` URIs; characters a URI cannot hold are
 /// percent-encoded.
 fn file_uri(path: &str) -> String {
-    let mut out = String::new();
+    let segments: Vec<String> = path.split('/').map(crate::util::percent_encode).collect();
+    let joined = segments.join("/");
     if path.starts_with('/') {
-        out.push_str("file://");
+        format!("file://{joined}")
+    } else {
+        joined
     }
-    for b in path.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'/' => {
-                out.push(b as char)
-            }
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
 }
 
 #[cfg(test)]

@@ -1313,7 +1313,8 @@ impl EnvoyProcess {
 
     /// The outcome-deciding counters of every `cN` cluster.
     fn cluster_stats(&mut self) -> Result<HashMap<String, ClusterStats>, RealEnvoyError> {
-        let filter = percent_encode(r"^cluster\.c[0-9]+\.(ssl\.|upstream_cx_connect_)");
+        let filter =
+            crate::util::percent_encode(r"^cluster\.c[0-9]+\.(ssl\.|upstream_cx_connect_)");
         let body = self.admin_json(&format!("/stats?format=json&filter={filter}"))?;
         Ok(parse_cluster_stats(&body))
     }
@@ -1472,19 +1473,6 @@ fn shorten(text: &str, max: usize) -> String {
         s.push('…');
         s
     }
-}
-
-/// Percent-encodes everything but RFC 3986 unreserved characters.
-fn percent_encode(text: &str) -> String {
-    let mut out = String::new();
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 /// A minimal HTTP/1.1 GET (`Connection: close`): status and body (chunked encoding undone).
@@ -1860,7 +1848,10 @@ Failed to initialize cipher suites DHE-RSA-AES128-SHA. The following ciphers wer
             Some((200, b"rest".to_vec()))
         );
         assert!(parse_http_response(b"SSH-2.0\r\n\r\n", true).is_err());
-        assert_eq!(percent_encode(r"^a\.b+[0-9]"), "%5Ea%5C.b%2B%5B0-9%5D");
+        assert_eq!(
+            crate::util::percent_encode(r"^a\.b+[0-9]"),
+            "%5Ea%5C.b%2B%5B0-9%5D"
+        );
     }
 
     #[test]

@@ -598,6 +598,22 @@ mod tests {
             .expect("entered once the permit came back");
     }
 
+    #[tokio::test]
+    async fn a_cancelled_entry_gives_back_its_slot() {
+        let global = Arc::new(Semaphore::new(1));
+        let gate = Arc::new(Gate::new(1, Some(global.clone()), Duration::ZERO));
+        let other = Arc::new(Gate::new(1, Some(global), Duration::ZERO));
+        let held = other.enter().await;
+        // The entry takes the gate's only slot, then waits for the run-wide permit: cancelled there.
+        let waiting = tokio::time::timeout(Duration::from_millis(50), gate.enter()).await;
+        assert!(waiting.is_err(), "entered past the run-wide bound");
+        drop(held);
+        // Had the cancelled entry kept its slot, this one would wait for ever.
+        let _entered = tokio::time::timeout(Duration::from_secs(1), gate.enter())
+            .await
+            .expect("the cancelled entry's slot came back");
+    }
+
     fn seen(rows: &[(usize, usize, bool)]) -> Vec<Seen> {
         rows.iter()
             .enumerate()

@@ -470,18 +470,49 @@ pub fn pairs(pairs: &[(&str, &str)]) -> std::collections::BTreeSet<(String, Stri
         .collect()
 }
 
+/// A TLS 1.2 server with `cipher_list` on loopback address `ip` and `port` (0: any free one), to
+/// stand for one address of a name with several.
+pub fn tls12_server_at(ip: [u8; 4], port: u16, cipher_list: &str) -> TlsServer {
+    TlsServer::start(
+        ServerConfig::tls12_only(cipher_list).with_listen(std::net::SocketAddr::from((ip, port))),
+    )
+    .expect("start a TLS server on a loopback address")
+}
+
+/// `cipher-test api.example.test:PORT --addresses all` at TLS 1.2, the name resolving (`--resolve`)
+/// to 127.0.0.2 and 127.0.0.3; then `extra`.
+pub fn scan_both_addresses(port: u16, extra: &[&str]) -> Output {
+    let name = format!("api.example.test:{port}");
+    let resolve = format!("{name}=127.0.0.2,127.0.0.3");
+    let mut args = vec![
+        name.as_str(),
+        "--resolve",
+        &resolve,
+        "--addresses",
+        "all",
+        "--protocols",
+        "tls1.2",
+    ];
+    args.extend_from_slice(extra);
+    run(&args)
+}
+
+/// A tool a test needs is missing: `None` with a SKIPPED line outside CI; in CI (`CI` set), which
+/// must provide it with `install`, a failure.
+pub fn unavailable<T>(why: &str, install: &str) -> Option<T> {
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "{why}: CI must provide it ({install})"
+    );
+    eprintln!("SKIPPED: {why} ({install})");
+    None
+}
+
 /// Parses YAML with PyYAML (a YAML 1.1 parser, as kubectl's go-yaml reads YAML 1.1) and returns the
 /// documents as JSON. `None` (with a SKIPPED line) when PyYAML is missing outside CI; in CI it fails.
 pub fn yaml11(text: &str) -> Option<Vec<serde_json::Value>> {
     use std::io::Write as _;
-    let missing = |why: String| {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "{why}: CI must install PyYAML (pip install pyyaml)"
-        );
-        eprintln!("SKIPPED: {why}");
-        None
-    };
+    let missing = |why: String| unavailable(&why, "pip install pyyaml");
     let child = Command::new("python3")
         .args([
             "-c",

@@ -13,25 +13,11 @@ use std::time::{Duration, Instant};
 use cipher_test::testing::front::{self, Limit, LimitedFront};
 use cipher_test::testing::server::{ServerConfig, TlsServer};
 use cipher_test::util::Xorshift;
-use openssl::ssl::SslVersion;
 use serde_json::Value;
-
-/// Six suites: three ECDHE-RSA AEAD suites at TLS 1.2 and the three default TLS 1.3 suites, so a
-/// scan is quick but still has suites to eliminate at two versions.
-fn six_suites() -> ServerConfig {
-    ServerConfig::default()
-        .with_versions(SslVersion::TLS1_2, SslVersion::TLS1_3)
-        .with_cipher_list(
-            "ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-RSA-CHACHA20-POLY1305",
-        )
-        .with_ciphersuites(
-            "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256",
-        )
-}
 
 /// The inner server and a front with `limit` before it (the front is dropped first).
 fn fronted(limit: Limit) -> (LimitedFront, TlsServer) {
-    let inner = TlsServer::start(six_suites()).expect("start the inner TLS server");
+    let inner = TlsServer::start(ServerConfig::six_suites()).expect("start the inner TLS server");
     let front = LimitedFront::start(inner.addr(), limit).expect("start the front");
     (front, inner)
 }

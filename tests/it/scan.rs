@@ -531,16 +531,8 @@ fn a_reader_that_stops_early_is_not_an_error() {
 
 /// Two servers on one port of 127.0.0.2 and 127.0.0.3, serving `first` and `second`.
 fn two_addresses(first: &str, second: &str) -> (TlsServer, TlsServer) {
-    let a = TlsServer::start(
-        ServerConfig::tls12_only(first)
-            .with_listen(std::net::SocketAddr::from(([127, 0, 0, 2], 0))),
-    )
-    .unwrap();
-    let b = TlsServer::start(
-        ServerConfig::tls12_only(second)
-            .with_listen(std::net::SocketAddr::from(([127, 0, 0, 3], a.port()))),
-    )
-    .unwrap();
+    let a = common::tls12_server_at([127, 0, 0, 2], 0, first);
+    let b = common::tls12_server_at([127, 0, 0, 3], a.port(), second);
     (a, b)
 }
 
@@ -629,42 +621,16 @@ fn every_address_of_a_name_gets_a_report_and_a_mixed_fleet_is_named() {
 #[test]
 fn addresses_that_serve_alike_agree() {
     let (a, _b) = two_addresses("ECDHE-RSA-AES128-GCM-SHA256", "ECDHE-RSA-AES128-GCM-SHA256");
-    let name = format!("api.example.test:{}", a.port());
-    let resolve = format!("{name}=127.0.0.2,127.0.0.3");
-    let out = common::run(&[
-        &name,
-        "--resolve",
-        &resolve,
-        "--addresses",
-        "all",
-        "--protocols",
-        "tls1.2",
-    ]);
+    let out = common::scan_both_addresses(a.port(), &[]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(out.stdout.contains("serve alike"), "{}", out.stdout);
 }
 
 #[test]
 fn an_address_that_cannot_be_scanned_is_part_of_the_answer() {
-    let a = TlsServer::start(
-        ServerConfig::tls12_only("ECDHE-RSA-AES128-GCM-SHA256")
-            .with_listen(std::net::SocketAddr::from(([127, 0, 0, 2], 0))),
-    )
-    .unwrap();
     // Nothing listens on 127.0.0.3 at that port.
-    let name = format!("api.example.test:{}", a.port());
-    let resolve = format!("{name}=127.0.0.2,127.0.0.3");
-    let out = common::run(&[
-        &name,
-        "--resolve",
-        &resolve,
-        "--addresses",
-        "all",
-        "--protocols",
-        "tls1.2",
-        "-o",
-        "json",
-    ]);
+    let a = common::tls12_server_at([127, 0, 0, 2], 0, "ECDHE-RSA-AES128-GCM-SHA256");
+    let out = common::scan_both_addresses(a.port(), &["-o", "json"]);
     assert_eq!(out.code, 2, "incomplete: one address could not be scanned");
     let doc: Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(doc["reports"].as_array().unwrap().len(), 1);

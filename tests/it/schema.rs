@@ -67,14 +67,9 @@ fn schema_path() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("schema/report.schema.json")
 }
 
-/// Python is missing: SKIPPED outside CI, a failure in CI.
+/// Python or jsonschema is missing: SKIPPED outside CI, a failure in CI.
 fn unavailable<T>(why: &str) -> Option<T> {
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "{why}: CI must install it (pip install jsonschema)"
-    );
-    eprintln!("SKIPPED: {why} (pip install jsonschema)");
-    None
+    common::unavailable(why, "pip install jsonschema")
 }
 
 /// The schema errors of each document, one line per error (empty: valid), from one python3 run.
@@ -493,29 +488,9 @@ fn the_schema_names_every_gate_rule() {
 
 #[test]
 fn a_report_per_address_matches() {
-    let a = TlsServer::start(
-        ServerConfig::tls12_only("ECDHE-RSA-AES128-GCM-SHA256")
-            .with_listen(std::net::SocketAddr::from(([127, 0, 0, 2], 0))),
-    )
-    .unwrap();
-    let _b = TlsServer::start(
-        ServerConfig::tls12_only("AES128-SHA")
-            .with_listen(std::net::SocketAddr::from(([127, 0, 0, 3], a.port()))),
-    )
-    .unwrap();
-    let name = format!("api.example.test:{}", a.port());
-    let resolve = format!("{name}=127.0.0.2,127.0.0.3");
-    let out = common::run(&[
-        &name,
-        "--resolve",
-        &resolve,
-        "--addresses",
-        "all",
-        "--protocols",
-        "tls1.2",
-        "-o",
-        "json",
-    ]);
+    let a = common::tls12_server_at([127, 0, 0, 2], 0, "ECDHE-RSA-AES128-GCM-SHA256");
+    let _b = common::tls12_server_at([127, 0, 0, 3], a.port(), "AES128-SHA");
+    let out = common::scan_both_addresses(a.port(), &["-o", "json"]);
     let doc: Value =
         serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", out.stderr));
     assert_eq!(doc["agree"], false);
