@@ -306,9 +306,15 @@ struct ProbeArgs {
     )]
     protocols: Vec<Protocol>,
 
-    /// Probes in flight at once against the server.
-    #[arg(short = 'c', long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
+    /// Connections open at once to the server. With the default 16 and --max-rate 200, a scan
+    /// stays polite: a server far away (50 ms) is read in about a second, and one nearby never
+    /// sees more than 200 new connections in a second.
+    #[arg(short = 'c', long, value_name = "N", default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=256))]
     concurrency: u16,
+
+    /// New connections to the server in any one second, at most.
+    #[arg(long, value_name = "N", default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    max_rate: u32,
 
     /// Limit for one probe, TCP connect included (e.g. 5s, 800ms).
     #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
@@ -938,6 +944,7 @@ fn probe_config(
     let config = ScanConfig {
         protocols,
         concurrency: usize::from(probe.concurrency),
+        max_rate: probe.max_rate as usize,
         timeout: probe.timeout,
         delay: probe.delay,
         retries: probe.retries,
@@ -1518,7 +1525,8 @@ mod tests {
         assert_eq!((target.host.as_str(), target.port), ("example.com", 8443));
         assert_eq!(sni, SniChoice::Auto);
         assert_eq!(config.protocols, Protocol::ALL.to_vec());
-        assert_eq!(config.concurrency, 8);
+        assert_eq!(config.concurrency, 16);
+        assert_eq!(config.max_rate, 200);
     }
 
     #[test]

@@ -2,10 +2,11 @@
 //! `trusted_ca`), and RFC 6125 host name matching.
 
 use openssl::stack::Stack;
-use openssl::x509::store::X509StoreBuilder;
+use openssl::x509::store::{X509Store, X509StoreBuilder, X509StoreRef};
 use openssl::x509::verify::X509VerifyFlags;
 use openssl::x509::{X509PurposeId, X509StoreContext, X509};
 use std::net::IpAddr;
+use std::sync::OnceLock;
 
 use super::parse::*;
 use super::*;
@@ -119,6 +120,53 @@ pub(super) fn verify_x509_at(
     let Some((leaf, rest)) = chain.split_first() else {
         return Err(CertError::EmptyChain);
     };
+    let cached;
+    let built;
+    let store: &X509StoreRef = match (anchors, at) {
+        (TrustAnchors::System, None) => {
+            cached = system_store(purpose)?;
+            cached
+        }
+        _ => {
+            built = build_store(anchors, purpose, at)?;
+            &built
+        }
+    };
+    let mut untrusted = Stack::new()?;
+    for cert in rest {
+        untrusted.push(cert.clone())?;
+    }
+    let mut ctx = X509StoreContext::new()?;
+    let outcome = ctx.init(store, leaf, &untrusted, |c| {
+        if c.verify_cert()? {
+            Ok(None)
+        } else {
+            let err = c.error();
+            Ok(Some((err.as_raw(), err.error_string().to_string())))
+        }
+    })?;
+    Ok(outcome)
+}
+
+/// The system trust store for `purpose`, without date checks, loaded once per process: loading it
+/// parses the whole CA bundle (about 15 ms), which every certificate check would otherwise repeat.
+fn system_store(purpose: Purpose) -> Result<&'static X509Store, CertError> {
+    static STORES: [OnceLock<X509Store>; 2] = [OnceLock::new(), OnceLock::new()];
+    let slot = &STORES[purpose as usize];
+    if let Some(store) = slot.get() {
+        return Ok(store);
+    }
+    let store = build_store(&TrustAnchors::System, purpose, None)?;
+    // Two threads may both load it; the first to finish wins.
+    Ok(slot.get_or_init(|| store))
+}
+
+/// A store of `anchors` for `purpose`, checking dates at `at` (unix seconds) when given.
+fn build_store(
+    anchors: &TrustAnchors,
+    purpose: Purpose,
+    at: Option<i64>,
+) -> Result<X509Store, CertError> {
     let mut builder = X509StoreBuilder::new()?;
     let mut flags = if at.is_some() {
         X509VerifyFlags::empty()
@@ -145,21 +193,7 @@ pub(super) fn verify_x509_at(
     if purpose == Purpose::EnvoyUpstream {
         builder.set_purpose(X509PurposeId::SSL_SERVER)?;
     }
-    let store = builder.build();
-    let mut untrusted = Stack::new()?;
-    for cert in rest {
-        untrusted.push(cert.clone())?;
-    }
-    let mut ctx = X509StoreContext::new()?;
-    let outcome = ctx.init(&store, leaf, &untrusted, |c| {
-        if c.verify_cert()? {
-            Ok(None)
-        } else {
-            let err = c.error();
-            Ok(Some((err.as_raw(), err.error_string().to_string())))
-        }
-    })?;
-    Ok(outcome)
+    Ok(builder.build())
 }
 
 /// RFC 6125 name check of a certificate against a host name and/or IP address.

@@ -84,6 +84,8 @@ struct Seen {
 struct Governor {
     configured: usize,
     limit: usize,
+    /// The most starts in any one second.
+    max_rate: usize,
     delay: Duration,
     spacing: Duration,
     next_start: Instant,
@@ -105,6 +107,19 @@ struct Governor {
     last_drop: Instant,
     retried: usize,
     budget_exhausted: bool,
+}
+
+impl Governor {
+    /// Keeps in `starts` only the last second's, as of `now`.
+    fn forget_starts_before(&mut self, now: Instant) {
+        while self
+            .starts
+            .front()
+            .is_some_and(|(t, _, _)| now.duration_since(*t) >= Duration::from_secs(1))
+        {
+            self.starts.pop_front();
+        }
+    }
 }
 
 /// Bounds and paces connections to one target, and learns what the server tolerates.
@@ -138,6 +153,7 @@ impl Gate {
             state: Mutex::new(Governor {
                 configured: concurrency.max(1),
                 limit: concurrency.max(1),
+                max_rate: usize::MAX,
                 delay,
                 spacing: Duration::ZERO,
                 next_start: Instant::now(),
@@ -158,6 +174,12 @@ impl Gate {
             changed: Notify::new(),
             deadline: None,
         }
+    }
+
+    /// At most `rate` (at least 1) connections start in any one second.
+    pub fn with_max_rate(self, rate: usize) -> Self {
+        self.lock().max_rate = rate.max(1);
+        self
     }
 
     /// No dropped work is sent again after `budget` from now.
@@ -207,7 +229,13 @@ impl Gate {
                 } else {
                     st.delay.max(st.spacing)
                 };
-                if now >= st.next_start {
+                st.forget_starts_before(now);
+                if now >= st.next_start && st.starts.len() >= st.max_rate {
+                    // At most `max_rate` starts in any one second.
+                    st.starts
+                        .front()
+                        .map(|(t, _, _)| *t + Duration::from_secs(1))
+                } else if now >= st.next_start {
                     st.next_start = now + paced;
                     st.seq += 1;
                     ticket.seq = st.seq;
@@ -241,13 +269,7 @@ impl Gate {
         {
             st.closes.pop_front();
         }
-        while st
-            .starts
-            .front()
-            .is_some_and(|(t, _, _)| now.duration_since(*t) > Duration::from_secs(1))
-        {
-            st.starts.pop_front();
-        }
+        st.forget_starts_before(now);
         // Under a learned limit on connections at once, one closed a moment ago still counts.
         let lagging = if matches!(st.learned, Some(Limit::Concurrent(_))) {
             st.closes.len()
@@ -579,6 +601,39 @@ mod tests {
         assert!(
             span >= Duration::from_millis(90),
             "six starts within {span:?}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn no_more_than_max_rate_starts_in_any_second() {
+        let gate = Arc::new(Gate::new(64, None, Duration::ZERO).with_max_rate(20));
+        let mut tasks = tokio::task::JoinSet::new();
+        for _ in 0..50 {
+            let gate = gate.clone();
+            tasks.spawn(async move {
+                let ticket = gate.enter().await;
+                let started = Instant::now();
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                ticket.finish(false);
+                started
+            });
+        }
+        let mut starts = Vec::new();
+        while let Some(started) = tasks.join_next().await {
+            starts.push(started.unwrap());
+        }
+        starts.sort();
+        for pair in starts.windows(21) {
+            assert!(
+                pair[20] - pair[0] >= Duration::from_secs(1),
+                "21 starts within a second"
+            );
+        }
+        // 20 at once, 20 a second later, the last 10 a second after that: no slower.
+        assert!(
+            starts[49] - starts[0] <= Duration::from_millis(2100),
+            "{:?}",
+            starts[49] - starts[0]
         );
     }
 

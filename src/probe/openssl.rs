@@ -11,11 +11,12 @@ use std::time::{Duration, Instant};
 use foreign_types::ForeignTypeRef;
 use openssl::error::ErrorStack;
 use openssl::ssl::{Ssl, SslContext, SslMethod, SslOptions, SslRef, SslVerifyMode};
+use tokio::net::TcpStream;
 use tokio_openssl::SslStream;
 
 use super::tap::{AnswerComplete, Tap};
 use super::{classify, Inconclusive, Offer, ProbeOutcome, Termination};
-use crate::tls::catalog::{catalog, CipherSuite};
+use crate::tls::catalog::CipherSuite;
 use crate::tls::enums::NamedGroup;
 use crate::tls::protocol::Protocol;
 
@@ -32,24 +33,41 @@ extern "C" {
 
 /// The code points `ssl` would offer.
 fn offered_codes(ssl: &SslRef) -> Vec<u16> {
-    let mut codes = Vec::new();
+    offered_suites(ssl)
+        .into_iter()
+        .map(|(code, _)| code)
+        .collect()
+}
+
+/// The suites `ssl` would offer: code point and OpenSSL name.
+fn offered_suites(ssl: &SslRef) -> Vec<(u16, String)> {
+    let mut suites = Vec::new();
     // SAFETY: `ssl` is a valid SSL for the call; the returned stack (or NULL) is ours to free, and its
-    // elements are borrowed SSL_CIPHER pointers owned by the library.
+    // elements are borrowed SSL_CIPHER pointers owned by the library, whose names are static strings.
     unsafe {
         let stack = SSL_get1_supported_ciphers(ssl.as_ptr());
         if stack.is_null() {
-            return codes;
+            return suites;
         }
         let n = openssl_sys::OPENSSL_sk_num(stack);
         for i in 0..n {
             let c = openssl_sys::OPENSSL_sk_value(stack, i) as *const openssl_sys::SSL_CIPHER;
-            if !c.is_null() {
-                codes.push(openssl_sys::SSL_CIPHER_get_protocol_id(c));
+            if c.is_null() {
+                continue;
             }
+            let name = openssl_sys::SSL_CIPHER_get_name(c);
+            let name = if name.is_null() {
+                String::new()
+            } else {
+                std::ffi::CStr::from_ptr(name)
+                    .to_string_lossy()
+                    .into_owned()
+            };
+            suites.push((openssl_sys::SSL_CIPHER_get_protocol_id(c), name));
         }
         openssl_sys::OPENSSL_sk_free(stack);
     }
-    codes
+    suites
 }
 
 /// Probes one target with the local OpenSSL.
@@ -57,8 +75,32 @@ pub struct OpensslProber {
     addr: SocketAddr,
     sni: Option<String>,
     timeout: Duration,
+    contexts: &'static Contexts,
+}
+
+/// The client contexts every prober shares (the SNI is set per connection): one pinned to each
+/// version, and one offering TLS 1.0 to 1.3.
+struct Contexts {
     pinned: HashMap<Protocol, SslContext>,
     broad: SslContext,
+}
+
+/// The shared contexts, built on first use (about 3 ms, with the legacy provider's loading).
+fn contexts() -> Result<&'static Contexts, ErrorStack> {
+    static CONTEXTS: OnceLock<Contexts> = OnceLock::new();
+    if let Some(built) = CONTEXTS.get() {
+        return Ok(built);
+    }
+    let mut pinned = HashMap::new();
+    for p in Protocol::ALL {
+        pinned.insert(p, pinned_context(p)?);
+    }
+    let built = Contexts {
+        pinned,
+        broad: broad_context()?.build(),
+    };
+    // Two threads may both build them; the first to finish wins and the other's are dropped.
+    Ok(CONTEXTS.get_or_init(|| built))
 }
 
 /// Loads OpenSSL's legacy provider (SEED suites) next to the default one, once per process.
@@ -124,22 +166,16 @@ impl OpensslProber {
         sni: Option<String>,
         timeout: Duration,
     ) -> Result<OpensslProber, ErrorStack> {
-        let mut pinned = HashMap::new();
-        for p in Protocol::ALL {
-            pinned.insert(p, pinned_context(p)?);
-        }
-        let broad = broad_context()?;
         Ok(OpensslProber {
             addr,
             sni,
             timeout,
-            pinned,
-            broad: broad.build(),
+            contexts: contexts()?,
         })
     }
 
     fn suite_ssl(&self, protocol: Protocol, suite: &CipherSuite) -> Result<Ssl, ErrorStack> {
-        let mut ssl = Ssl::new(&self.pinned[&protocol])?;
+        let mut ssl = Ssl::new(&self.contexts.pinned[&protocol])?;
         if suite.is_tls13() {
             ssl.set_ciphersuites(&suite.openssl_name)?;
         } else {
@@ -156,34 +192,26 @@ impl OpensslProber {
         Ok(ssl)
     }
 
-    /// Whether the local OpenSSL can put `suite` in a ClientHello pinned to `protocol`.
+    /// Whether the local OpenSSL can put `suite` in a ClientHello pinned to `protocol`: the context
+    /// pinned to that version, which enables every suite, offers the suite's code point under the
+    /// suite's OpenSSL name (so a name OpenSSL reads as another suite is never probed).
     ///
-    /// Every prober's contexts are configured alike, so the answer depends only on the library:
-    /// it is worked out once per process for the whole catalogue (about 8 ms of building one
-    /// `SSL` per suite and version, which every scan of a `check` run would otherwise repeat).
+    /// The answer depends only on the library: one `SSL` per version, once per process.
     pub fn can_offer(&self, protocol: Protocol, suite: &CipherSuite) -> bool {
-        static OFFERABLE: OnceLock<HashSet<(Protocol, u16)>> = OnceLock::new();
+        static OFFERABLE: OnceLock<HashSet<(Protocol, u16, String)>> = OnceLock::new();
         OFFERABLE
             .get_or_init(|| {
                 let mut offerable = HashSet::new();
                 for p in Protocol::ALL {
-                    for s in catalog().suites().iter().filter(|s| s.applies_to(p)) {
-                        if self.builds_hello_with(p, s) {
-                            offerable.insert((p, s.code.0));
+                    if let Ok(ssl) = Ssl::new(&self.contexts.pinned[&p]) {
+                        for (code, name) in offered_suites(&ssl) {
+                            offerable.insert((p, code, name));
                         }
                     }
                 }
                 offerable
             })
-            .contains(&(protocol, suite.code.0))
-    }
-
-    /// Whether a ClientHello pinned to `protocol` and configured for `suite` really carries it.
-    fn builds_hello_with(&self, protocol: Protocol, suite: &CipherSuite) -> bool {
-        match self.suite_ssl(protocol, suite) {
-            Ok(ssl) => offered_codes(&ssl).contains(&suite.code.0),
-            Err(_) => false,
-        }
+            .contains(&(protocol, suite.code.0, suite.openssl_name.clone()))
     }
 
     /// Offers exactly `suite`, pinned to `protocol`.
@@ -202,7 +230,17 @@ impl OpensslProber {
 
     /// Offers everything the local OpenSSL can, TLS 1.0 to 1.3: does the target speak TLS at all?
     pub async fn preflight(&self) -> ProbeOutcome {
-        let ssl = match Ssl::new(&self.broad).and_then(|ssl| self.finish(ssl)) {
+        let start = Instant::now();
+        match self.open(start).await {
+            Ok(tcp) => self.preflight_over(tcp, start).await,
+            Err(outcome) => outcome,
+        }
+    }
+
+    /// [`preflight`](Self::preflight) over `tcp`, a connection to the target opened at `start` (the
+    /// probe's timeout counts from then).
+    pub async fn preflight_over(&self, tcp: TcpStream, start: Instant) -> ProbeOutcome {
+        let ssl = match Ssl::new(&self.contexts.broad).and_then(|ssl| self.finish(ssl)) {
             Ok(ssl) => ssl,
             Err(e) => return ProbeOutcome::Inconclusive(Inconclusive::Local(e.to_string())),
         };
@@ -211,16 +249,31 @@ impl OpensslProber {
             max: Protocol::Tls13,
             suites: offered_codes(&ssl),
         };
-        self.run(ssl, offer).await
+        self.exchange(ssl, offer, tcp, start).await
+    }
+
+    /// Opens a connection to the target by `start` + the timeout.
+    async fn open(&self, start: Instant) -> Result<TcpStream, ProbeOutcome> {
+        let deadline = tokio::time::Instant::from_std(start) + self.timeout;
+        super::connect(self.addr, deadline, self.timeout).await
     }
 
     async fn run(&self, ssl: Ssl, offer: Offer) -> ProbeOutcome {
         let start = Instant::now();
-        let deadline = tokio::time::Instant::from_std(start) + self.timeout;
-        let tcp = match super::connect(self.addr, deadline, self.timeout).await {
-            Ok(tcp) => tcp,
-            Err(outcome) => return outcome,
-        };
+        match self.open(start).await {
+            Ok(tcp) => self.exchange(ssl, offer, tcp, start).await,
+            Err(outcome) => outcome,
+        }
+    }
+
+    /// Sends `ssl`'s ClientHello over `tcp` and reads the server's answer, by `start` + the timeout.
+    async fn exchange(
+        &self,
+        ssl: Ssl,
+        offer: Offer,
+        tcp: TcpStream,
+        start: Instant,
+    ) -> ProbeOutcome {
         let mut stream = match SslStream::new(ssl, Tap::new(tcp, true)) {
             Ok(s) => s,
             Err(e) => return ProbeOutcome::Inconclusive(Inconclusive::Local(e.to_string())),
@@ -332,7 +385,7 @@ impl OpensslProber {
         suites: &[&CipherSuite],
     ) -> ProbeOutcome {
         let setup = || -> Result<Ssl, ErrorStack> {
-            let mut ssl = Ssl::new(&self.pinned[&protocol])?;
+            let mut ssl = Ssl::new(&self.contexts.pinned[&protocol])?;
             let names: Vec<&str> = suites.iter().map(|s| s.openssl_name.as_str()).collect();
             if protocol == Protocol::Tls13 {
                 ssl.set_ciphersuites(&names.join(":"))?;
@@ -356,8 +409,41 @@ impl OpensslProber {
 
     /// Whether the local OpenSSL can offer `group` at all.
     pub fn can_offer_group(&self, group: Group) -> bool {
-        Ssl::new(&self.pinned[&Protocol::Tls12])
+        Ssl::new(&self.contexts.pinned[&Protocol::Tls12])
             .and_then(|mut ssl| set_groups(&mut ssl, group.name))
             .is_ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tls::catalog::catalog;
+
+    /// `can_offer` reads one SSL per version; it must say what building a ClientHello for each
+    /// suite on its own says (one SSL per suite and version, as the probe does).
+    #[test]
+    fn can_offer_agrees_with_a_hello_built_for_each_suite() {
+        let prober =
+            OpensslProber::new("127.0.0.1:9".parse().unwrap(), None, Duration::from_secs(1))
+                .unwrap();
+        let (mut offerable, mut checked) = (0, 0);
+        for p in Protocol::ALL {
+            for suite in catalog().suites().iter().filter(|s| s.applies_to(p)) {
+                let alone = prober
+                    .suite_ssl(p, suite)
+                    .is_ok_and(|ssl| offered_codes(&ssl).contains(&suite.code.0));
+                assert_eq!(
+                    prober.can_offer(p, suite),
+                    alone,
+                    "{p} {}",
+                    suite.openssl_name
+                );
+                offerable += usize::from(alone);
+                checked += 1;
+            }
+        }
+        // Debian's OpenSSL 3 offers well over a hundred suites at TLS 1.2 alone.
+        assert!(offerable > 150 && checked > 500, "{offerable} of {checked}");
     }
 }

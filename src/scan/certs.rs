@@ -143,27 +143,43 @@ pub(super) async fn inspect_certificates(
                 ),
             ));
         }
-        let chain = &info.chain[..info.chain.len().min(MAX_CHAIN)];
-        let check = CertCheck {
-            chain,
-            anchors: &cfg.anchors,
-            host: host.as_deref(),
-            ip,
-            now: crate::util::now_unix(),
-            warn_days: cfg.warn_days,
-            ocsp_stapled: info.ocsp_staple.is_some(),
+        let chain = info.chain[..info.chain.len().min(MAX_CHAIN)].to_vec();
+        let anchors = cfg.anchors.clone();
+        let (warn_days, ocsp_stapled) = (cfg.warn_days, info.ocsp_staple.is_some());
+        // Parsing and path building are CPU work (the system store's first load too): off the
+        // scan's task, so that its probes keep going meanwhile.
+        let evaluated = tokio::task::spawn_blocking(move || {
+            let now = crate::util::now_unix();
+            let check = CertCheck {
+                chain: &chain,
+                anchors: &anchors,
+                host: host.as_deref(),
+                ip,
+                now,
+                warn_days,
+                ocsp_stapled,
+            };
+            let evaluated = cert::evaluate(&check).map_err(|e| e.to_string());
+            // Envoy also checks the dates: an expired chain is no example to follow.
+            let envoy_accepts = match &anchors {
+                TrustAnchors::Pem(cas) => {
+                    cert::envoy_verify(&chain, cas, now).is_ok_and(|failure| failure.is_none())
+                }
+                TrustAnchors::System => false,
+            };
+            (evaluated, envoy_accepts)
+        })
+        .await;
+        let (evaluated, envoy_accepts) = match evaluated {
+            Ok(done) => done,
+            Err(e) => (
+                Err(format!("the certificate check stopped unexpectedly: {e}")),
+                false,
+            ),
         };
-        match cert::evaluate(&check) {
+        match evaluated {
             Ok((report, mut f)) => {
                 findings.append(&mut f);
-                // Envoy also checks the dates: an expired chain is no example to follow.
-                let envoy_accepts = match &cfg.anchors {
-                    TrustAnchors::Pem(cas) => {
-                        cert::envoy_verify(chain, cas, crate::util::now_unix())
-                            .is_ok_and(|failure| failure.is_none())
-                    }
-                    TrustAnchors::System => false,
-                };
                 if report.trusted && envoy_accepts {
                     findings.push(Finding::new(
                         "gloo.root_ca",

@@ -36,8 +36,10 @@ use crate::util::human_duration;
 #[derive(Debug, Clone)]
 pub struct ScanConfig {
     pub protocols: Vec<Protocol>,
-    /// Probes in flight at once against this host.
+    /// Connections open at once to this host.
     pub concurrency: usize,
+    /// New connections to this host in any one second, at most.
+    pub max_rate: usize,
     /// Per-probe limit, TCP connect included.
     pub timeout: Duration,
     /// Pause between probe starts.
@@ -143,7 +145,8 @@ impl Default for ScanConfig {
     fn default() -> Self {
         ScanConfig {
             protocols: Protocol::ALL.to_vec(),
-            concurrency: 8,
+            concurrency: 16,
+            max_rate: 200,
             timeout: Duration::from_secs(5),
             delay: Duration::ZERO,
             retries: 2,
@@ -181,9 +184,17 @@ pub enum ScanError {
 pub async fn scan(target: &Target, cfg: &ScanConfig) -> Result<ScanReport, ScanError> {
     let started = Instant::now();
     let shown = target.host_port.display();
+    // The preflight's connection opens first; the client contexts (built once per process) are
+    // made meanwhile.
+    let opening = tokio::spawn(crate::probe::connect(
+        target.address,
+        tokio::time::Instant::from_std(started) + cfg.timeout,
+        cfg.timeout,
+    ));
     let prober = OpensslProber::new(target.address, target.sni.clone(), cfg.timeout)
         .map_err(|e| ScanError::Local(e.to_string()))?;
-    let first_choice = preflight(&prober, &shown, target.sni.as_deref(), cfg.retries).await?;
+    let sni = target.sni.as_deref();
+    let first_choice = preflight(&prober, &shown, sni, cfg.retries, opening, started).await?;
     let prober = Arc::new(prober);
     let raw = Arc::new(RawProber::new(
         target.address,
@@ -215,10 +226,12 @@ pub async fn scan(target: &Target, cfg: &ScanConfig) -> Result<ScanReport, ScanE
         }
     }
 
-    // Every connection from here to the verdict passes one gate: --concurrency, --delay, and the
-    // run-wide bound of `check`.
+    // Every connection from here to the verdict passes one gate: --concurrency, --max-rate,
+    // --delay, and the run-wide bound of `check`.
     let gate = Arc::new(
-        Gate::new(cfg.concurrency, cfg.global_permits.clone(), cfg.delay).with_budget(cfg.budget),
+        Gate::new(cfg.concurrency, cfg.global_permits.clone(), cfg.delay)
+            .with_max_rate(cfg.max_rate)
+            .with_budget(cfg.budget),
     );
     let bar = progress_bar(jobs.len(), cfg.progress);
     let side = match &cfg.envoy {

@@ -34,16 +34,28 @@ pub(super) fn untestable_reason(
 
 /// Checks that the target speaks TLS before fanning out. Refused, plaintext and silent targets end the
 /// scan here with one clear error instead of hundreds of inconclusive probes.
+/// The first attempt goes over `opened`, a connection the caller began opening at `opened_at`.
 pub(super) async fn preflight(
     prober: &OpensslProber,
     target: &str,
     sni: Option<&str>,
     retries: u32,
+    opened: Opening,
+    opened_at: std::time::Instant,
 ) -> Result<Option<(Protocol, u16)>, ScanError> {
     let mut attempt = 0;
+    let mut opened = Some(opened);
     loop {
         attempt += 1;
-        let outcome = prober.preflight().await;
+        let outcome = match opened.take() {
+            Some(opening) => match opening.await {
+                Ok(Ok(tcp)) => prober.preflight_over(tcp, opened_at).await,
+                Ok(Err(refused)) => refused,
+                // The task opening it did not finish: open another.
+                Err(_) => prober.preflight().await,
+            },
+            None => prober.preflight().await,
+        };
         let why = match outcome {
             // Every probe would get the same refusal: say what the server wants instead.
             ProbeOutcome::Rejected(Refusal::Alert(a))
@@ -87,6 +99,9 @@ pub(super) async fn preflight(
         });
     }
 }
+
+/// The preflight's connection while it opens.
+pub(super) type Opening = tokio::task::JoinHandle<Result<tokio::net::TcpStream, ProbeOutcome>>;
 
 /// Jitter between retried probes, so that retries do not arrive in lockstep.
 pub(super) struct Jitter(crate::util::Xorshift);
