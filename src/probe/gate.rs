@@ -1,5 +1,6 @@
-//! The gate every connection of one scan passes through: at most `concurrency` in flight, a share
-//! of a run-wide bound (`check`), and `--delay` between starts. It also watches which connections
+//! The gate every connection of one scan after the preflight passes through: at most `concurrency`
+//! in flight, at most `max_rate` starts in any second, a share of a run-wide bound (`check`), and
+//! `--delay` between starts. It also watches which connections
 //! the server drops (a reset, a close or silence before any answer) and learns why: a limit on
 //! connections at once or on new connections a second, which it then keeps under, or drops that
 //! do not depend on load (every Nth connection, random loss). [`Gate::attempt`] sends a dropped

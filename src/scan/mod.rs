@@ -258,12 +258,25 @@ pub async fn scan(target: &Target, cfg: &ScanConfig) -> Result<ScanReport, ScanE
             None => None,
         }
     };
-    let (found, first, (certificate, client_auth, findings), without_sni) =
-        tokio::join!(suites, envoy_handshake, certificates, without_sni);
+    // The verdict needs the suites and Envoy's handshake, not the certificate check: it starts
+    // as soon as they are in.
+    let verdict = async {
+        let (mut found, first) = tokio::join!(suites, envoy_handshake);
+        rows.append(&mut found.rows);
+        rows.sort_by_key(|r| (r.protocol, r.code));
+        let judged = match (&cfg.envoy, &side, first) {
+            (Some(req), Some(side), Some(first)) => {
+                let (e, r) = judge(side, &gate, &prober, req, &rows, &found.groups, first).await;
+                (Some(e), r)
+            }
+            _ => (None, None),
+        };
+        (found, rows, judged)
+    };
+    let ((found, rows, (envoy, remediation)), (certificate, client_auth, findings), without_sni) =
+        tokio::join!(verdict, certificates, without_sni);
     bar.finish_and_clear();
     let mut network = found.network;
-    rows.extend(found.rows);
-    rows.sort_by_key(|r| (r.protocol, r.code));
     let groups = found.groups;
     let sni = without_sni.map(|w| w.report(certificate.as_ref()));
 
@@ -275,13 +288,6 @@ pub async fn scan(target: &Target, cfg: &ScanConfig) -> Result<ScanReport, ScanE
             status: protocol_status(rows.iter().filter(|r| r.protocol == p)),
         })
         .collect();
-    let (envoy, remediation) = match (&cfg.envoy, &side, first) {
-        (Some(req), Some(side), Some(first)) => {
-            let (e, r) = judge(side, &gate, &prober, req, &rows, &groups, first).await;
-            (Some(e), r)
-        }
-        _ => (None, None),
-    };
     suites::add_gate_stats(&mut network, gate.stats());
     let count = |s: CipherStatus| rows.iter().filter(|r| r.status == s).count();
     let summary = Summary {
