@@ -1,12 +1,14 @@
 //! Trust and names: path verification against the system store or a pinned CA file (as Envoy's
 //! `trusted_ca`), and RFC 6125 host name matching.
 
+use openssl::ssl::SslFiletype;
 use openssl::stack::Stack;
-use openssl::x509::store::{X509Store, X509StoreBuilder, X509StoreRef};
+use openssl::x509::store::{X509Lookup, X509Store, X509StoreBuilder, X509StoreRef};
 use openssl::x509::verify::X509VerifyFlags;
 use openssl::x509::{X509PurposeId, X509StoreContext, X509};
 use std::net::IpAddr;
 use std::sync::OnceLock;
+use x509_parser::prelude::{FromDer, X509Certificate};
 
 use super::parse::*;
 use super::*;
@@ -120,45 +122,223 @@ pub(super) fn verify_x509_at(
     let Some((leaf, rest)) = chain.split_first() else {
         return Err(CertError::EmptyChain);
     };
-    let cached;
-    let built;
-    let store: &X509StoreRef = match (anchors, at) {
-        (TrustAnchors::System, None) => {
-            cached = system_store(purpose)?;
-            cached
-        }
+    match (anchors, at) {
+        (TrustAnchors::System, None) => verify_system(leaf, rest, purpose),
         _ => {
-            built = build_store(anchors, purpose, at)?;
-            &built
+            let store = build_store(anchors, purpose, at)?;
+            Ok(verify_in(&store, leaf, rest)?.0)
         }
-    };
+    }
+}
+
+/// OpenSSL's verify error code and string, when a chain is refused.
+type Refusal = Option<(i32, String)>;
+
+/// Verifies `leaf` with `rest` as untrusted intermediates against `store`: OpenSSL's verify error
+/// code and string when refused, and the certificates of the path OpenSSL built (DER), the ones it
+/// took from the store included.
+fn verify_in(
+    store: &X509StoreRef,
+    leaf: &X509,
+    rest: &[X509],
+) -> Result<(Refusal, Vec<Vec<u8>>), CertError> {
     let mut untrusted = Stack::new()?;
     for cert in rest {
         untrusted.push(cert.clone())?;
     }
     let mut ctx = X509StoreContext::new()?;
     let outcome = ctx.init(store, leaf, &untrusted, |c| {
-        if c.verify_cert()? {
-            Ok(None)
+        let verified = c.verify_cert()?;
+        let path = c
+            .chain()
+            .map(|chain| chain.iter().filter_map(|x| x.to_der().ok()).collect())
+            .unwrap_or_default();
+        if verified {
+            Ok((None, path))
         } else {
             let err = c.error();
-            Ok(Some((err.as_raw(), err.error_string().to_string())))
+            Ok((Some((err.as_raw(), err.error_string().to_string())), path))
         }
     })?;
     Ok(outcome)
 }
 
-/// The system trust store for `purpose`, without date checks, loaded once per process: loading it
-/// parses the whole CA bundle (about 15 ms), which every certificate check would otherwise repeat.
-fn system_store(purpose: Purpose) -> Result<&'static X509Store, CertError> {
-    static STORES: [OnceLock<X509Store>; 2] = [OnceLock::new(), OnceLock::new()];
-    let slot = &STORES[purpose as usize];
+/// Verification against the system store, as `set_default_paths` sets it up (the CA bundle file
+/// and the hashed CA directory), without loading the whole bundle when it cannot matter: first
+/// against the directory alone, which OpenSSL reads one issuer at a time. A chain trusted that way
+/// is trusted by the whole store; one refused is checked against the whole store only when the
+/// bundle holds a certificate that could be the issuer of one on the path (compared loosely, so
+/// that no candidate is missed). Loading the bundle parses all of it, about 20 ms, and slows every
+/// other OpenSSL call of the process meanwhile.
+fn verify_system(
+    leaf: &X509,
+    rest: &[X509],
+    purpose: Purpose,
+) -> Result<Option<(i32, String)>, CertError> {
+    let (quick, mut path) = verify_in(system_store(purpose, Source::Directory)?, leaf, rest)?;
+    if quick.is_none() {
+        return Ok(None);
+    }
+    for cert in std::iter::once(leaf).chain(rest) {
+        path.push(cert.to_der()?);
+    }
+    if !bundle_may_issue(&path) {
+        return Ok(quick);
+    }
+    Ok(verify_in(system_store(purpose, Source::Everything)?, leaf, rest)?.0)
+}
+
+/// Which part of the system store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Source {
+    /// The hashed CA directory only.
+    Directory,
+    /// The CA bundle file and the directory (`set_default_paths`).
+    Everything,
+}
+
+/// The system trust store for `purpose` without date checks, set up once per process.
+fn system_store(purpose: Purpose, source: Source) -> Result<&'static X509Store, CertError> {
+    static STORES: [OnceLock<X509Store>; 4] = [
+        OnceLock::new(),
+        OnceLock::new(),
+        OnceLock::new(),
+        OnceLock::new(),
+    ];
+    let slot = &STORES[purpose as usize * 2 + source as usize];
     if let Some(store) = slot.get() {
         return Ok(store);
     }
-    let store = build_store(&TrustAnchors::System, purpose, None)?;
-    // Two threads may both load it; the first to finish wins.
+    let store = match source {
+        Source::Everything => build_store(&TrustAnchors::System, purpose, None)?,
+        Source::Directory => {
+            let mut builder = X509StoreBuilder::new()?;
+            if let Some(dir) = default_location(Source::Directory) {
+                builder
+                    .add_lookup(X509Lookup::hash_dir())?
+                    .add_dir(&dir, SslFiletype::PEM)?;
+            }
+            builder.set_flags(X509VerifyFlags::NO_CHECK_TIME)?;
+            if purpose == Purpose::EnvoyUpstream {
+                builder.set_purpose(X509PurposeId::SSL_SERVER)?;
+            }
+            builder.build()
+        }
+    };
+    // Two threads may both set it up; the first to finish wins.
     Ok(slot.get_or_init(|| store))
+}
+
+/// Where OpenSSL's default paths point: the CA bundle file (`Everything`) or the hashed CA
+/// directory, from `SSL_CERT_FILE` / `SSL_CERT_DIR` when set, else the library's defaults.
+fn default_location(which: Source) -> Option<String> {
+    // SAFETY: these return pointers to static NUL-terminated strings inside libcrypto.
+    let (env, default) = unsafe {
+        match which {
+            Source::Everything => (
+                openssl_sys::X509_get_default_cert_file_env(),
+                openssl_sys::X509_get_default_cert_file(),
+            ),
+            Source::Directory => (
+                openssl_sys::X509_get_default_cert_dir_env(),
+                openssl_sys::X509_get_default_cert_dir(),
+            ),
+        }
+    };
+    let text = |p: *const std::os::raw::c_char| {
+        // SAFETY: non-null pointers from the calls above, to static C strings.
+        (!p.is_null()).then(|| {
+            unsafe { std::ffi::CStr::from_ptr(p) }
+                .to_string_lossy()
+                .into_owned()
+        })
+    };
+    text(env)
+        .and_then(|name| std::env::var(name).ok())
+        .or_else(|| text(default))
+}
+
+/// Whether the system CA bundle file holds a certificate whose subject could be the issuer of one
+/// of `path` (DER). A certificate or name that cannot be read counts as a candidate.
+fn bundle_may_issue(path: &[Vec<u8>]) -> bool {
+    let issuers: Vec<Option<String>> = path
+        .iter()
+        .map(|der| {
+            X509Certificate::from_der(der)
+                .ok()
+                .and_then(|(_, c)| loose_name(c.issuer()))
+        })
+        .collect();
+    bundle_subjects().iter().any(|subject| {
+        issuers
+            .iter()
+            .any(|issuer| subject.is_none() || issuer.is_none() || subject == issuer)
+    })
+}
+
+/// The subjects of the certificates in the system CA bundle file, read once per process (`None`:
+/// one that cannot be read). No file, no subjects: `set_default_paths` ignores a missing file too.
+fn bundle_subjects() -> &'static [Option<String>] {
+    static SUBJECTS: OnceLock<Vec<Option<String>>> = OnceLock::new();
+    SUBJECTS.get_or_init(|| {
+        let Some(data) = default_location(Source::Everything).and_then(|f| std::fs::read(f).ok())
+        else {
+            return Vec::new();
+        };
+        x509_parser::pem::Pem::iter_from_buffer(&data)
+            .filter_map(|pem| match pem {
+                Ok(pem) if pem.label == "CERTIFICATE" => Some(
+                    X509Certificate::from_der(&pem.contents)
+                        .ok()
+                        .and_then(|(_, c)| loose_name(c.subject())),
+                ),
+                // A key or a CRL is no issuer; anything else may be.
+                Ok(pem) if pem.label.contains("KEY") || pem.label == "X509 CRL" => None,
+                _ => Some(None),
+            })
+            .collect()
+    })
+}
+
+/// A distinguished name compared loosely: each attribute's text, lower-cased and without white
+/// space, in order; looser than OpenSSL's canonical form, so names OpenSSL finds equal are equal
+/// here too. `None` when an attribute is not text.
+fn loose_name(name: &x509_parser::x509::X509Name) -> Option<String> {
+    let mut out = String::new();
+    for attr in name.iter_attributes() {
+        let text = attribute_text(attr)?;
+        out.extend(
+            text.chars()
+                .filter(|c| !c.is_whitespace())
+                .flat_map(char::to_lowercase),
+        );
+        out.push('\u{1f}');
+    }
+    Some(out)
+}
+
+/// An attribute's text, as OpenSSL reads it for its canonical form: the UTF-8 and ASCII types as
+/// they are, TeletexString as Latin-1, BMPString as UTF-16 and UniversalString as UTF-32.
+fn attribute_text(attr: &x509_parser::x509::AttributeTypeAndValue) -> Option<String> {
+    if let Ok(text) = attr.as_str() {
+        return Some(text.to_string());
+    }
+    let value = attr.attr_value();
+    let data: &[u8] = value.data;
+    match value.header.tag().0 {
+        20 => Some(data.iter().map(|&b| char::from(b)).collect()),
+        30 => char::decode_utf16(
+            data.chunks_exact(2)
+                .map(|p| u16::from_be_bytes([p[0], p[1]])),
+        )
+        .collect::<Result<String, _>>()
+        .ok(),
+        28 => data
+            .chunks_exact(4)
+            .map(|q| char::from_u32(u32::from_be_bytes([q[0], q[1], q[2], q[3]])))
+            .collect(),
+        _ => None,
+    }
 }
 
 /// A store of `anchors` for `purpose`, checking dates at `at` (unix seconds) when given.

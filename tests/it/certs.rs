@@ -103,6 +103,68 @@ fn a_good_chain_from_a_private_ca() {
     assert_eq!(system["certificate"]["trusted"], false);
 }
 
+/// The system store is OpenSSL's default paths: the CA bundle file (`SSL_CERT_FILE`) and the
+/// hashed CA directory (`SSL_CERT_DIR`). cipher-test reads the directory first and the whole file
+/// only when it could matter; wherever the root sits, the verdict is the one of both together.
+#[test]
+fn the_system_store_trusts_a_root_in_its_file_or_its_directory() {
+    let pki = Pki::new();
+    let leaf = pki.leaf(CertSpec::leaf("localhost"));
+    let server = serve(vec![&leaf, &pki.inter], &leaf);
+    let other = pki::self_signed(&CertSpec::ca("an unrelated root")).unwrap();
+    let trusted_with = |in_file: bool, in_dir: bool| {
+        let dir = tempfile::tempdir().unwrap();
+        let certs = dir.path().join("certs");
+        std::fs::create_dir(&certs).unwrap();
+        let bundle = pki::write_pem(dir.path(), "bundle", &[&other.cert], None)
+            .unwrap()
+            .0;
+        if in_file {
+            let both = pki::write_pem(dir.path(), "both", &[&other.cert, &pki.root.cert], None);
+            std::fs::rename(both.unwrap().0, &bundle).unwrap();
+        }
+        if in_dir {
+            let hash = format!("{:08x}.0", pki.root.cert.subject_name_hash());
+            std::fs::write(certs.join(hash), pki.root.cert.to_pem().unwrap()).unwrap();
+        }
+        let mut command = std::process::Command::new(common::cipher_test_bin());
+        command
+            .args([
+                "--sni",
+                "localhost",
+                "--protocols",
+                "tls1.2",
+                "--format",
+                "json",
+                "--quiet",
+            ])
+            .arg(format!("127.0.0.1:{}", server.port()))
+            .env("SSL_CERT_FILE", &bundle)
+            .env("SSL_CERT_DIR", &certs);
+        let out = common::run_command(command);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        let report: Value = serde_json::from_str(&out.stdout).unwrap();
+        (report["certificate"]["trusted"].clone(), ids(&report))
+    };
+    let trusted = (Value::Bool(true), set(&[]));
+    assert_eq!(
+        trusted_with(false, true),
+        trusted,
+        "the root in the directory"
+    );
+    assert_eq!(
+        trusted_with(true, false),
+        trusted,
+        "the root in the bundle file"
+    );
+    assert_eq!(trusted_with(true, true), trusted, "in both");
+    assert_eq!(
+        trusted_with(false, false),
+        (Value::Bool(false), set(&["cert.untrusted"])),
+        "in neither"
+    );
+}
+
 #[test]
 fn validity_problems() {
     let pki = Pki::new();
