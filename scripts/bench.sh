@@ -43,6 +43,10 @@
 #   BENCH_TESTSSL     1: also run testssl.sh -E (slow: tens of seconds per run)
 #   BENCH_PEER_RUNS   runs per peer (default 3)
 #   BENCH_INSTALL     1 (default): install missing peers when running as root (apt-get, pip)
+#   BENCH_BEFORE_BIN  an earlier cipher-test build: timed BENCH_RUNS times on every profile right
+#                     after cipher-test (loopback and --latency), for a before/after table with the
+#                     sum over the profiles; any difference in accepted suites, groups, server order
+#                     or Envoy verdict between the two makes the script exit 1
 #
 # Output: the results table on stdout; progress and details on stderr.
 #
@@ -63,6 +67,7 @@ PEERS="${BENCH_PEERS:-sslscan,nmap,sslyze}"
 [[ "${BENCH_TESTSSL:-0}" == 1 ]] && PEERS="$PEERS,testssl"
 LATENCY=""
 LIMITS=""
+BEFORE="${BENCH_BEFORE_BIN:-}"
 
 log() { printf '[bench] %s\n' "$*" >&2; }
 die() { printf '[bench] error: %s\n' "$*" >&2; exit 2; }
@@ -80,7 +85,8 @@ Profiles (all by default): ${ALL_PROFILES//,/, }
   wide-no-tls13  as wide, with TLS 1.3 disabled (the loop's best case)
 Environment: CIPHER_TEST_BIN, BENCH_RUNS (5), BENCH_LOOP_RUNS (3), BENCH_PROFILES,
   BENCH_REFERENCE (1), BENCH_LOOP_FLAGS, BENCH_CT_ARGS, BENCH_PEERS (sslscan,nmap,sslyze),
-  BENCH_TESTSSL (0), BENCH_PEER_RUNS (3), BENCH_INSTALL (1). See the header of this script.
+  BENCH_TESTSSL (0), BENCH_PEER_RUNS (3), BENCH_INSTALL (1), BENCH_BEFORE_BIN (an earlier
+  build to compare with). See the header of this script.
   --latency[=MS]  time cipher-test and sslscan through a proxy delaying MS (25) each way
   --limits[=PATTERNS]  only time cipher-test through fronts that limit connections (issue 15;
                   cargo bench --bench limits): comma-separated specs such as drop-every=2,
@@ -192,6 +198,7 @@ else
 	BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/cipher-test"
 fi
 [[ -x "$BIN" ]] || die "no executable at $BIN"
+[[ -z "$BEFORE" || -x "$BEFORE" ]] || die "BENCH_BEFORE_BIN: no executable at $BEFORE"
 
 # --- temp dir, cleanup -------------------------------------------------------------------------
 
@@ -353,9 +360,49 @@ median() {
 	LC_ALL=C sort -n | awk '{ a[NR] = $1 } END {
 		if (NR == 0) { print 0 } else if (NR % 2) { print a[(NR + 1) / 2] } else { print (a[NR / 2] + a[NR / 2 + 1]) / 2 } }'
 }
+add() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f", a + b }'; }
 ms() { awk -v ns="$1" 'BEGIN { if (ns >= 1e9) printf "%.2f s", ns / 1e9; else printf "%.1f ms", ns / 1e6 }'; }
 # join lines on stdin with ", "; "-" when empty
 joined() { paste -sd, - | sed 's/,/, /g; s/^$/-/'; }
+
+# outcome JSON: what must not change between two builds: accepted suites, accepted groups, the
+# server's order, the Envoy verdict
+outcome() {
+	jq -cS '{accepted: [.ciphers[] | select(.status == "accepted") | "\(.protocol) \(.openssl_name)"] | sort,
+		groups: [.groups[] | select(.status == "accepted") | "\(.protocol) \(.name)"] | sort,
+		order: [.server_preference[] | {protocol, enforced, order}],
+		verdict: .envoy.verdict}' "$1" 2>/dev/null || echo "no report"
+}
+
+# time_before PORT DIR: times BENCH_BEFORE_BIN against 127.0.0.1:PORT, BENCH_RUNS times; sets
+# BEFORE_MED, and BEFORE_SAME to "yes" when its outcome equals cipher-test's ($DIR/after.outcome)
+time_before() {
+	local port="$1" dir="$2" r t0 t1 times=()
+	for ((r = 1; r <= RUNS; r++)); do
+		t0="$(now_ns)"
+		"$BEFORE" "127.0.0.1:$port" --format json --quiet ${CT_ARGS[@]+"${CT_ARGS[@]}"} \
+			>"$dir/before.$r.json" 2>/dev/null || true
+		t1="$(now_ns)"
+		times+=("$((t1 - t0))")
+	done
+	BEFORE_MED="$(printf '%s\n' "${times[@]}" | median)"
+	outcome "$dir/before.1.json" >"$dir/before.outcome"
+	if cmp -s "$dir/before.outcome" "$dir/after.outcome"; then
+		BEFORE_SAME="yes"
+	else
+		BEFORE_SAME="NO"
+		FAILED=1
+		NOTES+=("$(basename "$dir"): FAIL: the earlier build's outcome differs: before $(head -c 600 "$dir/before.outcome"), after $(head -c 600 "$dir/after.outcome")")
+	fi
+}
+
+# first_connect_ms BIN PORT: nanoseconds from exec to the first connect(2) of one run (strace,
+# stopping only at those two system calls)
+first_connect_ms() {
+	strace -f --seccomp-bpf -ttt -e trace=execve,connect -o "$TMP/strace.out" \
+		"$1" "127.0.0.1:$2" --format json --quiet >/dev/null 2>&1 || true
+	awk '/execve\(/ && !s { s = $2 } /connect\(/ && !c { c = $2 } END { if (s && c) printf "%.0f\n", (c - s) * 1e9 }' "$TMP/strace.out"
+}
 
 # run_peer PEER PORT OUT: runs the peer against 127.0.0.1:PORT, leaves its machine-readable output
 # in OUT.* and prints nothing; run_peer's exit status is the peer's.
@@ -461,6 +508,9 @@ NOTES=()
 
 PEER_ROWS=()
 LAT_ROWS=()
+BEFORE_ROWS=()
+SUM_BEFORE=0
+SUM_AFTER=0
 for name in "${PROFILE_LIST[@]}"; do
 	profile "$name"
 	if [[ -n "$LATENCY" ]]; then
@@ -496,6 +546,14 @@ for name in "${PROFILE_LIST[@]}"; do
 			[[ -z "$ref" ]] && { ref="$med"; cp "$dir/ct$c.set" "$dir/ct.ref.set"; }
 			LAT_ROWS+=("$name|$label|$(ms "$med")|$(ratio_of "$med" "$ref")|$(wc -l <"$dir/ct$c.set")|$(compare_sets "$dir/ct.ref.set" "$dir/ct$c.set" "$dir/names")")
 		done
+		if [[ -n "$BEFORE" ]]; then
+			outcome "$dir/ct0.1.json" >"$dir/after.outcome"
+			time_before "$pport" "$dir"
+			LAT_ROWS+=("$name|before (BENCH_BEFORE_BIN)|$(ms "$BEFORE_MED")|$(ratio_of "$BEFORE_MED" "$ref")|$(jq '.summary.accepted' "$dir/before.1.json" 2>/dev/null)|$BEFORE_SAME (suites, groups, order, verdict)")
+			BEFORE_ROWS+=("$name|$(ms "$BEFORE_MED")|$(ms "$ref")|$(ratio_of "$BEFORE_MED" "$ref")|$BEFORE_SAME")
+			SUM_BEFORE="$(add "$SUM_BEFORE" "$BEFORE_MED")"
+			SUM_AFTER="$(add "$SUM_AFTER" "$ref")"
+		fi
 		for peer in ${PEER_LIST[@]+"${PEER_LIST[@]}"}; do
 			time_peer "$peer" "$pport" "$dir" "$PEER_RUNS"
 			LAT_ROWS+=("$name|$peer|$(ms "$PEER_MED")|$(ratio_of "$PEER_MED" "$ref")|$(wc -l <"$PEER_SET")|$(compare_sets "$dir/ct.ref.set" "$PEER_SET" "$dir/names")")
@@ -537,6 +595,25 @@ for name in "${PROFILE_LIST[@]}"; do
 	done
 	ct_med="$(printf '%s\n' "${ct_times[@]}" | median)"
 	ct_int_med="$(printf '%s\n' ${ct_internal[@]+"${ct_internal[@]}"} | median)"
+	if [[ -n "$BEFORE" ]]; then
+		outcome "$dir/ct.1.json" >"$dir/after.outcome"
+		time_before "$PORT" "$dir"
+		BEFORE_ROWS+=("$name|$(ms "$BEFORE_MED")|$(ms "$ct_med")|$(ratio_of "$BEFORE_MED" "$ct_med")|$BEFORE_SAME")
+		SUM_BEFORE="$(add "$SUM_BEFORE" "$BEFORE_MED")"
+		SUM_AFTER="$(add "$SUM_AFTER" "$ct_med")"
+	fi
+	if command -v strace >/dev/null && [[ -z "${FIRST_CONNECT:-}" ]]; then
+		fc=()
+		for ((r = 1; r <= RUNS; r++)); do fc+=("$(first_connect_ms "$BIN" "$PORT")"); done
+		FIRST_CONNECT="$(printf '%s\n' "${fc[@]}" | median)"
+		line="exec to the first connection (strace, median of $RUNS): cipher-test $(ms "$FIRST_CONNECT")"
+		if [[ -n "$BEFORE" ]]; then
+			fc=()
+			for ((r = 1; r <= RUNS; r++)); do fc+=("$(first_connect_ms "$BEFORE" "$PORT")"); done
+			line="$line, before $(ms "$(printf '%s\n' "${fc[@]}" | median)")"
+		fi
+		NOTES+=("$name: $line")
+	fi
 
 	# baseline loop
 	loop_times=()
@@ -637,15 +714,27 @@ done
 # --- report ------------------------------------------------------------------------------------
 
 table() { column -t -s '|' -o ' | ' 2>/dev/null || cat; }
+before_table() {
+	[[ ${#BEFORE_ROWS[@]} -gt 0 ]] || return 0
+	echo
+	{
+		echo "profile|before (BENCH_BEFORE_BIN)|cipher-test|speed-up|same suites, groups, order, verdict"
+		printf '%s\n' "${BEFORE_ROWS[@]}"
+		echo "sum|$(ms "$SUM_BEFORE")|$(ms "$SUM_AFTER")|$(ratio_of "$SUM_BEFORE" "$SUM_AFTER")|"
+	} | table
+	echo "Medians of $RUNS run(s) each, the earlier build right after cipher-test on the same server."
+}
 if [[ -n "$LATENCY" ]]; then
 	{
 		echo "profile|tool (through ${LATENCY} ms each way = $((2 * LATENCY)) ms RTT)|median wall|ratio to cipher-test|accepted|agrees with cipher-test (all versions)"
 		printf '%s\n' "${LAT_ROWS[@]}"
 	} | table
 	echo
-	echo "cipher-test: median of $RUNS run(s); peers: median of $PEER_RUNS run(s). Target (issue 5): a full scan of one host at 50 ms RTT <= 1.0 s."
+	echo "cipher-test: median of $RUNS run(s); peers: median of $PEER_RUNS run(s). Targets (issue 16, defaults): <= 1.0 s up to ~40 suites over four versions, <= 1.5 s for the wide profile."
 	for n in ${PEER_SKIPPED[@]+"${PEER_SKIPPED[@]}"}; do echo "- skipped $n"; done
-	exit 0
+	before_table
+	for n in ${NOTES[@]+"${NOTES[@]}"}; do echo "- $n"; done
+	exit "$FAILED"
 fi
 
 {
@@ -673,6 +762,7 @@ if [[ ${#PEER_ROWS[@]} -gt 0 ]]; then
 	echo "Peers: median of $PEER_RUNS run(s) each, cipher-suite enumeration only (sslscan without heartbleed/renegotiation/compression/fallback/groups/cert checks; nmap ssl-enum-ciphers; sslyze --sslv3 --tlsv1 --tlsv1_1 --tlsv1_2 --tlsv1_3; testssl.sh -E). Sets compared as protocol + suite code."
 fi
 for n in ${PEER_SKIPPED[@]+"${PEER_SKIPPED[@]}"}; do echo "- skipped $n"; done
+before_table
 if [[ $FAILED -ne 0 ]]; then
 	echo
 	echo "!!! cipher-test gave a wrong, unstable or incomplete answer on at least one profile (see FAIL above)"
