@@ -1,8 +1,10 @@
 //! The raw probe engine: writes ClientHello bytes itself (`crate::tls::client_hello`), so any code point can be
-//! offered whatever the local OpenSSL supports, and reads only up to the ServerHello or alert.
+//! offered whatever the local OpenSSL supports, and reads only up to the ServerHello or alert (before TLS
+//! 1.3, when the server chose an ECDHE suite, on to the ServerKeyExchange that names the curve).
 //! It never completes a handshake and holds no key material beyond a throwaway key share.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,9 +14,10 @@ use tokio::time::{timeout_at, Instant};
 
 use super::{classify, Inconclusive, Offer, ProbeOutcome, Termination};
 use crate::probe::gate::Gate;
+use crate::tls::catalog::{catalog, SuiteCode};
 use crate::tls::client_hello::{client_hello, HelloSpec};
 use crate::tls::protocol::Protocol;
-use crate::tls::server_hello::{self, ServerReply};
+use crate::tls::server_hello::{self, KeyExchange, ServerHello, ServerReply};
 
 /// Enough for any ServerHello the wire parser accepts; a server that sends more without
 /// completing one is not answering a ClientHello.
@@ -22,6 +25,14 @@ const READ_LIMIT: usize = 64 * 1024;
 
 /// How long to wait for the rest of a plaintext service's first line, so the report can quote it.
 const NOT_TLS_GRACE: Duration = Duration::from_millis(200);
+
+/// The elliptic curves at the head of the default groups (X25519, P-256, P-384, P-521, X448),
+/// which the hellos before TLS 1.3 take turns putting first.
+const ELLIPTIC_CURVES: usize = 5;
+
+/// Beyond twice the ServerHello's own time, how long to wait for the ServerKeyExchange that names
+/// the curve.
+const CURVE_GRACE: Duration = Duration::from_millis(20);
 
 /// Probes one target with hand-built ClientHellos. Cheap to create; one connection per probe.
 #[derive(Debug, Clone)]
@@ -31,6 +42,10 @@ pub struct RawProber {
     timeout: Duration,
     /// When set, every probe waits at this gate before connecting.
     gate: Option<Arc<Gate>>,
+    /// Hellos built so far (shared by clones): before TLS 1.3 each hello puts another of the
+    /// elliptic curves first, so a server that takes the client's favourite curve shows, over a
+    /// scan, every curve it accepts.
+    hellos: Arc<AtomicUsize>,
 }
 
 impl RawProber {
@@ -41,6 +56,7 @@ impl RawProber {
             sni,
             timeout,
             gate: None,
+            hellos: Arc::default(),
         }
     }
 
@@ -61,7 +77,13 @@ impl RawProber {
     /// The hello [`probe`](Self::probe) sends, for adjusting (groups, key shares) and passing to
     /// [`probe_with`](Self::probe_with): the prober's SNI and the builder's defaults.
     pub fn hello_spec(&self, protocol: Protocol, suites: &[u16]) -> HelloSpec {
-        HelloSpec::new(protocol, suites.to_vec()).with_sni(self.sni.clone())
+        let mut spec = HelloSpec::new(protocol, suites.to_vec()).with_sni(self.sni.clone());
+        if protocol <= Protocol::Tls12 {
+            let n = self.hellos.fetch_add(1, Ordering::Relaxed);
+            let curves = spec.groups.len().min(ELLIPTIC_CURVES);
+            spec.groups[..curves].rotate_left(n % curves.max(1));
+        }
+        spec
     }
 
     /// Offers `suites` at `protocol` in one ClientHello and classifies the server's answer.
@@ -113,7 +135,15 @@ impl RawProber {
                 READ_LIMIT / 1024
             )));
         }
-        classify(offer, &received, end)
+        let mut outcome = classify(offer, &received, end);
+        if let ProbeOutcome::Accepted(a) = &mut outcome {
+            if a.protocol <= Protocol::Tls12 {
+                if let KeyExchange::Curve(g) = server_hello::key_exchange(&received) {
+                    a.group = Some(g);
+                }
+            }
+        }
+        outcome
     }
 
     /// Writes the hello and reads until the answer is complete, the server hangs up, or the
@@ -130,6 +160,7 @@ impl RawProber {
         if timeout_at(deadline, tcp.write_all(hello)).await.is_err() {
             return (received, Termination::TimedOut(self.timeout));
         }
+        let sent = Instant::now();
         let mut buf = vec![0u8; 16 * 1024];
         loop {
             let room = READ_LIMIT - received.len();
@@ -149,8 +180,39 @@ impl RawProber {
                     read_first_line(tcp, &mut received, deadline).await;
                     return (received, Termination::Answered);
                 }
+                ServerReply::Hello(h) if names_a_curve(&h) => {
+                    // The ServerKeyExchange follows in the same flight: read on a little for the
+                    // curve, never past about twice the time the ServerHello took.
+                    let until = deadline.min(Instant::now() + 2 * sent.elapsed() + CURVE_GRACE);
+                    read_key_exchange(tcp, &mut received, until).await;
+                    return (received, Termination::Answered);
+                }
                 _ => return (received, Termination::Answered),
             }
+        }
+    }
+}
+
+/// Whether the rest of the flight answering a hello names the key exchange's curve: an ECDHE
+/// suite chosen before TLS 1.3.
+fn names_a_curve(h: &ServerHello) -> bool {
+    h.version <= 0x0303
+        && catalog()
+            .by_code(SuiteCode(h.cipher))
+            .is_some_and(|s| s.kx.starts_with("ECDHE"))
+}
+
+/// Reads on until the flight in `received` shows its key exchange, the server stops sending, or
+/// `until`; whatever happens, the ServerHello already read stands.
+async fn read_key_exchange(tcp: &mut TcpStream, received: &mut Vec<u8>, until: Instant) {
+    let mut buf = vec![0u8; 16 * 1024];
+    while server_hello::key_exchange(received) == KeyExchange::Incomplete
+        && received.len() < READ_LIMIT
+    {
+        let want = buf.len().min(READ_LIMIT - received.len());
+        match timeout_at(until, tcp.read(&mut buf[..want])).await {
+            Ok(Ok(n)) if n > 0 => received.extend_from_slice(&buf[..n]),
+            _ => return,
         }
     }
 }
@@ -170,6 +232,34 @@ async fn read_first_line(tcp: &mut TcpStream, received: &mut Vec<u8>, deadline: 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tls::client_hello::DEFAULT_GROUPS;
+
+    #[test]
+    fn hellos_before_tls13_take_turns_putting_each_curve_first() {
+        let prober = RawProber::new("192.0.2.1:9".parse().unwrap(), None, Duration::from_secs(1));
+        let gated = prober.gated(Arc::new(Gate::new(1, None, Duration::ZERO)));
+        let mut firsts: Vec<u16> = (0..ELLIPTIC_CURVES)
+            .map(|i| {
+                // A gated copy shares the turn.
+                let p = if i % 2 == 0 { &prober } else { &gated };
+                let spec = p.hello_spec(Protocol::Tls12, &[0xC02F]);
+                // The same groups, only in another order.
+                let mut sorted = spec.groups.clone();
+                sorted.sort();
+                let mut all = DEFAULT_GROUPS.to_vec();
+                all.sort();
+                assert_eq!(sorted, all);
+                spec.groups[0]
+            })
+            .collect();
+        firsts.sort();
+        let mut curves = DEFAULT_GROUPS[..ELLIPTIC_CURVES].to_vec();
+        curves.sort();
+        assert_eq!(firsts, curves);
+        // TLS 1.3 hellos keep the builder's order (their key share is for the first group).
+        let spec = prober.hello_spec(Protocol::Tls13, &[0x1301]);
+        assert_eq!(spec.groups, DEFAULT_GROUPS.to_vec());
+    }
 
     #[tokio::test]
     async fn an_invalid_hello_is_a_local_error_not_a_probe() {

@@ -480,7 +480,7 @@ pub async fn eliminate_split_each(
                         } else {
                             width.saturating_sub(tasks.len() + queue.len())
                         };
-                        let parts = free.min(MAX_PARTS).min(1 << generation.min(3));
+                        let parts = free.min(MAX_PARTS).min(2 << generation.min(2));
                         for part in split(&rest, parts).into_iter().rev() {
                             outstanding[v] += 1;
                             queue.push_front((v, part, generation + 1));

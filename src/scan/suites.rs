@@ -389,28 +389,30 @@ pub(super) async fn enumerate(
     // A version's groups and server order, started as soon as its suites are settled; both need
     // only its accepted rows.
     let mut follow_ups = JoinSet::new();
-    let follow_up = |tasks: &mut JoinSet<_>, settled: &[CipherResult]| {
-        let version_rows: Vec<CipherResult> = settled
-            .iter()
-            .filter(|r| r.status == CipherStatus::Accepted)
-            .cloned()
-            .collect();
-        let (prober, gate, gated) = (Arc::clone(prober), Arc::clone(gate), gated.clone());
-        let (cfg, bar) = (cfg.clone(), bar.clone());
-        tasks.spawn(async move {
-            let order = async {
-                if cfg.engine == EngineChoice::Openssl {
-                    Vec::new()
-                } else {
-                    preferences(&gated, &version_rows).await
-                }
-            };
-            tokio::join!(
-                scan_groups(&prober, &version_rows, &gate, &cfg, &bar),
-                order
-            )
-        });
-    };
+    // `seen`: the groups the server chose in those rows' hellos.
+    let follow_up =
+        |tasks: &mut JoinSet<_>, settled: &[CipherResult], seen: Vec<(Protocol, u16)>| {
+            let version_rows: Vec<CipherResult> = settled
+                .iter()
+                .filter(|r| r.status == CipherStatus::Accepted)
+                .cloned()
+                .collect();
+            let (prober, gate, gated) = (Arc::clone(prober), Arc::clone(gate), gated.clone());
+            let (cfg, bar) = (cfg.clone(), bar.clone());
+            tasks.spawn(async move {
+                let order = async {
+                    if cfg.engine == EngineChoice::Openssl {
+                        Vec::new()
+                    } else {
+                        preferences(&gated, &version_rows).await
+                    }
+                };
+                tokio::join!(
+                    scan_groups(&prober, &version_rows, &seen, &gate, &cfg, &bar),
+                    order
+                )
+            });
+        };
     let method = effective_method(cfg);
     if method != Method::PerSuite {
         let mut versions: Vec<(Protocol, Vec<u16>)> = Vec::new();
@@ -463,7 +465,11 @@ pub(super) async fn enumerate(
                 fallback: None,
             });
             jobs.retain(|(q, _, _)| *q != p);
-            follow_up(&mut follow_ups, &version_rows);
+            follow_up(
+                &mut follow_ups,
+                &version_rows,
+                chosen_groups(p, e.outcomes.iter().map(|(_, o)| o)),
+            );
             rows.extend(version_rows);
         };
         match method {
@@ -508,7 +514,9 @@ pub(super) async fn enumerate(
     })
     .await;
     let mut probed: Vec<CipherResult> = Vec::new();
+    let mut seen = Vec::new();
     for ((p, suite, engine), outcome, attempts) in done {
+        seen.extend(chosen_groups(p, std::iter::once(&outcome)));
         let mut r = finished(p, suite, outcome, attempts);
         r.engine = Some(engine);
         match enumeration.iter_mut().find(|e| e.protocol == p) {
@@ -525,7 +533,7 @@ pub(super) async fn enumerate(
     }
     if !probed.is_empty() {
         probed.sort_by_key(|r| (r.protocol, r.code));
-        follow_up(&mut follow_ups, &probed);
+        follow_up(&mut follow_ups, &probed, seen);
         rows.extend(probed);
     }
     enumeration.sort_by_key(|e| e.protocol);
@@ -631,11 +639,32 @@ pub(super) async fn preferences(
     out
 }
 
+/// The groups the server chose at `protocol` in `outcomes`: the curve a ServerKeyExchange named,
+/// or a TLS 1.3 key share.
+fn chosen_groups<'a>(
+    protocol: Protocol,
+    outcomes: impl Iterator<Item = &'a ProbeOutcome>,
+) -> Vec<(Protocol, u16)> {
+    let mut seen: Vec<(Protocol, u16)> = Vec::new();
+    for o in outcomes {
+        if let ProbeOutcome::Accepted(a) = o {
+            if let Some(g) = a.group.filter(|_| a.protocol == protocol) {
+                if !seen.contains(&(protocol, g)) {
+                    seen.push((protocol, g));
+                }
+            }
+        }
+    }
+    seen
+}
+
 /// For every version where the server accepted ECDHE suites (TLS 1.0 to 1.2) or any TLS 1.3 suite,
-/// offers those suites with one group at a time.
+/// offers those suites with one group at a time; a group the server already chose at that version
+/// while its suites were enumerated (`seen`) is accepted without a probe of its own.
 pub(super) async fn scan_groups(
     prober: &Arc<OpensslProber>,
     rows: &[CipherResult],
+    seen: &[(Protocol, u16)],
     gate: &Arc<Gate>,
     cfg: &ScanConfig,
     bar: &indicatif::ProgressBar,
@@ -653,7 +682,16 @@ pub(super) async fn scan_groups(
             continue;
         }
         for g in GROUPS {
-            if prober.can_offer_group(g) {
+            if seen.contains(&(p, g.id)) {
+                out.push(GroupResult {
+                    protocol: p,
+                    name: g.name,
+                    status: CipherStatus::Accepted,
+                    reason:
+                        "the server chose it for the key exchange while its suites were enumerated"
+                            .into(),
+                });
+            } else if prober.can_offer_group(g) {
                 jobs.push((p, g, suites.clone()));
             } else {
                 out.push(GroupResult {

@@ -14,6 +14,8 @@ pub mod content {
 pub mod handshake {
     pub const CLIENT_HELLO: u8 = 1;
     pub const SERVER_HELLO: u8 = 2;
+    pub const SERVER_KEY_EXCHANGE: u8 = 12;
+    pub const SERVER_HELLO_DONE: u8 = 14;
 }
 
 /// The largest plaintext fragment of one record (RFC 5246 §6.2.1, RFC 8446 §5.1).

@@ -1,4 +1,5 @@
-//! Reads a TLS server's first flight off the wire: the ServerHello (or HelloRetryRequest), or an alert.
+//! Reads a TLS server's first flight off the wire: the ServerHello (or HelloRetryRequest), or an alert,
+//! and before TLS 1.3 the curve its ServerKeyExchange names.
 //! Owns record and handshake framing only; it never decrypts and never panics on any input:
 //! anything malformed or truncated is reported as such, for the caller to call inconclusive.
 
@@ -159,6 +160,59 @@ pub fn parse_server_reply(bytes: &[u8]) -> ServerReply {
             }
         }
     }
+}
+
+/// What the rest of a TLS <= 1.2 first flight says about the key exchange.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyExchange {
+    /// The ServerKeyExchange names this curve (ECDHE, `named_curve`).
+    Curve(u16),
+    /// The flight has no named curve: another key exchange, an explicit curve, or framing this
+    /// reader does not follow.
+    Unnamed,
+    /// Neither a ServerKeyExchange nor the end of the flight yet.
+    Incomplete,
+}
+
+/// The curve the ServerKeyExchange of a TLS <= 1.2 first flight names, reading the handshake
+/// messages after the ServerHello in `bytes` (everything received, from the first byte).
+pub fn key_exchange(bytes: &[u8]) -> KeyExchange {
+    let mut handshake: Vec<u8> = Vec::new();
+    let mut rest = bytes;
+    while rest.len() >= 5 {
+        let len = u16::from_be_bytes([rest[3], rest[4]]) as usize;
+        if rest.len() < 5 + len {
+            break;
+        }
+        match rest[0] {
+            content::HANDSHAKE => handshake.extend_from_slice(&rest[5..5 + len]),
+            // A warning alert before the ServerHello; anything else ends the plaintext flight.
+            content::ALERT if handshake.is_empty() => {}
+            _ => return KeyExchange::Unnamed,
+        }
+        rest = &rest[5 + len..];
+    }
+    let mut messages = handshake.as_slice();
+    while messages.len() >= 4 {
+        let kind = messages[0];
+        let len = u32::from_be_bytes([0, messages[1], messages[2], messages[3]]) as usize;
+        if messages.len() < 4 + len {
+            return KeyExchange::Incomplete;
+        }
+        let body = &messages[4..4 + len];
+        match kind {
+            handshake::SERVER_KEY_EXCHANGE => {
+                // ECParameters: curve_type 3 (named_curve), then the curve (RFC 8422 §5.4).
+                return match body {
+                    [3, hi, lo, ..] => KeyExchange::Curve(u16::from_be_bytes([*hi, *lo])),
+                    _ => KeyExchange::Unnamed,
+                };
+            }
+            handshake::SERVER_HELLO_DONE => return KeyExchange::Unnamed,
+            _ => messages = &messages[4 + len..],
+        }
+    }
+    KeyExchange::Incomplete
 }
 
 /// Parses a ServerHello body (after the 4-byte handshake header).
@@ -442,5 +496,65 @@ mod tests {
             }
             let _ = parse_server_reply(&buf);
         }
+    }
+
+    /// A TLS 1.2 first flight: ServerHello, a Certificate, then `key_exchange` as the
+    /// ServerKeyExchange body (none: no such message) and a ServerHelloDone, the handshake messages
+    /// cut into records of `record_size` bytes.
+    fn tls12_flight(key_exchange: Option<&[u8]>, record_size: usize) -> Vec<u8> {
+        let hello = ServerHello {
+            version: 0x0303,
+            cipher: 0xC030,
+            hello_retry: false,
+            group: None,
+        }
+        .to_record(&[], &[]);
+        let mut messages = handshake_message(11, &[0u8; 900]);
+        if let Some(body) = key_exchange {
+            messages.extend(handshake_message(handshake::SERVER_KEY_EXCHANGE, body));
+        }
+        messages.extend(handshake_message(handshake::SERVER_HELLO_DONE, &[]));
+        let mut flight = hello;
+        for part in messages.chunks(record_size) {
+            flight.extend(record(content::HANDSHAKE, part));
+        }
+        flight
+    }
+
+    #[test]
+    fn the_server_key_exchange_names_the_curve_across_records() {
+        // named_curve (3), secp384r1 (0x0018), then the public key and signature.
+        let ske = [3, 0x00, 0x18, 65, 4, 4, 4];
+        for size in [7, 100, 4096] {
+            let flight = tls12_flight(Some(&ske), size);
+            assert_eq!(
+                key_exchange(&flight),
+                KeyExchange::Curve(0x0018),
+                "records of {size}"
+            );
+            // Read in any two parts, the first part never misleads: not yet, or the curve.
+            for end in 0..flight.len() {
+                let partial = key_exchange(&flight[..end]);
+                assert!(
+                    matches!(
+                        partial,
+                        KeyExchange::Incomplete | KeyExchange::Curve(0x0018)
+                    ),
+                    "records of {size}, cut at {end}: {partial:?}"
+                );
+            }
+        }
+        // An explicit curve (1) names none; a flight without a ServerKeyExchange (RSA key
+        // transport) ends with ServerHelloDone.
+        assert_eq!(
+            key_exchange(&tls12_flight(Some(&[1, 0, 0]), 100)),
+            KeyExchange::Unnamed
+        );
+        assert_eq!(key_exchange(&tls12_flight(None, 100)), KeyExchange::Unnamed);
+        let flight = tls12_flight(None, 100);
+        assert_eq!(
+            key_exchange(&flight[..flight.len() - 9]),
+            KeyExchange::Incomplete
+        );
     }
 }

@@ -89,8 +89,9 @@ fn single_suite_server_like_the_gloo_example() {
     assert_eq!(refused["status"], "rejected");
     assert_eq!(refused["alert"], 40, "{refused}");
     // Every connection is accounted for: the preflight, the hellos the report counts for the suites
-    // (elimination by default), the groups, the two Envoy handshakes (as configured, and with the
-    // patch), the certificate handshake, and the Envoy-exact raw hello.
+    // (elimination by default), the groups not already chosen in those hellos, the two Envoy
+    // handshakes (as configured, and with the patch), the certificate handshake, and the
+    // Envoy-exact raw hello.
     let enumeration = r["enumeration"].as_array().unwrap();
     assert_eq!(enumeration.len(), 5, "one entry per version");
     assert!(
@@ -110,9 +111,12 @@ fn single_suite_server_like_the_gloo_example() {
         .filter(|c| c["status"] != "untestable")
         .count();
     assert_eq!(groups, 5);
+    let chosen = chosen_in_enumeration(&r);
+    // The hello that found the suite read the curve of its ServerKeyExchange.
+    assert_eq!(chosen, 1, "{}", r["groups"]);
     assert_eq!(
         server.connections() as u64,
-        1 + hellos + groups as u64 + 2 + 1 + 1
+        1 + hellos + (groups - chosen) as u64 + 2 + 1 + 1
     );
     // One hello per chunk where nothing was accepted, one more where the one suite was chosen and
     // one for the rest of its chunk: far fewer than one per suite.
@@ -446,8 +450,9 @@ fn elimination_finds_the_same_set_in_fewer_connections_and_the_server_order() {
         "elimination used {used} connections, auto {used_auto}, per-suite {before}"
     );
     // Every connection of the default scan is accounted for: the preflight, the hellos of the
-    // enumeration and of the server-order probes, the groups, the Envoy handshake and its raw twin,
-    // the certificate handshake, and the handshake that verifies the patch.
+    // enumeration and of the server-order probes, the groups not chosen in those hellos, the Envoy
+    // handshake and its raw twin, the certificate handshake, and the handshake that verifies the
+    // patch.
     let sum = |key: &str| -> u64 {
         auto[key]
             .as_array()
@@ -456,7 +461,7 @@ fn elimination_finds_the_same_set_in_fewer_connections_and_the_server_order() {
             .map(|e| e["hellos"].as_u64().unwrap())
             .sum()
     };
-    let groups = auto["groups"].as_array().unwrap().len() as u64;
+    let groups = (auto["groups"].as_array().unwrap().len() - chosen_in_enumeration(&auto)) as u64;
     assert_eq!(auto["envoy"]["verdict"], "needs_patch");
     assert_eq!(
         used_auto as u64,
@@ -646,4 +651,73 @@ fn an_address_that_cannot_be_scanned_is_part_of_the_answer() {
         doc["differ"],
         serde_json::json!(["whether they answer at all"])
     );
+}
+
+/// Groups the report shows as chosen by the server in an enumeration hello (no probe of their own).
+fn chosen_in_enumeration(report: &Value) -> usize {
+    report["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|g| {
+            g["status"] == "accepted"
+                && g["reason"]
+                    .as_str()
+                    .unwrap()
+                    .contains("while its suites were enumerated")
+        })
+        .count()
+}
+
+/// Before TLS 1.3 the raw hellos take turns putting each curve first and read the curve the
+/// server's ServerKeyExchange names; a group the server chose that way needs no probe of its own.
+/// The groups must come out exactly as when every group is probed alone (`--engine openssl
+/// --method per-suite` reads no curve before TLS 1.3), whether the server takes the client's
+/// favourite curve or its own.
+#[test]
+fn groups_chosen_during_enumeration_are_the_groups_probed_alone() {
+    let configs = [
+        ServerConfig::default().with_groups("X25519:P-384"),
+        ServerConfig::default()
+            .with_groups("P-521:X448:P-256")
+            .with_server_preference(),
+        ServerConfig::tls12_only("ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-SHA:AES128-SHA")
+            .with_groups("P-256:P-384:P-521"),
+    ];
+    for config in configs {
+        let server = TlsServer::start(config.clone()).unwrap();
+        let groups = |extra: &[&str]| {
+            let mut args = vec!["--protocols", "tls1.2,tls1.3", "--max-rate", "10000"];
+            args.extend_from_slice(extra);
+            let r = common::scan_json(server.port(), &args);
+            let rows: Vec<(String, String, String)> = r["groups"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|g| {
+                    let s = |k: &str| g[k].as_str().unwrap().to_string();
+                    (s("protocol"), s("name"), s("status"))
+                })
+                .collect();
+            let tls12_chosen = r["groups"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|g| {
+                    g["protocol"] == "TLSv1.2"
+                        && g["reason"]
+                            .as_str()
+                            .unwrap()
+                            .contains("while its suites were enumerated")
+                })
+                .count();
+            (rows, tls12_chosen)
+        };
+        let (fast, chosen) = groups(&[]);
+        let (alone, none) = groups(&["--engine", "openssl", "--method", "per-suite"]);
+        assert_eq!(fast, alone, "{config:?}");
+        assert_eq!(none, 0, "{config:?}");
+        assert!(chosen >= 1, "{config:?}: {fast:?}");
+        assert!(fast.iter().any(|(_, _, s)| s == "rejected"), "{fast:?}");
+    }
 }
