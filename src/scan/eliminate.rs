@@ -204,9 +204,9 @@ pub async fn eliminate(raw: &RawProber, protocol: Protocol, suites: &[u16]) -> E
     e.finish()
 }
 
-/// How many choices in a row led to a set: its rest is split into up to 2^generation parts, so a
-/// set the server takes one or two suites from costs few hellos, and one it takes many from soon
-/// runs many hellos at once.
+/// How many choices in a row led to a set: its rest is split into up to 2^(generation + 1) parts
+/// (two, four, then eight), so a set the server takes one or two suites from costs few hellos, and
+/// one it takes many from soon runs many hellos at once.
 type Generation = u32;
 
 /// What a task of [`eliminate_split_each`] brings back.
@@ -316,15 +316,14 @@ fn split(suites: &[u16], parts: usize) -> Vec<Vec<u16>> {
 /// Elimination for several versions at once, with the work split so that it takes few round trips
 /// rather than few hellos. Up to `width` hellos are under way at once: every version's chunks (the
 /// newest version's first), and, once the server has chosen a suite from a set, the rest of that set
-/// ahead of everything else: whole after a first choice, then split in two, four, eight parts as the
+/// ahead of everything else: split in two after a first choice, then in four, then in eight as the
 /// server keeps choosing from that line of sets ([`Generation`]), never into more parts than there
 /// are free slots (whole, as [`eliminate`] does, when none is free). A set the server refuses is
 /// settled in one hello; a set it chooses from costs one hello and up to eight follow-ups. So a
 /// version costs between `accepted + chunks` and about `8 × accepted + chunks` hellos; one the server
-/// takes a suite or two from costs little more than `accepted + chunks`, one it takes many from about
-/// `log8(chunk) + 5` round trips. (At 16 in flight, splitting at once into as many parts as slots
-/// were free read the one-suite bench profile in 32 connections; growing the parts, in 24, and no
-/// slower on the denser profiles.)
+/// takes a suite or two from costs a few more than `accepted + chunks`, one it takes many from about
+/// `log8(chunk) + 3` round trips. (On the one-suite bench profile at 16 in flight, a scan made 32
+/// connections when the rest was split at once into as many parts as slots were free; 24 now.)
 ///
 /// The conditions are [`eliminate`]'s: only a ServerHello naming an offered suite, or an ordinary
 /// refusal, settles suites. An unusual alert to a many-suite hello is not trusted: the set is halved
