@@ -368,10 +368,10 @@ joined() { paste -sd, - | sed 's/,/, /g; s/^$/-/'; }
 # outcome JSON: what must not change between two builds: accepted suites, accepted groups, the
 # server's order, the Envoy verdict
 outcome() {
-	jq -cS '{accepted: [.ciphers[] | select(.status == "accepted") | "\(.protocol) \(.openssl_name)"] | sort,
-		groups: [.groups[] | select(.status == "accepted") | "\(.protocol) \(.name)"] | sort,
-		order: [.server_preference[] | {protocol, enforced, order}],
-		verdict: .envoy.verdict}' "$1" 2>/dev/null || echo "no report"
+	jq -cS '{accepted: [(.ciphers // [])[] | select(.status == "accepted") | "\(.protocol) \(.openssl_name)"] | sort,
+		groups: [(.groups // [])[] | select(.status == "accepted") | "\(.protocol) \(.name)"] | sort,
+		order: [(.server_preference // [])[] | {protocol, enforced, order}],
+		verdict: .envoy.verdict}' "$1" 2>/dev/null || echo "no report from $1"
 }
 
 # time_before PORT DIR: times BENCH_BEFORE_BIN against 127.0.0.1:PORT, BENCH_RUNS times; sets

@@ -165,24 +165,26 @@ fn verify_in(
 
 /// Verification against the system store, as `set_default_paths` sets it up (the CA bundle file
 /// and the hashed CA directory), without loading the whole bundle when it cannot matter: first
-/// against the directory alone, which OpenSSL reads one issuer at a time. A chain trusted that way
-/// is trusted by the whole store; one refused is checked against the whole store only when the
-/// bundle holds a certificate that could be the issuer of one on the path (compared loosely, so
-/// that no candidate is missed). Loading the bundle parses all of it, about 20 ms, and slows every
-/// other OpenSSL call of the process meanwhile.
+/// against the directory alone, which OpenSSL reads one issuer at a time. OpenSSL looks an issuer
+/// up among the bundle's certificates first and in the directory only when none has its name, so
+/// the directory's answer stands only when the bundle has no certificate that could be the issuer
+/// of one on the path (names compared loosely, so that no candidate is missed) other than the very
+/// certificates the path already holds; else the whole store decides. Loading the bundle parses all
+/// of it, about 20 ms, and slows every other OpenSSL call of the process meanwhile. With
+/// `SSL_CERT_URI` set the whole store decides too.
 fn verify_system(
     leaf: &X509,
     rest: &[X509],
     purpose: Purpose,
 ) -> Result<Option<(i32, String)>, CertError> {
-    let (quick, mut path) = verify_in(system_store(purpose, Source::Directory)?, leaf, rest)?;
-    if quick.is_none() {
-        return Ok(None);
+    if std::env::var_os("SSL_CERT_URI").is_some() {
+        return Ok(verify_in(system_store(purpose, Source::Everything)?, leaf, rest)?.0);
     }
+    let (quick, mut path) = verify_in(system_store(purpose, Source::Directory)?, leaf, rest)?;
     for cert in std::iter::once(leaf).chain(rest) {
         path.push(cert.to_der()?);
     }
-    if !bundle_may_issue(&path) {
+    if !bundle_may_differ(&path) {
         return Ok(quick);
     }
     Ok(verify_in(system_store(purpose, Source::Everything)?, leaf, rest)?.0)
@@ -259,8 +261,9 @@ fn default_location(which: Source) -> Option<String> {
 }
 
 /// Whether the system CA bundle file holds a certificate whose subject could be the issuer of one
-/// of `path` (DER). A certificate or name that cannot be read counts as a candidate.
-fn bundle_may_issue(path: &[Vec<u8>]) -> bool {
+/// of `path` (DER) and that is not itself on `path`. A certificate or name that cannot be read
+/// counts as such a candidate.
+fn bundle_may_differ(path: &[Vec<u8>]) -> bool {
     let issuers: Vec<Option<String>> = path
         .iter()
         .map(|der| {
@@ -269,64 +272,75 @@ fn bundle_may_issue(path: &[Vec<u8>]) -> bool {
                 .and_then(|(_, c)| loose_name(c.issuer()))
         })
         .collect();
-    bundle_subjects().iter().any(|subject| {
-        issuers
+    bundle().iter().any(|(subject, der)| {
+        let named = issuers
             .iter()
-            .any(|issuer| subject.is_none() || issuer.is_none() || subject == issuer)
+            .any(|issuer| subject.is_none() || issuer.is_none() || subject == issuer);
+        named && !path.contains(der)
     })
 }
 
-/// The subjects of the certificates in the system CA bundle file, read once per process (`None`:
-/// one that cannot be read). No file, no subjects: `set_default_paths` ignores a missing file too.
-fn bundle_subjects() -> &'static [Option<String>] {
-    static SUBJECTS: OnceLock<Vec<Option<String>>> = OnceLock::new();
-    SUBJECTS.get_or_init(|| {
+/// The certificates in the system CA bundle file, read once per process: each one's subject
+/// (`None`: one that cannot be read, or a `TRUSTED CERTIFICATE` with trust settings of its own)
+/// and its DER. No file, no certificates: `set_default_paths` ignores a missing file too.
+fn bundle() -> &'static [(Option<String>, Vec<u8>)] {
+    static BUNDLE: OnceLock<Vec<(Option<String>, Vec<u8>)>> = OnceLock::new();
+    BUNDLE.get_or_init(|| {
         let Some(data) = default_location(Source::Everything).and_then(|f| std::fs::read(f).ok())
         else {
             return Vec::new();
         };
         x509_parser::pem::Pem::iter_from_buffer(&data)
             .filter_map(|pem| match pem {
-                Ok(pem) if pem.label == "CERTIFICATE" => Some(
-                    X509Certificate::from_der(&pem.contents)
+                Ok(pem) if pem.label == "CERTIFICATE" => {
+                    let subject = X509Certificate::from_der(&pem.contents)
                         .ok()
-                        .and_then(|(_, c)| loose_name(c.subject())),
-                ),
+                        .and_then(|(_, c)| loose_name(c.subject()));
+                    Some((subject, pem.contents))
+                }
                 // A key or a CRL is no issuer; anything else may be.
                 Ok(pem) if pem.label.contains("KEY") || pem.label == "X509 CRL" => None,
-                _ => Some(None),
+                Ok(pem) => Some((None, pem.contents)),
+                Err(_) => Some((None, Vec::new())),
             })
             .collect()
     })
 }
 
-/// A distinguished name compared loosely: each attribute's text, lower-cased and without white
-/// space, in order; looser than OpenSSL's canonical form, so names OpenSSL finds equal are equal
-/// here too. `None` when an attribute is not text.
+/// A distinguished name compared loosely: per RDN its attributes' texts, lower-cased and without
+/// white space, sorted (OpenSSL sorts a multi-valued RDN too); looser than OpenSSL's canonical
+/// form, so names OpenSSL finds equal are equal here too. `None` when an attribute is not text.
 fn loose_name(name: &x509_parser::x509::X509Name) -> Option<String> {
     let mut out = String::new();
-    for attr in name.iter_attributes() {
-        let text = attribute_text(attr)?;
-        out.extend(
-            text.chars()
+    for rdn in name.iter() {
+        let mut values = Vec::new();
+        for attr in rdn.iter() {
+            let text = attribute_text(attr)?;
+            let loose: String = text
+                .chars()
                 .filter(|c| !c.is_whitespace())
-                .flat_map(char::to_lowercase),
-        );
+                .flat_map(char::to_lowercase)
+                .collect();
+            values.push(loose);
+        }
+        values.sort();
+        out.push_str(&values.join("\u{1e}"));
         out.push('\u{1f}');
     }
     Some(out)
 }
 
-/// An attribute's text, as OpenSSL reads it for its canonical form: the UTF-8 and ASCII types as
-/// they are, TeletexString as Latin-1, BMPString as UTF-16 and UniversalString as UTF-32.
+/// An attribute's text, as OpenSSL reads it for its canonical form: UTF8String as UTF-8, the
+/// one-byte string types as Latin-1, BMPString as UTF-16 and UniversalString as UTF-32.
 fn attribute_text(attr: &x509_parser::x509::AttributeTypeAndValue) -> Option<String> {
-    if let Ok(text) = attr.as_str() {
-        return Some(text.to_string());
-    }
     let value = attr.attr_value();
     let data: &[u8] = value.data;
     match value.header.tag().0 {
-        20 => Some(data.iter().map(|&b| char::from(b)).collect()),
+        // UTF8String.
+        12 => std::str::from_utf8(data).ok().map(str::to_string),
+        // NumericString, PrintableString, TeletexString, IA5String, VisibleString: one byte a
+        // character, read as Latin-1 as OpenSSL does.
+        18 | 19 | 20 | 22 | 26 => Some(data.iter().map(|&b| char::from(b)).collect()),
         30 => char::decode_utf16(
             data.chunks_exact(2)
                 .map(|p| u16::from_be_bytes([p[0], p[1]])),

@@ -109,14 +109,14 @@ impl Candidate {
 /// SHA-1, 3DES last. TLS 1.3 suites count as ECDHE with AEAD.
 pub fn strength(suite: &CipherSuite) -> (u8, u8, u8, u8) {
     let des = u8::from(suite.enc.starts_with("3DES"));
-    let kx = u8::from(!suite.kx.starts_with("ECDHE") && suite.kx != "any");
+    let kx = u8::from(!suite.is_ecdhe() && suite.kx != "any");
     let aead = u8::from(suite.mac != "AEAD");
     let sha1 = u8::from(suite.mac == "SHA1");
     (des, kx, aead, sha1)
 }
 
 fn needs_group(suite: &CipherSuite) -> bool {
-    suite.is_tls13() || suite.kx.starts_with("ECDHE")
+    suite.is_tls13() || suite.is_ecdhe()
 }
 
 /// Whether BoringSSL lets Envoy name the suite in `cipher_suites` and offer it.
@@ -285,7 +285,7 @@ fn problems(observed: &Observed, client: &EnvoyClient) -> Vec<Problem> {
 fn weakness(suite: &CipherSuite) -> Option<&'static str> {
     if suite.enc.starts_with("3DES") {
         Some("insecure (3DES has 64-bit blocks: Sweet32)")
-    } else if !suite.kx.starts_with("ECDHE") {
+    } else if !suite.is_ecdhe() {
         Some("weak (RSA key transport: no forward secrecy)")
     } else if suite.mac == "SHA1" {
         Some("weak (CBC mode with a SHA-1 MAC)")

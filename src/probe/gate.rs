@@ -195,8 +195,8 @@ impl Gate {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Waits for a free slot, the run-wide bound and the pause since the last start, then lets
-    /// one connection in. Cancelled at any point, it gives back what it took.
+    /// Waits for a free slot, room under `max_rate`, the run-wide bound and the pause since the
+    /// last start, then lets one connection in. Cancelled at any point, it gives back what it took.
     pub async fn enter(self: &Arc<Self>) -> Ticket {
         loop {
             let notified = self.changed.notified();
@@ -217,6 +217,26 @@ impl Gate {
             started: false,
             finished: false,
         };
+        // The rate window before the run-wide bound: waiting for it must not hold a permit that
+        // other targets of the run could use.
+        loop {
+            let at = {
+                let mut st = self.lock();
+                let now = Instant::now();
+                st.forget_starts_before(now);
+                (st.starts.len() >= st.max_rate)
+                    .then(|| {
+                        st.starts
+                            .front()
+                            .map(|(t, _, _)| *t + Duration::from_secs(1))
+                    })
+                    .flatten()
+            };
+            match at {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => break,
+            }
+        }
         // The run-wide bound is taken after the target's own, as before.
         if let Some(g) = &self.global {
             ticket._global = Arc::clone(g).acquire_owned().await.ok();

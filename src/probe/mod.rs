@@ -57,7 +57,8 @@ pub struct Accepted {
     pub code: SuiteCode,
     /// Seen in a TLS 1.3 HelloRetryRequest (the suite is chosen, a key share was asked for).
     pub hello_retry: bool,
-    /// The key-share group the server named (TLS 1.3 only).
+    /// The group the server chose: a TLS 1.3 key share, or (raw hellos before TLS 1.3, ECDHE) the
+    /// curve its ServerKeyExchange names.
     pub group: Option<u16>,
 }
 

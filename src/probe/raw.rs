@@ -1,6 +1,7 @@
 //! The raw probe engine: writes ClientHello bytes itself (`crate::tls::client_hello`), so any code point can be
 //! offered whatever the local OpenSSL supports, and reads only up to the ServerHello or alert (before TLS
-//! 1.3, when the server chose an ECDHE suite, on to the ServerKeyExchange that names the curve).
+//! 1.3, when the server chose an ECDHE suite, on to the ServerKeyExchange that names the curve, for
+//! a moment at most).
 //! It never completes a handshake and holds no key material beyond a throwaway key share.
 
 use std::net::SocketAddr;
@@ -15,9 +16,9 @@ use tokio::time::{timeout_at, Instant};
 use super::{classify, Inconclusive, Offer, ProbeOutcome, Termination};
 use crate::probe::gate::Gate;
 use crate::tls::catalog::{catalog, SuiteCode};
-use crate::tls::client_hello::{client_hello, HelloSpec};
+use crate::tls::client_hello::{client_hello, HelloSpec, ELLIPTIC_CURVES};
 use crate::tls::protocol::Protocol;
-use crate::tls::server_hello::{self, KeyExchange, ServerHello, ServerReply};
+use crate::tls::server_hello::{self, KeyExchange, ServerReply};
 
 /// Enough for any ServerHello the wire parser accepts; a server that sends more without
 /// completing one is not answering a ClientHello.
@@ -25,10 +26,6 @@ const READ_LIMIT: usize = 64 * 1024;
 
 /// How long to wait for the rest of a plaintext service's first line, so the report can quote it.
 const NOT_TLS_GRACE: Duration = Duration::from_millis(200);
-
-/// The elliptic curves at the head of the default groups (X25519, P-256, P-384, P-521, X448),
-/// which the hellos before TLS 1.3 take turns putting first.
-const ELLIPTIC_CURVES: usize = 5;
 
 /// Beyond twice the ServerHello's own time, how long to wait for the ServerKeyExchange that names
 /// the curve.
@@ -137,7 +134,7 @@ impl RawProber {
         }
         let mut outcome = classify(offer, &received, end);
         if let ProbeOutcome::Accepted(a) = &mut outcome {
-            if a.protocol <= Protocol::Tls12 {
+            if a.protocol <= Protocol::Tls12 && names_a_curve(a.protocol, a.code) {
                 if let KeyExchange::Curve(g) = server_hello::key_exchange(&received) {
                     a.group = Some(g);
                 }
@@ -180,9 +177,13 @@ impl RawProber {
                     read_first_line(tcp, &mut received, deadline).await;
                     return (received, Termination::Answered);
                 }
-                ServerReply::Hello(h) if names_a_curve(&h) => {
-                    // The ServerKeyExchange follows in the same flight: read on a little for the
-                    // curve, never past about twice the time the ServerHello took.
+                ServerReply::Hello(h)
+                    if !h.hello_retry
+                        && Protocol::from_wire(h.version)
+                            .is_some_and(|p| names_a_curve(p, SuiteCode(h.cipher))) =>
+                {
+                    // The ServerKeyExchange follows in the same flight: read on for the curve, for
+                    // at most twice the ServerHello's round trip and 20 ms more.
                     let until = deadline.min(Instant::now() + 2 * sent.elapsed() + CURVE_GRACE);
                     read_key_exchange(tcp, &mut received, until).await;
                     return (received, Termination::Answered);
@@ -193,13 +194,13 @@ impl RawProber {
     }
 }
 
-/// Whether the rest of the flight answering a hello names the key exchange's curve: an ECDHE
-/// suite chosen before TLS 1.3.
-fn names_a_curve(h: &ServerHello) -> bool {
-    h.version <= 0x0303
+/// Whether the flight answering a hello at `protocol` with `suite` opens its ServerKeyExchange
+/// with the curve: ECDHE before TLS 1.3 (ECDHE-PSK puts the PSK identity hint first).
+fn names_a_curve(protocol: Protocol, suite: SuiteCode) -> bool {
+    protocol <= Protocol::Tls12
         && catalog()
-            .by_code(SuiteCode(h.cipher))
-            .is_some_and(|s| s.kx.starts_with("ECDHE"))
+            .by_code(suite)
+            .is_some_and(|s| s.is_ecdhe() && !s.is_psk())
 }
 
 /// Reads on until the flight in `received` shows its key exchange, the server stops sending, or

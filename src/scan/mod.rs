@@ -191,8 +191,13 @@ pub async fn scan(target: &Target, cfg: &ScanConfig) -> Result<ScanReport, ScanE
         tokio::time::Instant::from_std(started) + cfg.timeout,
         cfg.timeout,
     ));
-    let prober = OpensslProber::new(target.address, target.sni.clone(), cfg.timeout)
-        .map_err(|e| ScanError::Local(e.to_string()))?;
+    let prober = match OpensslProber::new(target.address, target.sni.clone(), cfg.timeout) {
+        Ok(prober) => prober,
+        Err(e) => {
+            opening.abort();
+            return Err(ScanError::Local(e.to_string()));
+        }
+    };
     let sni = target.sni.as_deref();
     let first_choice = preflight(&prober, &shown, sni, cfg.retries, opening, started).await?;
     let prober = Arc::new(prober);

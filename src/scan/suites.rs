@@ -676,7 +676,7 @@ pub(super) async fn scan_groups(
             .iter()
             .filter(|r| r.protocol == p && r.status == CipherStatus::Accepted)
             .filter_map(|r| catalog().by_code(r.code))
-            .filter(|s| s.is_tls13() || s.kx.starts_with("ECDHE"))
+            .filter(|s| s.is_tls13() || s.is_ecdhe())
             .collect();
         if suites.is_empty() || p == Protocol::Ssl3 {
             continue;

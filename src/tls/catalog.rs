@@ -128,9 +128,15 @@ impl CipherSuite {
         !self.is_tls13() && (self.kx == "RSA" || (self.mac == "SHA1" && self.enc != "None"))
     }
 
+    /// An ephemeral elliptic-curve key exchange (ECDHE, ECDHE-PSK): the client's groups decide its
+    /// curve.
+    pub fn is_ecdhe(&self) -> bool {
+        self.kx.starts_with("ECDHE")
+    }
+
     /// Whether the key exchange gives forward secrecy: ephemeral (EC)DH, and every TLS 1.3 suite.
     pub fn forward_secret(&self) -> bool {
-        self.is_tls13() || self.kx.starts_with("ECDHE") || self.kx.starts_with("DHE")
+        self.is_tls13() || self.is_ecdhe() || self.kx.starts_with("DHE")
     }
 
     /// The suite's strength grade; the rule is [`Strength`]'s.

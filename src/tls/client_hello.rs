@@ -37,6 +37,10 @@ pub const MAX_SUITES: usize = 8192;
 pub const SUITES_PER_HELLO: usize = 64;
 
 /// Every group the scanner knows, strongest-and-commonest first.
+/// How many of [`DEFAULT_GROUPS`], from the first, are elliptic curves (X25519 … X448); the
+/// finite-field groups follow.
+pub const ELLIPTIC_CURVES: usize = 5;
+
 pub const DEFAULT_GROUPS: [u16; 10] = [
     NamedGroup::X25519.0,
     NamedGroup::P256.0,
@@ -504,6 +508,22 @@ pub fn parse_client_hello(bytes: &[u8]) -> Result<ClientHelloFields, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_default_groups_open_with_the_elliptic_curves() {
+        let curves = [
+            NamedGroup::X25519,
+            NamedGroup::P256,
+            NamedGroup::P384,
+            NamedGroup::P521,
+            NamedGroup::X448,
+        ];
+        let head: Vec<u16> = DEFAULT_GROUPS[..ELLIPTIC_CURVES].to_vec();
+        assert_eq!(head, curves.map(|g| g.0).to_vec());
+        assert!(DEFAULT_GROUPS[ELLIPTIC_CURVES..]
+            .iter()
+            .all(|&g| g >= 0x0100));
+    }
 
     fn u16_at(b: &[u8], i: usize) -> u16 {
         u16::from_be_bytes([b[i], b[i + 1]])

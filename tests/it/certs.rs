@@ -105,24 +105,25 @@ fn a_good_chain_from_a_private_ca() {
 
 /// The system store is OpenSSL's default paths: the CA bundle file (`SSL_CERT_FILE`) and the
 /// hashed CA directory (`SSL_CERT_DIR`). cipher-test reads the directory first and the whole file
-/// only when it could matter; wherever the root sits, the verdict is the one of both together.
+/// only when it could matter; wherever the root sits, the verdict must be `openssl verify`'s with
+/// the same file and directory, including when the file holds another certificate with the root's
+/// name (which OpenSSL finds before the directory's).
 #[test]
-fn the_system_store_trusts_a_root_in_its_file_or_its_directory() {
+fn the_system_store_trusts_as_openssl_does_wherever_the_root_sits() {
     let pki = Pki::new();
     let leaf = pki.leaf(CertSpec::leaf("localhost"));
     let server = serve(vec![&leaf, &pki.inter], &leaf);
     let other = pki::self_signed(&CertSpec::ca("an unrelated root")).unwrap();
-    let trusted_with = |in_file: bool, in_dir: bool| {
+    let impostor = pki::self_signed(&CertSpec::ca("cipher-test root")).unwrap();
+    let verdicts = |file: &[&Issued], in_dir: bool| {
         let dir = tempfile::tempdir().unwrap();
         let certs = dir.path().join("certs");
         std::fs::create_dir(&certs).unwrap();
-        let bundle = pki::write_pem(dir.path(), "bundle", &[&other.cert], None)
+        let mut in_file: Vec<&openssl::x509::X509> = vec![&other.cert];
+        in_file.extend(file.iter().map(|i| &i.cert));
+        let bundle = pki::write_pem(dir.path(), "bundle", &in_file, None)
             .unwrap()
             .0;
-        if in_file {
-            let both = pki::write_pem(dir.path(), "both", &[&other.cert, &pki.root.cert], None);
-            std::fs::rename(both.unwrap().0, &bundle).unwrap();
-        }
         if in_dir {
             let hash = format!("{:08x}.0", pki.root.cert.subject_name_hash());
             std::fs::write(certs.join(hash), pki.root.cert.to_pem().unwrap()).unwrap();
@@ -140,29 +141,66 @@ fn the_system_store_trusts_a_root_in_its_file_or_its_directory() {
             ])
             .arg(format!("127.0.0.1:{}", server.port()))
             .env("SSL_CERT_FILE", &bundle)
-            .env("SSL_CERT_DIR", &certs);
+            .env("SSL_CERT_DIR", &certs)
+            .env_remove("SSL_CERT_URI");
         let out = common::run_command(command);
         assert_eq!(out.code, 0, "{}", out.stderr);
         let report: Value = serde_json::from_str(&out.stdout).unwrap();
-        (report["certificate"]["trusted"].clone(), ids(&report))
+        // The oracle: OpenSSL's own verify with exactly that file and directory.
+        let (leaf_pem, inter_pem) = (dir.path().join("leaf.pem"), dir.path().join("inter.pem"));
+        std::fs::write(&leaf_pem, leaf.cert.to_pem().unwrap()).unwrap();
+        std::fs::write(&inter_pem, pki.inter.cert.to_pem().unwrap()).unwrap();
+        let openssl = std::process::Command::new("openssl")
+            .args([
+                "verify",
+                "-no_check_time",
+                "-purpose",
+                "sslserver",
+                "-no-CAstore",
+            ])
+            .arg("-CAfile")
+            .arg(&bundle)
+            .arg("-CApath")
+            .arg(&certs)
+            .arg("-untrusted")
+            .arg(&inter_pem)
+            .arg(&leaf_pem)
+            .output()
+            .expect("openssl runs");
+        (
+            report["certificate"]["trusted"].as_bool().unwrap(),
+            openssl.status.success(),
+        )
     };
-    let trusted = (Value::Bool(true), set(&[]));
-    assert_eq!(
-        trusted_with(false, true),
-        trusted,
-        "the root in the directory"
-    );
-    assert_eq!(
-        trusted_with(true, false),
-        trusted,
-        "the root in the bundle file"
-    );
-    assert_eq!(trusted_with(true, true), trusted, "in both");
-    assert_eq!(
-        trusted_with(false, false),
-        (Value::Bool(false), set(&["cert.untrusted"])),
-        "in neither"
-    );
+    // (what, the bundle file's certificates besides an unrelated root, the root in the directory,
+    // trusted: known, or `None` for whatever OpenSSL says)
+    let cases: [(&str, Vec<&Issued>, bool, Option<bool>); 5] = [
+        ("the root in the directory", vec![], true, Some(true)),
+        (
+            "the root in the bundle file",
+            vec![&pki.root],
+            false,
+            Some(true),
+        ),
+        ("in both", vec![&pki.root], true, Some(true)),
+        ("in neither", vec![], false, Some(false)),
+        (
+            "another certificate with the root's name in the file",
+            vec![&impostor],
+            true,
+            None,
+        ),
+    ];
+    for (what, file, in_dir, trusted) in cases {
+        let (ours, openssl) = verdicts(&file, in_dir);
+        assert_eq!(
+            ours, openssl,
+            "{what}: cipher-test {ours}, openssl verify {openssl}"
+        );
+        if let Some(trusted) = trusted {
+            assert_eq!(ours, trusted, "{what}");
+        }
+    }
 }
 
 #[test]
