@@ -1,5 +1,6 @@
 //! Small shared helpers: durations as people write and read them, the clock, one small
-//! pseudo-random generator, one stable hash, and percent-encoding.
+//! pseudo-random generator, one stable hash, percent-encoding, and a fallible once-per-process
+//! initialisation.
 
 use std::time::Duration;
 
@@ -149,4 +150,18 @@ impl Xorshift {
     pub fn bytes(&mut self, n: usize) -> Vec<u8> {
         (0..n).map(|_| self.next_u64() as u8).collect()
     }
+}
+
+/// The value in `cell`, made by `init` on first use; an error leaves the cell empty for the next
+/// call (`OnceLock::get_or_try_init` is not stable). Two threads may both run `init`: the first
+/// to finish wins and the other's value is dropped.
+pub fn get_or_try_init<T, E>(
+    cell: &'static std::sync::OnceLock<T>,
+    init: impl FnOnce() -> Result<T, E>,
+) -> Result<&'static T, E> {
+    if let Some(value) = cell.get() {
+        return Ok(value);
+    }
+    let value = init()?;
+    Ok(cell.get_or_init(|| value))
 }

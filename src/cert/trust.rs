@@ -108,7 +108,7 @@ pub(super) fn verify_x509(
     chain: &[X509],
     anchors: &TrustAnchors,
     purpose: Purpose,
-) -> Result<Option<(i32, String)>, CertError> {
+) -> Result<Refusal, CertError> {
     verify_x509_at(chain, anchors, purpose, None)
 }
 
@@ -118,17 +118,17 @@ pub(super) fn verify_x509_at(
     anchors: &TrustAnchors,
     purpose: Purpose,
     at: Option<i64>,
-) -> Result<Option<(i32, String)>, CertError> {
+) -> Result<Refusal, CertError> {
     let Some((leaf, rest)) = chain.split_first() else {
         return Err(CertError::EmptyChain);
     };
-    match (anchors, at) {
-        (TrustAnchors::System, None) => verify_system(leaf, rest, purpose),
-        _ => {
-            let store = build_store(anchors, purpose, at)?;
-            Ok(verify_in(&store, leaf, rest)?.0)
-        }
-    }
+    let lookup = match (anchors, at) {
+        (TrustAnchors::System, None) => return verify_system(leaf, rest, purpose),
+        (TrustAnchors::System, Some(_)) => Lookup::System(Source::Everything),
+        (TrustAnchors::Pem(cas), _) => Lookup::Pinned(cas),
+    };
+    let store = build_store(lookup, purpose, at)?;
+    Ok(verify_in(&store, leaf, rest)?.0)
 }
 
 /// OpenSSL's verify error code and string, when a chain is refused.
@@ -172,11 +172,7 @@ fn verify_in(
 /// certificates the path already holds; else the whole store decides. Loading the bundle parses all
 /// of it, about 20 ms, and slows every other OpenSSL call of the process meanwhile. With
 /// `SSL_CERT_URI` set the whole store decides too.
-fn verify_system(
-    leaf: &X509,
-    rest: &[X509],
-    purpose: Purpose,
-) -> Result<Option<(i32, String)>, CertError> {
+fn verify_system(leaf: &X509, rest: &[X509], purpose: Purpose) -> Result<Refusal, CertError> {
     if std::env::var_os("SSL_CERT_URI").is_some() {
         return Ok(verify_in(system_store(purpose, Source::Everything)?, leaf, rest)?.0);
     }
@@ -208,47 +204,42 @@ fn system_store(purpose: Purpose, source: Source) -> Result<&'static X509Store, 
         OnceLock::new(),
     ];
     let slot = &STORES[purpose as usize * 2 + source as usize];
-    if let Some(store) = slot.get() {
-        return Ok(store);
-    }
-    let store = match source {
-        Source::Everything => build_store(&TrustAnchors::System, purpose, None)?,
-        Source::Directory => {
-            let mut builder = X509StoreBuilder::new()?;
-            if let Some(dir) = default_location(Source::Directory) {
-                builder
-                    .add_lookup(X509Lookup::hash_dir())?
-                    .add_dir(&dir, SslFiletype::PEM)?;
-            }
-            builder.set_flags(X509VerifyFlags::NO_CHECK_TIME)?;
-            if purpose == Purpose::EnvoyUpstream {
-                builder.set_purpose(X509PurposeId::SSL_SERVER)?;
-            }
-            builder.build()
-        }
-    };
-    // Two threads may both set it up; the first to finish wins.
-    Ok(slot.get_or_init(|| store))
+    crate::util::get_or_try_init(slot, || build_store(Lookup::System(source), purpose, None))
 }
 
-/// Where OpenSSL's default paths point: the CA bundle file (`Everything`) or the hashed CA
-/// directory, from `SSL_CERT_FILE` / `SSL_CERT_DIR` when set, else the library's defaults.
-fn default_location(which: Source) -> Option<String> {
-    // SAFETY: these return pointers to static NUL-terminated strings inside libcrypto.
-    let (env, default) = unsafe {
-        match which {
-            Source::Everything => (
-                openssl_sys::X509_get_default_cert_file_env(),
-                openssl_sys::X509_get_default_cert_file(),
-            ),
-            Source::Directory => (
-                openssl_sys::X509_get_default_cert_dir_env(),
-                openssl_sys::X509_get_default_cert_dir(),
-            ),
-        }
-    };
+/// The CA bundle file OpenSSL's default paths name: `SSL_CERT_FILE`, else the library's default.
+fn default_file() -> Option<String> {
+    // SAFETY: both return pointers to static NUL-terminated strings inside libcrypto.
+    unsafe {
+        default_path(
+            openssl_sys::X509_get_default_cert_file_env(),
+            openssl_sys::X509_get_default_cert_file(),
+        )
+    }
+}
+
+/// The hashed CA directory OpenSSL's default paths name: `SSL_CERT_DIR`, else the library's
+/// default.
+fn default_dir() -> Option<String> {
+    // SAFETY: as in `default_file`.
+    unsafe {
+        default_path(
+            openssl_sys::X509_get_default_cert_dir_env(),
+            openssl_sys::X509_get_default_cert_dir(),
+        )
+    }
+}
+
+/// The value of the environment variable named `env`, else `default`.
+///
+/// # Safety
+/// Both must be null or point to NUL-terminated strings that outlive the call.
+unsafe fn default_path(
+    env: *const std::os::raw::c_char,
+    default: *const std::os::raw::c_char,
+) -> Option<String> {
     let text = |p: *const std::os::raw::c_char| {
-        // SAFETY: non-null pointers from the calls above, to static C strings.
+        // SAFETY: the caller's promise.
         (!p.is_null()).then(|| {
             unsafe { std::ffi::CStr::from_ptr(p) }
                 .to_string_lossy()
@@ -286,8 +277,7 @@ fn bundle_may_differ(path: &[Vec<u8>]) -> bool {
 fn bundle() -> &'static [(Option<String>, Vec<u8>)] {
     static BUNDLE: OnceLock<Vec<(Option<String>, Vec<u8>)>> = OnceLock::new();
     BUNDLE.get_or_init(|| {
-        let Some(data) = default_location(Source::Everything).and_then(|f| std::fs::read(f).ok())
-        else {
+        let Some(data) = default_file().and_then(|f| std::fs::read(f).ok()) else {
             return Vec::new();
         };
         x509_parser::pem::Pem::iter_from_buffer(&data)
@@ -355,12 +345,16 @@ fn attribute_text(attr: &x509_parser::x509::AttributeTypeAndValue) -> Option<Str
     }
 }
 
-/// A store of `anchors` for `purpose`, checking dates at `at` (unix seconds) when given.
-fn build_store(
-    anchors: &TrustAnchors,
-    purpose: Purpose,
-    at: Option<i64>,
-) -> Result<X509Store, CertError> {
+/// Where a store looks for trust anchors.
+enum Lookup<'a> {
+    /// Exactly these CAs (`--ca-file`, Gloo's `rootCa`).
+    Pinned(&'a [X509]),
+    /// The system store, or the part of it `Source` names.
+    System(Source),
+}
+
+/// A store of `lookup`'s anchors for `purpose`, checking dates at `at` (unix seconds) when given.
+fn build_store(lookup: Lookup, purpose: Purpose, at: Option<i64>) -> Result<X509Store, CertError> {
     let mut builder = X509StoreBuilder::new()?;
     let mut flags = if at.is_some() {
         X509VerifyFlags::empty()
@@ -372,9 +366,16 @@ fn build_store(
         param.set_time(t);
         builder.set_param(&param)?;
     }
-    match anchors {
-        TrustAnchors::System => builder.set_default_paths()?,
-        TrustAnchors::Pem(cas) => {
+    match lookup {
+        Lookup::System(Source::Everything) => builder.set_default_paths()?,
+        Lookup::System(Source::Directory) => {
+            if let Some(dir) = default_dir() {
+                builder
+                    .add_lookup(X509Lookup::hash_dir())?
+                    .add_dir(&dir, SslFiletype::PEM)?;
+            }
+        }
+        Lookup::Pinned(cas) => {
             for ca in cas {
                 builder.add_cert(ca.clone())?;
             }

@@ -111,6 +111,18 @@ struct Governor {
 }
 
 impl Governor {
+    /// When `max_rate` starts already fall in the second before `now`: when the oldest of them
+    /// leaves it (`None`: a connection may start now).
+    fn rate_full_until(&mut self, now: Instant) -> Option<Instant> {
+        self.forget_starts_before(now);
+        if self.starts.len() < self.max_rate {
+            return None;
+        }
+        self.starts
+            .front()
+            .map(|(t, _, _)| *t + Duration::from_secs(1))
+    }
+
     /// Keeps in `starts` only the last second's, as of `now`.
     fn forget_starts_before(&mut self, now: Instant) {
         while self
@@ -220,18 +232,7 @@ impl Gate {
         // The rate window before the run-wide bound: waiting for it must not hold a permit that
         // other targets of the run could use.
         loop {
-            let at = {
-                let mut st = self.lock();
-                let now = Instant::now();
-                st.forget_starts_before(now);
-                (st.starts.len() >= st.max_rate)
-                    .then(|| {
-                        st.starts
-                            .front()
-                            .map(|(t, _, _)| *t + Duration::from_secs(1))
-                    })
-                    .flatten()
-            };
+            let at = self.lock().rate_full_until(Instant::now());
             match at {
                 Some(at) => tokio::time::sleep_until(at).await,
                 None => break,
@@ -250,13 +251,11 @@ impl Gate {
                 } else {
                     st.delay.max(st.spacing)
                 };
-                st.forget_starts_before(now);
-                if now >= st.next_start && st.starts.len() >= st.max_rate {
-                    // At most `max_rate` starts in any one second.
-                    st.starts
-                        .front()
-                        .map(|(t, _, _)| *t + Duration::from_secs(1))
-                } else if now >= st.next_start {
+                if now < st.next_start {
+                    Some(st.next_start)
+                } else if let Some(until) = st.rate_full_until(now) {
+                    Some(until)
+                } else {
                     st.next_start = now + paced;
                     st.seq += 1;
                     ticket.seq = st.seq;
@@ -268,8 +267,6 @@ impl Gate {
                     st.starts.push_back((now, ticket.seq, false));
                     ticket.started = true;
                     None
-                } else {
-                    Some(st.next_start)
                 }
             };
             match at {

@@ -2,7 +2,7 @@
 //! the tap reads the server's answer, and the connection is dropped as soon as that answer is in.
 //! Suites the local OpenSSL cannot put in a ClientHello are reported untestable, never probed.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::OnceLock;
@@ -88,19 +88,16 @@ struct Contexts {
 /// The shared contexts, built on first use (about 3 ms, with the legacy provider's loading).
 fn contexts() -> Result<&'static Contexts, ErrorStack> {
     static CONTEXTS: OnceLock<Contexts> = OnceLock::new();
-    if let Some(built) = CONTEXTS.get() {
-        return Ok(built);
-    }
-    let mut pinned = HashMap::new();
-    for p in Protocol::ALL {
-        pinned.insert(p, pinned_context(p)?);
-    }
-    let built = Contexts {
-        pinned,
-        broad: broad_context()?.build(),
-    };
-    // Two threads may both build them; the first to finish wins and the other's are dropped.
-    Ok(CONTEXTS.get_or_init(|| built))
+    crate::util::get_or_try_init(&CONTEXTS, || {
+        let mut pinned = HashMap::new();
+        for p in Protocol::ALL {
+            pinned.insert(p, pinned_context(p)?);
+        }
+        Ok(Contexts {
+            pinned,
+            broad: broad_context()?.build(),
+        })
+    })
 }
 
 /// Loads OpenSSL's legacy provider (SEED suites) next to the default one, once per process.
@@ -198,20 +195,21 @@ impl OpensslProber {
     ///
     /// The answer depends only on the library: one `SSL` per version, once per process.
     pub fn can_offer(&self, protocol: Protocol, suite: &CipherSuite) -> bool {
-        static OFFERABLE: OnceLock<HashSet<(Protocol, u16, String)>> = OnceLock::new();
+        static OFFERABLE: OnceLock<HashMap<(Protocol, u16), String>> = OnceLock::new();
         OFFERABLE
             .get_or_init(|| {
-                let mut offerable = HashSet::new();
+                let mut offerable = HashMap::new();
                 for p in Protocol::ALL {
                     if let Ok(ssl) = Ssl::new(&self.contexts.pinned[&p]) {
                         for (code, name) in offered_suites(&ssl) {
-                            offerable.insert((p, code, name));
+                            offerable.insert((p, code), name);
                         }
                     }
                 }
                 offerable
             })
-            .contains(&(protocol, suite.code.0, suite.openssl_name.clone()))
+            .get(&(protocol, suite.code.0))
+            .is_some_and(|name| *name == suite.openssl_name)
     }
 
     /// Offers exactly `suite`, pinned to `protocol`.

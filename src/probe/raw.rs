@@ -134,7 +134,7 @@ impl RawProber {
         }
         let mut outcome = classify(offer, &received, end);
         if let ProbeOutcome::Accepted(a) = &mut outcome {
-            if a.protocol <= Protocol::Tls12 && names_a_curve(a.protocol, a.code) {
+            if names_a_curve(a.protocol, a.code) {
                 if let KeyExchange::Curve(g) = server_hello::key_exchange(&received) {
                     a.group = Some(g);
                 }
@@ -178,9 +178,8 @@ impl RawProber {
                     return (received, Termination::Answered);
                 }
                 ServerReply::Hello(h)
-                    if !h.hello_retry
-                        && Protocol::from_wire(h.version)
-                            .is_some_and(|p| names_a_curve(p, SuiteCode(h.cipher))) =>
+                    if Protocol::from_wire(h.version)
+                        .is_some_and(|p| names_a_curve(p, SuiteCode(h.cipher))) =>
                 {
                     // The ServerKeyExchange follows in the same flight: read on for the curve, for
                     // at most twice the ServerHello's round trip and 20 ms more.

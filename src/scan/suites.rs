@@ -468,7 +468,7 @@ pub(super) async fn enumerate(
             follow_up(
                 &mut follow_ups,
                 &version_rows,
-                chosen_groups(p, e.outcomes.iter().map(|(_, o)| o)),
+                chosen_groups(e.outcomes.iter().map(|(_, o)| o)),
             );
             rows.extend(version_rows);
         };
@@ -514,9 +514,8 @@ pub(super) async fn enumerate(
     })
     .await;
     let mut probed: Vec<CipherResult> = Vec::new();
-    let mut seen = Vec::new();
+    let seen = chosen_groups(done.iter().map(|(_, outcome, _)| outcome));
     for ((p, suite, engine), outcome, attempts) in done {
-        seen.extend(chosen_groups(p, std::iter::once(&outcome)));
         let mut r = finished(p, suite, outcome, attempts);
         r.engine = Some(engine);
         match enumeration.iter_mut().find(|e| e.protocol == p) {
@@ -639,22 +638,17 @@ pub(super) async fn preferences(
     out
 }
 
-/// The groups the server chose at `protocol` in `outcomes`: the curve a ServerKeyExchange named,
-/// or a TLS 1.3 key share.
-fn chosen_groups<'a>(
-    protocol: Protocol,
-    outcomes: impl Iterator<Item = &'a ProbeOutcome>,
-) -> Vec<(Protocol, u16)> {
-    let mut seen: Vec<(Protocol, u16)> = Vec::new();
-    for o in outcomes {
-        if let ProbeOutcome::Accepted(a) = o {
-            if let Some(g) = a.group.filter(|_| a.protocol == protocol) {
-                if !seen.contains(&(protocol, g)) {
-                    seen.push((protocol, g));
-                }
-            }
-        }
-    }
+/// The groups the server chose in `outcomes`, by version: the curve a ServerKeyExchange named, or
+/// a TLS 1.3 key share.
+fn chosen_groups<'a>(outcomes: impl Iterator<Item = &'a ProbeOutcome>) -> Vec<(Protocol, u16)> {
+    let mut seen: Vec<(Protocol, u16)> = outcomes
+        .filter_map(|o| match o {
+            ProbeOutcome::Accepted(a) => a.group.map(|g| (a.protocol, g)),
+            _ => None,
+        })
+        .collect();
+    seen.sort();
+    seen.dedup();
     seen
 }
 

@@ -417,6 +417,8 @@ enum Reply {
     Trickle(Vec<u8>),
     /// A ServerHello header announcing 64 KiB, then handshake records that never complete it.
     Endless,
+    /// These bytes in one write, then silence for 3 s before the FIN.
+    Held(Vec<u8>),
 }
 
 /// Serves one connection: reads the ClientHello record, answers with `reply`, closes.
@@ -444,6 +446,10 @@ async fn serve_once(listener: TcpListener, reply: Reply) {
                 }
                 tokio::task::yield_now().await;
             }
+        }
+        Reply::Held(b) => {
+            let _ = s.write_all(&b).await;
+            tokio::time::sleep(Duration::from_secs(3)).await;
         }
         Reply::Endless => {
             let mut first = vec![2, 0x01, 0x00, 0x00];
@@ -548,7 +554,7 @@ async fn any_bytes_from_the_server_end_in_a_verdict_without_panic() {
             "{name}: {elapsed:?}"
         );
         let sent = match &reply {
-            Reply::Bytes(b) | Reply::Trickle(b) => b.clone(),
+            Reply::Bytes(b) | Reply::Trickle(b) | Reply::Held(b) => b.clone(),
             Reply::Endless => Vec::new(),
         };
         let complete_hello = matches!(
@@ -628,5 +634,47 @@ async fn per_probe_cost() {
             by_openssl / N,
             by_raw / N
         );
+    }
+}
+
+/// Before TLS 1.3 an ECDHE ServerHello is followed by the ServerKeyExchange that names the curve:
+/// the raw prober reads on for it and reports the group. A server that stalls after its
+/// ServerHello is waited for only a moment: the suite is accepted all the same, long before the
+/// probe's timeout, with no group.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_curve_is_read_from_the_flight_and_a_stalled_flight_keeps_its_server_hello() {
+    const ECDHE: u16 = 0xC02F;
+    let mut flight = server_hello(ECDHE);
+    let mut messages = vec![11, 0, 0, 3, 0, 0, 0];
+    // ServerKeyExchange: named_curve (3), secp256r1 (0x0017), then a key and signature.
+    messages.extend_from_slice(&[12, 0, 0, 5, 3, 0x00, 0x17, 1, 4]);
+    messages.extend_from_slice(&[14, 0, 0, 0]);
+    flight.extend_from_slice(&record(22, &messages));
+    let cases = [
+        ("whole flight", Reply::Held(flight), Some(0x0017)),
+        (
+            "ServerHello, then silence",
+            Reply::Held(server_hello(ECDHE)),
+            None,
+        ),
+    ];
+    for (name, reply, group) in cases {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(serve_once(listener, reply));
+        let started = Instant::now();
+        let outcome = RawProber::new(addr, None, TIMEOUT)
+            .probe(Protocol::Tls12, &[ECDHE, 0x002F])
+            .await;
+        let elapsed = started.elapsed();
+        server.abort();
+        match outcome {
+            ProbeOutcome::Accepted(a) => {
+                assert_eq!(a.code.0, ECDHE, "{name}");
+                assert_eq!(a.group, group, "{name}");
+            }
+            other => panic!("{name}: {other:?}"),
+        }
+        assert!(elapsed < Duration::from_secs(1), "{name}: {elapsed:?}");
     }
 }
