@@ -274,6 +274,72 @@ pub fn tidy_error(text: &str) -> String {
     text.to_string()
 }
 
+/// What one full handshake offers, set on its own `SSL`. `None` keeps the shared context's
+/// setting: every suite, every group, OpenSSL's signature algorithms.
+#[derive(Debug)]
+struct HandshakeOffer {
+    min: Protocol,
+    max: Protocol,
+    /// TLS 1.2-and-older suites by OpenSSL name, `:`-separated.
+    tls12: Option<String>,
+    /// TLS 1.3 suites by name, `:`-separated (empty: none).
+    tls13: Option<String>,
+    groups: Option<String>,
+    sigalgs: Option<String>,
+}
+
+/// An `SSL` for one full handshake offering `offer`. Without a client certificate it comes from one
+/// context shared by every such handshake, built once per process, since building a context costs
+/// OpenSSL 3.0 about a millisecond of CPU and stalls the other threads' handshakes meanwhile; with
+/// one, from a context of its own.
+fn handshake_ssl(
+    offer: &HandshakeOffer,
+    certificate: Option<&ClientCertificate>,
+) -> Result<Ssl, ErrorStack> {
+    static SHARED: OnceLock<SslContext> = OnceLock::new();
+    let build = |certificate| -> Result<SslContext, ErrorStack> {
+        let mut b = super::openssl::base_context()?;
+        OpensslProber::configure_client_auth(&mut b, certificate)?;
+        Ok(b.build())
+    };
+    let own;
+    let ctx = match certificate {
+        None => crate::util::get_or_try_init(&SHARED, || build(None))?,
+        Some(_) => {
+            own = build(certificate)?;
+            &own
+        }
+    };
+    let mut ssl = Ssl::new(ctx)?;
+    ssl.set_min_proto_version(Some(offer.min.openssl()))?;
+    ssl.set_max_proto_version(Some(offer.max.openssl()))?;
+    if let Some(list) = &offer.tls12 {
+        ssl.set_cipher_list(&format!("{list}:@SECLEVEL=0"))?;
+    }
+    if let Some(list) = &offer.tls13 {
+        ssl.set_ciphersuites(list)?;
+    }
+    if let Some(list) = &offer.groups {
+        set_list(&mut ssl, openssl_sys::SSL_CTRL_SET_GROUPS_LIST, list)?;
+    }
+    if let Some(list) = &offer.sigalgs {
+        set_list(&mut ssl, openssl_sys::SSL_CTRL_SET_SIGALGS_LIST, list)?;
+    }
+    Ok(ssl)
+}
+
+/// `SSL_set1_groups_list` or `SSL_set1_sigalgs_list` (by `ctrl`) on one `SSL`.
+fn set_list(ssl: &mut SslRef, ctrl: std::os::raw::c_int, list: &str) -> Result<(), ErrorStack> {
+    let list = std::ffi::CString::new(list).map_err(|_| ErrorStack::get())?;
+    // SAFETY: `ssl` is live; OpenSSL copies the NUL-terminated list before returning.
+    let ok = unsafe { openssl_sys::SSL_ctrl(ssl.as_ptr(), ctrl, 0, list.as_ptr() as *mut _) };
+    if ok == 1 {
+        Ok(())
+    } else {
+        Err(ErrorStack::get())
+    }
+}
+
 impl OpensslProber {
     fn configure_client_auth(
         b: &mut SslContextBuilder,
@@ -303,13 +369,17 @@ impl OpensslProber {
         &self,
         client: Option<&ClientCertificate>,
     ) -> Result<HandshakeInfo, String> {
-        let build = || -> Result<SslContext, ErrorStack> {
-            let mut b = super::openssl::broad_context()?;
-            Self::configure_client_auth(&mut b, client)?;
-            Ok(b.build())
+        let offer = HandshakeOffer {
+            min: Protocol::Tls10,
+            max: Protocol::Tls13,
+            tls12: None,
+            tls13: None,
+            groups: None,
+            sigalgs: None,
         };
-        let ctx = build().map_err(|e| format!("cannot configure the client: {e}"))?;
-        self.handshake(&ctx, client.is_some()).await
+        let ssl = handshake_ssl(&offer, client)
+            .map_err(|e| format!("cannot configure the client: {e}"))?;
+        self.handshake(ssl, client.is_some()).await
     }
 
     /// One full handshake pinned to `protocol`, offering `suites` and `groups` (in that order of
@@ -321,22 +391,27 @@ impl OpensslProber {
         groups: &[&str],
         suites: &[&crate::tls::catalog::CipherSuite],
     ) -> Result<HandshakeInfo, String> {
-        let names: Vec<&str> = suites.iter().map(|s| s.openssl_name.as_str()).collect();
-        let build = || -> Result<SslContext, ErrorStack> {
-            let mut b = super::openssl::base_context()?;
-            b.set_min_proto_version(Some(protocol.openssl()))?;
-            b.set_max_proto_version(Some(protocol.openssl()))?;
-            if protocol == Protocol::Tls13 {
-                b.set_ciphersuites(&names.join(":"))?;
-            } else {
-                b.set_cipher_list(&format!("{}:@SECLEVEL=0", names.join(":")))?;
-            }
-            b.set_groups_list(&groups.join(":"))?;
-            Self::configure_client_auth(&mut b, None)?;
-            Ok(b.build())
+        let names = suites
+            .iter()
+            .map(|s| s.openssl_name.as_str())
+            .collect::<Vec<_>>()
+            .join(":");
+        let (tls12, tls13) = if protocol == Protocol::Tls13 {
+            (None, Some(names))
+        } else {
+            (Some(names), None)
         };
-        let ctx = build().map_err(|e| format!("cannot configure the client: {e}"))?;
-        self.handshake(&ctx, false).await
+        let offer = HandshakeOffer {
+            min: protocol,
+            max: protocol,
+            tls12,
+            tls13,
+            groups: Some(groups.join(":")),
+            sigalgs: None,
+        };
+        let ssl =
+            handshake_ssl(&offer, None).map_err(|e| format!("cannot configure the client: {e}"))?;
+        self.handshake(ssl, false).await
     }
 
     /// One full handshake configured as `client` (suites in its order, curves, versions, signature
@@ -368,24 +443,19 @@ impl OpensslProber {
                 "{LOCAL_FAILURE}: it has no cipher suite for its protocol versions"
             ));
         }
-        let build = || -> Result<SslContext, ErrorStack> {
-            let mut b = super::openssl::base_context()?;
-            b.set_min_proto_version(Some(client.min_version.openssl()))?;
-            b.set_max_proto_version(Some(client.max_version.openssl()))?;
-            if !tls12.is_empty() {
-                b.set_cipher_list(&format!("{}:@SECLEVEL=0", tls12.join(":")))?;
-            }
-            b.set_ciphersuites(&tls13.join(":"))?;
-            b.set_groups_list(&client.groups.join(":"))?;
-            b.set_sigalgs_list(&client.signature_algorithms.join(":"))?;
-            Self::configure_client_auth(&mut b, certificate)?;
-            Ok(b.build())
+        let offer = HandshakeOffer {
+            min: client.min_version,
+            max: client.max_version,
+            tls12: (!tls12.is_empty()).then(|| tls12.join(":")),
+            tls13: Some(tls13.join(":")),
+            groups: Some(client.groups.join(":")),
+            sigalgs: Some(client.signature_algorithms.join(":")),
         };
-        let ctx = match build() {
-            Ok(c) => c,
+        let ssl = match handshake_ssl(&offer, certificate) {
+            Ok(ssl) => ssl,
             Err(e) => return failed(format!("{LOCAL_FAILURE}: {e}")),
         };
-        match self.handshake(&ctx, certificate.is_some()).await {
+        match self.handshake(ssl, certificate.is_some()).await {
             Err(e) => failed(e),
             Ok(info) => match (info.negotiated, info.failure) {
                 (Some(negotiated), None) => Simulation::Connected {
@@ -403,18 +473,17 @@ impl OpensslProber {
         }
     }
 
-    /// Runs one handshake on `ctx` to completion. A TLS 1.3 server that requires a client certificate
-    /// says so only after the handshake, so when one was requested (or presented) the first read,
-    /// up to one second, is part of the check.
-    async fn handshake(&self, ctx: &SslContext, presented: bool) -> Result<HandshakeInfo, String> {
+    /// Runs the handshake of `ssl` (from [`handshake_ssl`]) to completion. A TLS 1.3 server that
+    /// requires a client certificate says so only after the handshake, so when one was requested (or
+    /// presented) the first read, up to one second, is part of the check.
+    async fn handshake(&self, ssl: Ssl, presented: bool) -> Result<HandshakeInfo, String> {
         let seen: RequestSlot = Arc::new(Mutex::new(CertificateRequest::default()));
-        let setup = || -> Result<Ssl, ErrorStack> {
-            let mut ssl = Ssl::new(ctx)?;
+        let setup = |mut ssl: Ssl| -> Result<Ssl, ErrorStack> {
             ssl.set_ex_data(request_index()?, Arc::clone(&seen));
             ssl.set_status_type(StatusType::OCSP)?;
             self.finish(ssl)
         };
-        let ssl = setup().map_err(|e| e.to_string())?;
+        let ssl = setup(ssl).map_err(|e| e.to_string())?;
         // One deadline for connect, handshake and the post-handshake read.
         let deadline = tokio::time::Instant::now() + self.timeout();
         let tcp = match tokio::time::timeout_at(deadline, TcpStream::connect(self.addr())).await {
@@ -490,7 +559,52 @@ impl OpensslProber {
 
 #[cfg(test)]
 mod tests {
-    use super::tidy_error;
+    use super::{handshake_ssl, tidy_error, HandshakeOffer};
+    use crate::probe::openssl::offered_suites;
+    use crate::tls::protocol::Protocol;
+
+    fn offer(min: Protocol, max: Protocol) -> HandshakeOffer {
+        HandshakeOffer {
+            min,
+            max,
+            tls12: None,
+            tls13: None,
+            groups: None,
+            sigalgs: None,
+        }
+    }
+
+    #[test]
+    fn each_handshake_offers_its_own_settings_over_the_shared_context() {
+        let pinned = HandshakeOffer {
+            tls12: Some("ECDHE-RSA-AES128-GCM-SHA256:AES256-SHA".into()),
+            tls13: Some(String::new()),
+            groups: Some("P-384:X25519".into()),
+            sigalgs: Some("rsa_pss_rsae_sha256:ecdsa_secp256r1_sha256".into()),
+            ..offer(Protocol::Tls12, Protocol::Tls12)
+        };
+        let ssl = handshake_ssl(&pinned, None).unwrap();
+        let names: Vec<String> = offered_suites(&ssl).into_iter().map(|(_, n)| n).collect();
+        assert_eq!(names, ["ECDHE-RSA-AES128-GCM-SHA256", "AES256-SHA"]);
+        // The next handshake from the same context is not narrowed by the first.
+        let broad = handshake_ssl(&offer(Protocol::Tls10, Protocol::Tls13), None).unwrap();
+        let all = offered_suites(&broad);
+        assert!(all.len() > 40, "{} suites", all.len());
+        assert!(all.iter().any(|(_, n)| n == "TLS_AES_128_GCM_SHA256"));
+        // Groups and signature algorithms reach OpenSSL: names it does not know are refused.
+        for bad in [
+            HandshakeOffer {
+                groups: Some("no-such-group".into()),
+                ..offer(Protocol::Tls12, Protocol::Tls12)
+            },
+            HandshakeOffer {
+                sigalgs: Some("no_such_scheme".into()),
+                ..offer(Protocol::Tls12, Protocol::Tls12)
+            },
+        ] {
+            assert!(handshake_ssl(&bad, None).is_err(), "{bad:?}");
+        }
+    }
 
     #[test]
     fn openssl_errors_are_tidied() {

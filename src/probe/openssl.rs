@@ -40,7 +40,7 @@ fn offered_codes(ssl: &SslRef) -> Vec<u16> {
 }
 
 /// The suites `ssl` would offer: code point and OpenSSL name.
-fn offered_suites(ssl: &SslRef) -> Vec<(u16, String)> {
+pub(super) fn offered_suites(ssl: &SslRef) -> Vec<(u16, String)> {
     let mut suites = Vec::new();
     // SAFETY: `ssl` is a valid SSL for the call; the returned stack (or NULL) is ours to free, and its
     // elements are borrowed SSL_CIPHER pointers owned by the library, whose names are static strings.
