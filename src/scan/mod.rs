@@ -186,11 +186,16 @@ pub async fn scan(target: &Target, cfg: &ScanConfig) -> Result<ScanReport, ScanE
     let shown = target.host_port.display();
     // The preflight's connection opens first; the client contexts (built once per process) are
     // made meanwhile.
-    let opening = tokio::spawn(crate::probe::connect(
+    let (address, deadline) = (
         target.address,
         tokio::time::Instant::from_std(started) + cfg.timeout,
-        cfg.timeout,
-    ));
+    );
+    let timeout = cfg.timeout;
+    let opening = tokio::spawn(async move {
+        let start = Instant::now();
+        let tcp = crate::probe::connect(address, deadline, timeout).await?;
+        Ok((tcp, start.elapsed()))
+    });
     let prober = match OpensslProber::new(target.address, target.sni.clone(), cfg.timeout) {
         Ok(prober) => prober,
         Err(e) => {
@@ -199,7 +204,7 @@ pub async fn scan(target: &Target, cfg: &ScanConfig) -> Result<ScanReport, ScanE
         }
     };
     let sni = target.sni.as_deref();
-    let first_choice = preflight(&prober, &shown, sni, cfg.retries, opening, started).await?;
+    let reply = preflight(&prober, &shown, sni, cfg.retries, opening, started).await?;
     let prober = Arc::new(prober);
     let raw = Arc::new(RawProber::new(
         target.address,
@@ -243,7 +248,7 @@ pub async fn scan(target: &Target, cfg: &ScanConfig) -> Result<ScanReport, ScanE
         Some(req) => Some(EnvoySide::new(target, cfg, req, &prober)?),
         None => None,
     };
-    let suites = enumerate(&prober, &raw, &gate, cfg, jobs, first_choice, &bar);
+    let suites = enumerate(&prober, &raw, &gate, cfg, jobs, reply, &bar);
     let envoy_handshake = async {
         match (&cfg.envoy, &side) {
             (Some(req), Some(side)) => Some(first_look(side, &gate, req).await),

@@ -32,6 +32,16 @@ pub(super) fn untestable_reason(
     }
 }
 
+/// What the preflight learnt.
+pub(super) struct PreflightReply {
+    /// The version and suite the server chose from everything the local OpenSSL offers; `None`
+    /// when it refused them all.
+    pub(super) first_choice: Option<(Protocol, u16)>,
+    /// How long the first attempt's TCP connect took: about one round trip. `None` when the
+    /// preflight had to open another connection.
+    pub(super) connect: Option<Duration>,
+}
+
 /// Checks that the target speaks TLS before fanning out. Refused, plaintext and silent targets end the
 /// scan here with one clear error instead of hundreds of inconclusive probes.
 /// The first attempt goes over `opened`, a connection the caller began opening at `opened_at`.
@@ -42,14 +52,18 @@ pub(super) async fn preflight(
     retries: u32,
     opened: Opening,
     opened_at: std::time::Instant,
-) -> Result<Option<(Protocol, u16)>, ScanError> {
+) -> Result<PreflightReply, ScanError> {
     let mut attempt = 0;
     let mut opened = Some(opened);
+    let mut connect = None;
     loop {
         attempt += 1;
         let outcome = match opened.take() {
             Some(opening) => match opening.await {
-                Ok(Ok(tcp)) => prober.preflight_over(tcp, opened_at).await,
+                Ok(Ok((tcp, took))) => {
+                    connect = Some(took);
+                    prober.preflight_over(tcp, opened_at).await
+                }
                 Ok(Err(refused)) => refused,
                 // The task opening it did not finish: open another.
                 Err(_) => prober.preflight().await,
@@ -69,8 +83,18 @@ pub(super) async fn preflight(
                     },
                 })
             }
-            ProbeOutcome::Accepted(a) => return Ok(Some((a.protocol, a.code.0))),
-            ProbeOutcome::Rejected(_) => return Ok(None),
+            ProbeOutcome::Accepted(a) => {
+                return Ok(PreflightReply {
+                    first_choice: Some((a.protocol, a.code.0)),
+                    connect,
+                })
+            }
+            ProbeOutcome::Rejected(_) => {
+                return Ok(PreflightReply {
+                    first_choice: None,
+                    connect,
+                })
+            }
             ProbeOutcome::Inconclusive(why) => why,
         };
         let target = target.to_string();
@@ -100,8 +124,9 @@ pub(super) async fn preflight(
     }
 }
 
-/// The preflight's connection while it opens.
-pub(super) type Opening = tokio::task::JoinHandle<Result<tokio::net::TcpStream, ProbeOutcome>>;
+/// The preflight's connection while it opens, and how long the connect took.
+pub(super) type Opening =
+    tokio::task::JoinHandle<Result<(tokio::net::TcpStream, Duration), ProbeOutcome>>;
 
 /// Jitter between retried probes, so that retries do not arrive in lockstep.
 pub(super) struct Jitter(crate::util::Xorshift);
@@ -380,9 +405,10 @@ pub(super) async fn enumerate(
     gate: &Arc<Gate>,
     cfg: &ScanConfig,
     mut jobs: Vec<Job>,
-    first_choice: Option<(Protocol, u16)>,
+    preflight: PreflightReply,
     bar: &indicatif::ProgressBar,
 ) -> Enumerated {
+    let first_choice = preflight.first_choice;
     let gated = raw.gated(Arc::clone(gate));
     let mut rows: Vec<CipherResult> = Vec::new();
     let mut enumeration: Vec<EnumerationReport> = Vec::new();
@@ -493,6 +519,7 @@ pub(super) async fn enumerate(
                     &gated,
                     &versions,
                     cfg.concurrency,
+                    crate::scan::eliminate::most_parts(preflight.connect),
                     settled,
                 )
                 .await

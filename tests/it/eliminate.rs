@@ -162,8 +162,10 @@ async fn elimination_finds_what_per_suite_probing_finds() {
             .collect();
         let gated = raw.gated(Arc::new(Gate::new(8, None, Duration::ZERO)));
         splits.spawn(async move {
-            let found = eliminate_split(&gated, &versions, 8).await;
-            (index, versions, found)
+            let found = eliminate_split(&gated, &versions, 8, 8).await;
+            // Sets asked whole, as on a near network.
+            let whole = eliminate_split(&gated, &versions, 8, 1).await;
+            (index, versions, found, whole)
         });
         for protocol in [Ssl3, Tls10, Tls11, Tls12, Tls13] {
             let offered = suites_for(protocol);
@@ -234,11 +236,22 @@ async fn elimination_finds_what_per_suite_probing_finds() {
         ));
     }
     // Split elimination settles the same, in at least as many hellos as elimination in sequence and
-    // at most eight per accepted suite (a choice splits the rest in up to eight sets) plus one per chunk.
+    // at most eight per accepted suite (a choice splits the rest in up to eight sets) plus one per
+    // chunk; with sets asked whole, in exactly as many as in sequence.
     while let Some(joined) = splits.join_next().await {
-        let (index, versions, found) = joined.expect("split elimination task");
+        let (index, versions, found, whole) = joined.expect("split elimination task");
         let name = servers[index].0;
         assert_eq!(found.len(), versions.len());
+        assert_eq!(whole.len(), versions.len());
+        for ((protocol, offered), e) in versions.iter().zip(&whole) {
+            assert_eq!(e.protocol, *protocol);
+            check_settled(name, offered, e, &accepted_at(&accepted, index, *protocol));
+            assert_eq!(
+                e.hellos,
+                expected_hellos(offered, e),
+                "{name}: {protocol}: whole sets"
+            );
+        }
         for ((protocol, offered), e) in versions.iter().zip(&found) {
             assert_eq!(e.protocol, *protocol);
             check_settled(name, offered, e, &accepted_at(&accepted, index, *protocol));
@@ -785,8 +798,13 @@ async fn split_elimination_reads_misbehaviour_as_elimination_does() {
     let split_counted = |addr| async move {
         let gate = Arc::new(Gate::new(8, None, Duration::ZERO));
         let raw = RawProber::new(addr, sni(), TIMEOUT).gated(Arc::clone(&gate));
-        let mut found =
-            eliminate_split(&raw, &[(Protocol::Tls12, suites_for(Protocol::Tls12))], 8).await;
+        let mut found = eliminate_split(
+            &raw,
+            &[(Protocol::Tls12, suites_for(Protocol::Tls12))],
+            8,
+            8,
+        )
+        .await;
         (found.pop().expect("one version in, one out"), gate.stats())
     };
     let split = |addr| async move { split_counted(addr).await.0 };
