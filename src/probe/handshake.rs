@@ -19,7 +19,7 @@ use super::gate::Reply;
 use tokio::net::TcpStream;
 use tokio_openssl::SslStream;
 
-use super::openssl::{negotiated_group, Negotiated, OpensslProber};
+use super::openssl::{negotiated_group, set_groups, set_sigalgs, Negotiated, OpensslProber};
 use super::tap::Tap;
 use crate::tls::catalog::catalog;
 use crate::tls::enums::AlertDescription;
@@ -320,24 +320,12 @@ fn handshake_ssl(
         ssl.set_ciphersuites(list)?;
     }
     if let Some(list) = &offer.groups {
-        set_list(&mut ssl, openssl_sys::SSL_CTRL_SET_GROUPS_LIST, list)?;
+        set_groups(&mut ssl, list)?;
     }
     if let Some(list) = &offer.sigalgs {
-        set_list(&mut ssl, openssl_sys::SSL_CTRL_SET_SIGALGS_LIST, list)?;
+        set_sigalgs(&mut ssl, list)?;
     }
     Ok(ssl)
-}
-
-/// `SSL_set1_groups_list` or `SSL_set1_sigalgs_list` (by `ctrl`) on one `SSL`.
-fn set_list(ssl: &mut SslRef, ctrl: std::os::raw::c_int, list: &str) -> Result<(), ErrorStack> {
-    let list = std::ffi::CString::new(list).map_err(|_| ErrorStack::get())?;
-    // SAFETY: `ssl` is live; OpenSSL copies the NUL-terminated list before returning.
-    let ok = unsafe { openssl_sys::SSL_ctrl(ssl.as_ptr(), ctrl, 0, list.as_ptr() as *mut _) };
-    if ok == 1 {
-        Ok(())
-    } else {
-        Err(ErrorStack::get())
-    }
 }
 
 impl OpensslProber {

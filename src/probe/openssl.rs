@@ -78,23 +78,20 @@ pub struct OpensslProber {
     contexts: &'static Contexts,
 }
 
-/// The client contexts every prober shares (the SNI is set per connection): one pinned to each
-/// version, and one offering TLS 1.0 to 1.3.
+/// The client contexts every prober shares (the SNI and, for probes, the version are set per
+/// connection): one for probes, which offers the PSK suites too, and one offering TLS 1.0 to 1.3.
+/// A context costs OpenSSL 3.0 about a millisecond of CPU, so there are as few as can be.
 struct Contexts {
-    pinned: HashMap<Protocol, SslContext>,
+    probing: SslContext,
     broad: SslContext,
 }
 
-/// The shared contexts, built on first use (about 3 ms, with the legacy provider's loading).
+/// The shared contexts, built on first use (with the legacy provider's loading).
 fn contexts() -> Result<&'static Contexts, ErrorStack> {
     static CONTEXTS: OnceLock<Contexts> = OnceLock::new();
     crate::util::get_or_try_init(&CONTEXTS, || {
-        let mut pinned = HashMap::new();
-        for p in Protocol::ALL {
-            pinned.insert(p, pinned_context(p)?);
-        }
         Ok(Contexts {
-            pinned,
+            probing: probing_context()?,
             broad: broad_context()?.build(),
         })
     })
@@ -120,23 +117,22 @@ pub(crate) fn base_context() -> Result<openssl::ssl::SslContextBuilder, ErrorSta
     Ok(b)
 }
 
-fn pinned_context(protocol: Protocol) -> Result<SslContext, ErrorStack> {
+/// The context of probes before TLS 1.3; [`OpensslProber::pinned_ssl`] pins each `SSL` to its
+/// version. PSK suites are offered only when a PSK callback exists. The server picks the suite before
+/// it sees the identity, so a dummy key is enough to learn whether it accepts the suite. TLS 1.3
+/// probes use the broad context instead: there OpenSSL would turn the callback's key into a
+/// pre_shared_key extension, and change the hello.
+fn probing_context() -> Result<SslContext, ErrorStack> {
     let mut b = base_context()?;
-    b.set_min_proto_version(Some(protocol.openssl()))?;
-    b.set_max_proto_version(Some(protocol.openssl()))?;
-    if protocol != Protocol::Tls13 {
-        // PSK suites are offered only when a PSK callback exists. The server picks the suite before
-        // it sees the identity, so a dummy key is enough to learn whether it accepts the suite.
-        b.set_psk_client_callback(|_ssl, _hint, identity, psk| {
-            const ID: &[u8] = b"cipher-test\0";
-            if identity.len() < ID.len() || psk.len() < 32 {
-                return Ok(0);
-            }
-            identity[..ID.len()].copy_from_slice(ID);
-            psk[..32].fill(0);
-            Ok(32)
-        });
-    }
+    b.set_psk_client_callback(|_ssl, _hint, identity, psk| {
+        const ID: &[u8] = b"cipher-test\0";
+        if identity.len() < ID.len() || psk.len() < 32 {
+            return Ok(0);
+        }
+        identity[..ID.len()].copy_from_slice(ID);
+        psk[..32].fill(0);
+        Ok(32)
+    });
     Ok(b.build())
 }
 
@@ -171,8 +167,21 @@ impl OpensslProber {
         })
     }
 
+    /// An `SSL` that offers `protocol` only, and every suite of it.
+    fn pinned_ssl(&self, protocol: Protocol) -> Result<Ssl, ErrorStack> {
+        let ctx = if protocol == Protocol::Tls13 {
+            &self.contexts.broad
+        } else {
+            &self.contexts.probing
+        };
+        let mut ssl = Ssl::new(ctx)?;
+        ssl.set_min_proto_version(Some(protocol.openssl()))?;
+        ssl.set_max_proto_version(Some(protocol.openssl()))?;
+        Ok(ssl)
+    }
+
     fn suite_ssl(&self, protocol: Protocol, suite: &CipherSuite) -> Result<Ssl, ErrorStack> {
-        let mut ssl = Ssl::new(&self.contexts.pinned[&protocol])?;
+        let mut ssl = self.pinned_ssl(protocol)?;
         if suite.is_tls13() {
             ssl.set_ciphersuites(&suite.openssl_name)?;
         } else {
@@ -200,7 +209,7 @@ impl OpensslProber {
             .get_or_init(|| {
                 let mut offerable = HashMap::new();
                 for p in Protocol::ALL {
-                    if let Ok(ssl) = Ssl::new(&self.contexts.pinned[&p]) {
+                    if let Ok(ssl) = self.pinned_ssl(p) {
                         for (code, name) in offered_suites(&ssl) {
                             offerable.insert((p, code), name);
                         }
@@ -352,10 +361,20 @@ pub struct Negotiated {
     pub group: Option<String>,
 }
 
-fn set_groups(ssl: &mut SslRef, groups: &str) -> Result<(), ErrorStack> {
-    let c = std::ffi::CString::new(groups).map_err(|_| ErrorStack::get())?;
+/// `SSL_set1_groups_list`: the groups `ssl` offers, by name, `:`-separated.
+pub(super) fn set_groups(ssl: &mut SslRef, groups: &str) -> Result<(), ErrorStack> {
+    set_list(ssl, openssl_sys::SSL_CTRL_SET_GROUPS_LIST, groups)
+}
+
+/// `SSL_set1_sigalgs_list`: the signature algorithms `ssl` offers, by name, `:`-separated.
+pub(super) fn set_sigalgs(ssl: &mut SslRef, sigalgs: &str) -> Result<(), ErrorStack> {
+    set_list(ssl, openssl_sys::SSL_CTRL_SET_SIGALGS_LIST, sigalgs)
+}
+
+fn set_list(ssl: &mut SslRef, ctrl: std::os::raw::c_int, list: &str) -> Result<(), ErrorStack> {
+    let c = std::ffi::CString::new(list).map_err(|_| ErrorStack::get())?;
     // SAFETY: valid SSL and NUL-terminated string for the duration of the call; OpenSSL copies it.
-    let ok = unsafe { openssl_sys::SSL_set1_groups_list(ssl.as_ptr(), c.as_ptr()) };
+    let ok = unsafe { openssl_sys::SSL_ctrl(ssl.as_ptr(), ctrl, 0, c.as_ptr() as *mut _) };
     if ok == 1 {
         Ok(())
     } else {
@@ -383,7 +402,7 @@ impl OpensslProber {
         suites: &[&CipherSuite],
     ) -> ProbeOutcome {
         let setup = || -> Result<Ssl, ErrorStack> {
-            let mut ssl = Ssl::new(&self.contexts.pinned[&protocol])?;
+            let mut ssl = self.pinned_ssl(protocol)?;
             let names: Vec<&str> = suites.iter().map(|s| s.openssl_name.as_str()).collect();
             if protocol == Protocol::Tls13 {
                 ssl.set_ciphersuites(&names.join(":"))?;
@@ -407,7 +426,7 @@ impl OpensslProber {
 
     /// Whether the local OpenSSL can offer `group` at all.
     pub fn can_offer_group(&self, group: Group) -> bool {
-        Ssl::new(&self.contexts.pinned[&Protocol::Tls12])
+        self.pinned_ssl(Protocol::Tls12)
             .and_then(|mut ssl| set_groups(&mut ssl, group.name))
             .is_ok()
     }
