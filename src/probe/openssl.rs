@@ -462,5 +462,22 @@ mod tests {
         }
         // Any OpenSSL offers dozens of suites; the catalogue has hundreds per version.
         assert!(offerable > 30 && checked > 500, "{offerable} of {checked}");
+        // PSK suites need the probing context's callback before TLS 1.3; each SSL offers its own
+        // version only.
+        let psk = catalog()
+            .suites()
+            .iter()
+            .find(|s| s.openssl_name == "PSK-AES128-CBC-SHA")
+            .unwrap();
+        assert!(prober.can_offer(Protocol::Tls12, psk));
+        let tls13 = |ssl: &Ssl| {
+            offered_codes(ssl)
+                .iter()
+                .filter(|&&c| c >> 8 == 0x13)
+                .count()
+        };
+        assert_eq!(tls13(&prober.pinned_ssl(Protocol::Tls12).unwrap()), 0);
+        let at13 = prober.pinned_ssl(Protocol::Tls13).unwrap();
+        assert!(tls13(&at13) > 0 && tls13(&at13) == offered_codes(&at13).len());
     }
 }
