@@ -13,7 +13,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::{timeout_at, Instant};
 
-use super::{classify, Inconclusive, Offer, ProbeOutcome, Termination};
+use super::{classify, Accepted, Inconclusive, Offer, ProbeOutcome, Termination};
 use crate::probe::gate::Gate;
 use crate::tls::catalog::{catalog, SuiteCode};
 use crate::tls::client_hello::{client_hello, HelloSpec, ELLIPTIC_CURVES};
@@ -39,10 +39,18 @@ pub struct RawProber {
     timeout: Duration,
     /// When set, every probe waits at this gate before connecting.
     gate: Option<Arc<Gate>>,
-    /// Hellos built so far (shared by clones): before TLS 1.3 each hello puts another of the
-    /// elliptic curves first, so a server that takes the client's favourite curve shows, over a
-    /// scan, every curve it accepts.
-    hellos: Arc<AtomicUsize>,
+    /// Which curve the hellos before TLS 1.3 put first (shared by clones), so that a server that
+    /// takes the client's favourite curve shows, over a scan, every curve it accepts.
+    curves: Arc<CurveTurns>,
+}
+
+/// The curve turns of [`RawProber::hello_spec`]: each hello puts first a curve the server has not
+/// yet been seen to choose at its version, in turn (in turn among all when it has chosen them all).
+#[derive(Debug, Default)]
+struct CurveTurns {
+    hellos: AtomicUsize,
+    /// (version, group) the server chose in an answer to one of these hellos.
+    chosen: std::sync::Mutex<Vec<(Protocol, u16)>>,
 }
 
 impl RawProber {
@@ -53,7 +61,7 @@ impl RawProber {
             sni,
             timeout,
             gate: None,
-            hellos: Arc::default(),
+            curves: Arc::default(),
         }
     }
 
@@ -76,16 +84,38 @@ impl RawProber {
     pub fn hello_spec(&self, protocol: Protocol, suites: &[u16]) -> HelloSpec {
         let mut spec = HelloSpec::new(protocol, suites.to_vec()).with_sni(self.sni.clone());
         if protocol <= Protocol::Tls12 {
-            let n = self.hellos.fetch_add(1, Ordering::Relaxed);
-            let curves = spec.groups.len().min(ELLIPTIC_CURVES);
-            spec.groups[..curves].rotate_left(n % curves.max(1));
+            let n = self.curves.hellos.fetch_add(1, Ordering::Relaxed);
+            let n_curves = ELLIPTIC_CURVES.min(spec.groups.len());
+            let curves = &mut spec.groups[..n_curves];
+            let unseen: Vec<usize> = match self.curves.chosen.lock() {
+                Ok(chosen) => (0..curves.len())
+                    .filter(|&i| !chosen.contains(&(protocol, curves[i])))
+                    .collect(),
+                Err(_) => Vec::new(),
+            };
+            let first = match unseen.len() {
+                0 => n % curves.len().max(1),
+                k => unseen[n % k],
+            };
+            curves.rotate_left(first);
         }
         spec
     }
 
     /// Offers `suites` at `protocol` in one ClientHello and classifies the server's answer.
     pub async fn probe(&self, protocol: Protocol, suites: &[u16]) -> ProbeOutcome {
-        self.probe_with(self.hello_spec(protocol, suites)).await
+        let outcome = self.probe_with(self.hello_spec(protocol, suites)).await;
+        if let ProbeOutcome::Accepted(Accepted {
+            group: Some(group), ..
+        }) = &outcome
+        {
+            if let Ok(mut chosen) = self.curves.chosen.lock() {
+                if !chosen.contains(&(protocol, *group)) {
+                    chosen.push((protocol, *group));
+                }
+            }
+        }
+        outcome
     }
 
     /// Sends exactly the hello `spec` describes (its SNI included: the prober's is not added).
@@ -259,6 +289,26 @@ mod tests {
         // TLS 1.3 hellos keep the builder's order (their key share is for the first group).
         let spec = prober.hello_spec(Protocol::Tls13, &[0x1301]);
         assert_eq!(spec.groups, DEFAULT_GROUPS.to_vec());
+        // Once the server has chosen a curve at a version, that version's hellos put the others
+        // first; other versions still take every curve in turn.
+        let seen = DEFAULT_GROUPS[1];
+        gated
+            .curves
+            .chosen
+            .lock()
+            .unwrap()
+            .push((Protocol::Tls12, seen));
+        let firsts = |p: Protocol| -> Vec<u16> {
+            let mut f: Vec<u16> = (0..2 * ELLIPTIC_CURVES)
+                .map(|_| prober.hello_spec(p, &[0xC02F]).groups[0])
+                .collect();
+            f.sort();
+            f.dedup();
+            f
+        };
+        assert_eq!(firsts(Protocol::Tls12).len(), ELLIPTIC_CURVES - 1);
+        assert!(!firsts(Protocol::Tls12).contains(&seen));
+        assert_eq!(firsts(Protocol::Tls11).len(), ELLIPTIC_CURVES);
     }
 
     #[tokio::test]

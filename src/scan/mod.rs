@@ -186,16 +186,11 @@ pub async fn scan(target: &Target, cfg: &ScanConfig) -> Result<ScanReport, ScanE
     let shown = target.host_port.display();
     // The preflight's connection opens first; the client contexts (built once per process) are
     // made meanwhile.
-    let (address, deadline) = (
+    let opening = tokio::spawn(crate::probe::connect(
         target.address,
         tokio::time::Instant::from_std(started) + cfg.timeout,
-    );
-    let timeout = cfg.timeout;
-    let opening = tokio::spawn(async move {
-        let start = Instant::now();
-        let tcp = crate::probe::connect(address, deadline, timeout).await?;
-        Ok((tcp, start.elapsed()))
-    });
+        cfg.timeout,
+    ));
     let prober = match OpensslProber::new(target.address, target.sni.clone(), cfg.timeout) {
         Ok(prober) => prober,
         Err(e) => {

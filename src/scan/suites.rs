@@ -37,9 +37,9 @@ pub(super) struct PreflightReply {
     /// The version and suite the server chose from everything the local OpenSSL offers; `None`
     /// when it refused them all.
     pub(super) first_choice: Option<(Protocol, u16)>,
-    /// How long the first attempt's TCP connect took: about one round trip. `None` when the
-    /// preflight had to open another connection.
-    pub(super) connect: Option<Duration>,
+    /// How long the server took to answer the first attempt's ClientHello: a round trip and the
+    /// server's work on a hello. `None` when the preflight had to open another connection.
+    pub(super) answered_in: Option<Duration>,
 }
 
 /// Checks that the target speaks TLS before fanning out. Refused, plaintext and silent targets end the
@@ -55,14 +55,16 @@ pub(super) async fn preflight(
 ) -> Result<PreflightReply, ScanError> {
     let mut attempt = 0;
     let mut opened = Some(opened);
-    let mut connect = None;
+    let mut answered_in = None;
     loop {
         attempt += 1;
         let outcome = match opened.take() {
             Some(opening) => match opening.await {
-                Ok(Ok((tcp, took))) => {
-                    connect = Some(took);
-                    prober.preflight_over(tcp, opened_at).await
+                Ok(Ok(tcp)) => {
+                    let asked = std::time::Instant::now();
+                    let outcome = prober.preflight_over(tcp, opened_at).await;
+                    answered_in = Some(asked.elapsed());
+                    outcome
                 }
                 Ok(Err(refused)) => refused,
                 // The task opening it did not finish: open another.
@@ -86,13 +88,13 @@ pub(super) async fn preflight(
             ProbeOutcome::Accepted(a) => {
                 return Ok(PreflightReply {
                     first_choice: Some((a.protocol, a.code.0)),
-                    connect,
+                    answered_in,
                 })
             }
             ProbeOutcome::Rejected(_) => {
                 return Ok(PreflightReply {
                     first_choice: None,
-                    connect,
+                    answered_in,
                 })
             }
             ProbeOutcome::Inconclusive(why) => why,
@@ -124,9 +126,8 @@ pub(super) async fn preflight(
     }
 }
 
-/// The preflight's connection while it opens, and how long the connect took.
-pub(super) type Opening =
-    tokio::task::JoinHandle<Result<(tokio::net::TcpStream, Duration), ProbeOutcome>>;
+/// The preflight's connection while it opens.
+pub(super) type Opening = tokio::task::JoinHandle<Result<tokio::net::TcpStream, ProbeOutcome>>;
 
 /// Jitter between retried probes, so that retries do not arrive in lockstep.
 pub(super) struct Jitter(crate::util::Xorshift);
@@ -519,7 +520,7 @@ pub(super) async fn enumerate(
                     &gated,
                     &versions,
                     cfg.concurrency,
-                    crate::scan::eliminate::most_parts(preflight.connect),
+                    crate::scan::eliminate::most_parts(preflight.answered_in),
                     settled,
                 )
                 .await
