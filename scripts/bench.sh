@@ -43,8 +43,8 @@
 #   BENCH_TESTSSL     1: also run testssl.sh -E (slow: tens of seconds per run)
 #   BENCH_PEER_RUNS   runs per peer (default 3)
 #   BENCH_INSTALL     1 (default): install missing peers when running as root (apt-get, pip)
-#   BENCH_BEFORE_BIN  an earlier cipher-test build: timed BENCH_RUNS times on every profile right
-#                     after cipher-test (loopback and --latency), for a before/after table with the
+#   BENCH_BEFORE_BIN  an earlier cipher-test build: timed BENCH_RUNS times on every profile, each run
+#                     right after one of cipher-test's (loopback and --latency), for a before/after table with the
 #                     sum over the profiles; any difference in accepted suites, groups, server order
 #                     or Envoy verdict between the two makes the script exit 1
 #
@@ -374,18 +374,22 @@ outcome() {
 		verdict: .envoy.verdict}' "$1" 2>/dev/null || echo "no report from $1"
 }
 
-# time_before PORT DIR: times BENCH_BEFORE_BIN against 127.0.0.1:PORT, BENCH_RUNS times; sets
-# BEFORE_MED, and BEFORE_SAME to "yes" when its outcome equals cipher-test's ($DIR/after.outcome)
-time_before() {
-	local port="$1" dir="$2" r t0 t1 times=()
-	for ((r = 1; r <= RUNS; r++)); do
-		t0="$(now_ns)"
-		"$BEFORE" "127.0.0.1:$port" --format json --quiet ${CT_ARGS[@]+"${CT_ARGS[@]}"} \
-			>"$dir/before.$r.json" 2>/dev/null || true
-		t1="$(now_ns)"
-		times+=("$((t1 - t0))")
-	done
-	BEFORE_MED="$(printf '%s\n' "${times[@]}" | median)"
+# before_run PORT DIR R: run R of BENCH_BEFORE_BIN against 127.0.0.1:PORT, right after cipher-test's
+# run R (the two alternate, so that a slow spell of the machine falls on both); appends to BEFORE_TIMES
+before_run() {
+	local port="$1" dir="$2" r="$3" t0 t1
+	t0="$(now_ns)"
+	"$BEFORE" "127.0.0.1:$port" --format json --quiet ${CT_ARGS[@]+"${CT_ARGS[@]}"} \
+		>"$dir/before.$r.json" 2>/dev/null || true
+	t1="$(now_ns)"
+	BEFORE_TIMES+=("$((t1 - t0))")
+}
+
+# before_result DIR: sets BEFORE_MED from BEFORE_TIMES, and BEFORE_SAME to "yes" when the earlier
+# build's outcome equals cipher-test's ($DIR/after.outcome)
+before_result() {
+	local dir="$1"
+	BEFORE_MED="$(printf '%s\n' "${BEFORE_TIMES[@]}" | median)"
 	outcome "$dir/before.1.json" >"$dir/before.outcome"
 	if cmp -s "$dir/before.outcome" "$dir/after.outcome"; then
 		BEFORE_SAME="yes"
@@ -533,6 +537,7 @@ for name in "${PROFILE_LIST[@]}"; do
 			read -r -a extra <<<"${configs[$c]}"
 			label="cipher-test${configs[$c]:+ ${configs[$c]}}"
 			times=()
+			BEFORE_TIMES=()
 			for ((r = 1; r <= RUNS; r++)); do
 				t0="$(now_ns)"
 				"$BIN" "127.0.0.1:$pport" --format json --quiet ${extra[@]+"${extra[@]}"} \
@@ -540,15 +545,18 @@ for name in "${PROFILE_LIST[@]}"; do
 				t1="$(now_ns)"
 				times+=("$((t1 - t0))")
 				log "$name: $label run $r/$RUNS: $(ms "${times[-1]}")"
+				if [[ -n "$BEFORE" && $c -eq 0 ]]; then before_run "$pport" "$dir" "$r"; fi
 			done
 			med="$(printf '%s\n' "${times[@]}" | median)"
+			if [[ $c -eq 0 ]]; then BEFORE_TIMES0=(${BEFORE_TIMES[@]+"${BEFORE_TIMES[@]}"}); fi
 			ct_codes "$dir/ct$c.1.json" "$dir/names" >"$dir/ct$c.set" || : >"$dir/ct$c.set"
 			[[ -z "$ref" ]] && { ref="$med"; cp "$dir/ct$c.set" "$dir/ct.ref.set"; }
 			LAT_ROWS+=("$name|$label|$(ms "$med")|$(ratio_of "$med" "$ref")|$(wc -l <"$dir/ct$c.set")|$(compare_sets "$dir/ct.ref.set" "$dir/ct$c.set" "$dir/names")")
 		done
 		if [[ -n "$BEFORE" ]]; then
 			outcome "$dir/ct0.1.json" >"$dir/after.outcome"
-			time_before "$pport" "$dir"
+			BEFORE_TIMES=("${BEFORE_TIMES0[@]}")
+			before_result "$dir"
 			LAT_ROWS+=("$name|before (BENCH_BEFORE_BIN)|$(ms "$BEFORE_MED")|$(ratio_of "$BEFORE_MED" "$ref")|$(jq '.summary.accepted' "$dir/before.1.json" 2>/dev/null)|$BEFORE_SAME (suites, groups, order, verdict)")
 			BEFORE_ROWS+=("$name|$(ms "$BEFORE_MED")|$(ms "$ref")|$(ratio_of "$BEFORE_MED" "$ref")|$BEFORE_SAME")
 			SUM_BEFORE="$(add "$SUM_BEFORE" "$BEFORE_MED")"
@@ -569,6 +577,7 @@ for name in "${PROFILE_LIST[@]}"; do
 	# cipher-test
 	ct_times=()
 	ct_internal=()
+	BEFORE_TIMES=()
 	for ((r = 1; r <= RUNS; r++)); do
 		rc=0
 		t0="$(now_ns)"
@@ -592,12 +601,13 @@ for name in "${PROFILE_LIST[@]}"; do
 			problems+=("cipher-test run $r accepted a different set than run 1: $(set_diff "$dir/ct.1.set" "$dir/ct.$r.set")")
 		fi
 		log "$name: cipher-test run $r/$RUNS: $(ms "${ct_times[-1]}") (exit $rc)"
+		if [[ -n "$BEFORE" ]]; then before_run "$PORT" "$dir" "$r"; fi
 	done
 	ct_med="$(printf '%s\n' "${ct_times[@]}" | median)"
 	ct_int_med="$(printf '%s\n' ${ct_internal[@]+"${ct_internal[@]}"} | median)"
 	if [[ -n "$BEFORE" ]]; then
 		outcome "$dir/ct.1.json" >"$dir/after.outcome"
-		time_before "$PORT" "$dir"
+		before_result "$dir"
 		BEFORE_ROWS+=("$name|$(ms "$BEFORE_MED")|$(ms "$ct_med")|$(ratio_of "$BEFORE_MED" "$ct_med")|$BEFORE_SAME")
 		SUM_BEFORE="$(add "$SUM_BEFORE" "$BEFORE_MED")"
 		SUM_AFTER="$(add "$SUM_AFTER" "$ct_med")"
@@ -722,7 +732,7 @@ before_table() {
 		printf '%s\n' "${BEFORE_ROWS[@]}"
 		echo "sum|$(ms "$SUM_BEFORE")|$(ms "$SUM_AFTER")|$(ratio_of "$SUM_BEFORE" "$SUM_AFTER")|"
 	} | table
-	echo "Medians of $RUNS run(s) each, the earlier build right after cipher-test on the same server."
+	echo "Medians of $RUNS run(s) each, the earlier build alternating run by run with cipher-test on the same server."
 }
 if [[ -n "$LATENCY" ]]; then
 	{

@@ -283,7 +283,8 @@ struct ProbeArgs {
 
     /// How suites are enumerated. auto: elimination (offer many suites, note the server's choice,
     /// ask again without it) with the rest split into parts asked at once while connections are
-    /// free, a few round trips per version; a version whose server misbehaves falls back to per-suite (per-suite outright with
+    /// free, a few round trips per version (asked whole when the server answered the preflight
+    /// within 3 ms: the same host or rack); a version whose server misbehaves falls back to per-suite (per-suite outright with
     /// --engine openssl). per-suite: one connection per (version, suite), the exhaustive mode.
     /// elimination: in sequence, the fewest hellos (accepted + 1 per chunk), the gentlest on a server.
     #[arg(long, value_enum, default_value_t = CliMethod::Auto)]
