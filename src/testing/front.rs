@@ -1,6 +1,7 @@
 //! TCP fronts on loopback that relay connections to an upstream (an in-process
 //! [`super::server::TlsServer`]) except those their [`Limit`] turns away, as a rate-limiting load
-//! balancer or a flaky middlebox would, for the tests and the `limits` bench. Std threads only (no
+//! balancer or a flaky middlebox would, and that can hold back the upstream's answers as a distant
+//! server's arrive, for the tests and the `limits` bench. Std threads only (no
 //! tokio: it must work inside and outside a runtime); a bad peer never panics it, and dropping a front
 //! ends every thread and connection it started.
 
@@ -317,6 +318,8 @@ struct Registry {
 /// What the accept thread, the relays and the front share.
 struct Shared {
     upstream: SocketAddr,
+    /// How long each chunk the upstream sends is held before it is passed on.
+    delay: Duration,
     stopped: Mutex<bool>,
     wake: Condvar,
     registry: Mutex<Registry>,
@@ -427,6 +430,16 @@ impl LimitedFront {
     /// [::1]) and returns once the socket is listening. An invalid `limit` (see [`Limit::check`])
     /// is an `InvalidInput` error.
     pub fn start(upstream: SocketAddr, limit: Limit) -> io::Result<LimitedFront> {
+        Self::start_with_delay(upstream, limit, Duration::ZERO)
+    }
+
+    /// [`start`](Self::start), and every chunk the upstream sends is passed on `delay` later, so
+    /// that each answer comes as from a server `delay` farther away.
+    pub fn start_with_delay(
+        upstream: SocketAddr,
+        limit: Limit,
+        delay: Duration,
+    ) -> io::Result<LimitedFront> {
         limit
             .check()
             .map_err(|why| io::Error::new(io::ErrorKind::InvalidInput, why))?;
@@ -437,6 +450,7 @@ impl LimitedFront {
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared {
             upstream,
+            delay,
             stopped: Mutex::new(false),
             wake: Condvar::new(),
             registry: Mutex::new(Registry::default()),
@@ -647,10 +661,12 @@ fn relay(client: TcpStream, shared: &Shared) {
     };
     match thread::Builder::new()
         .name("limited-front-back".into())
-        .spawn(move || pump(upstream_back, client_back))
-    {
+        .spawn({
+            let delay = shared.delay;
+            move || pump(upstream_back, client_back, delay)
+        }) {
         Ok(back) => {
-            pump(client, upstream);
+            pump(client, upstream, Duration::ZERO);
             let _ = back.join();
         }
         Err(_) => {
@@ -661,17 +677,35 @@ fn relay(client: TcpStream, shared: &Shared) {
     shared.unregister(id);
 }
 
-/// Copies `from` to `to` until `from` ends: a clean end is passed on as a half-close, anything else
-/// (a reset, a failed write) closes both sockets both ways.
-fn pump(mut from: TcpStream, mut to: TcpStream) {
-    match io::copy(&mut from, &mut to) {
-        Ok(_) => {
+/// Copies `from` to `to` until `from` ends, each chunk `delay` after it was read: a clean end is
+/// passed on as a half-close, anything else (a reset, a failed write) closes both sockets both ways.
+fn pump(mut from: TcpStream, mut to: TcpStream, delay: Duration) {
+    let copied = if delay.is_zero() {
+        io::copy(&mut from, &mut to).map(drop)
+    } else {
+        delayed_copy(&mut from, &mut to, delay)
+    };
+    match copied {
+        Ok(()) => {
             let _ = to.shutdown(Shutdown::Write);
         }
         Err(_) => {
             let _ = from.shutdown(Shutdown::Both);
             let _ = to.shutdown(Shutdown::Both);
         }
+    }
+}
+
+fn delayed_copy(from: &mut TcpStream, to: &mut TcpStream, delay: Duration) -> io::Result<()> {
+    use std::io::{Read, Write};
+    let mut buf = [0u8; 16 * 1024];
+    loop {
+        let n = from.read(&mut buf)?;
+        if n == 0 {
+            return Ok(());
+        }
+        thread::sleep(delay);
+        to.write_all(&buf[..n])?;
     }
 }
 

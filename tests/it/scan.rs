@@ -124,6 +124,44 @@ fn single_suite_server_like_the_gloo_example() {
     assert!(hellos * 10 < probed, "{hellos} hellos for {probed} suites");
 }
 
+/// Near the server (here, on loopback) the rest of a set the server chose from is asked whole:
+/// TLS 1.2 takes one hello per chunk and one per accepted suite. Through a front that holds each
+/// answer 5 ms, the server is far (the preflight's hello is answered after the 3 ms bound), and
+/// the rest is split in parts asked at once: more hellos, fewer round trips, the same answer.
+#[test]
+fn a_near_server_gets_whole_sets_and_a_far_one_split_sets() {
+    use cipher_test::testing::front::{Limit, LimitedFront};
+    let server = TlsServer::start(ServerConfig::tls12_only("ECDHE-RSA-AES256-SHA")).unwrap();
+    let front = LimitedFront::start_with_delay(
+        server.addr(),
+        Limit::Unlimited,
+        std::time::Duration::from_millis(5),
+    )
+    .unwrap();
+    let tls12_hellos = |r: &Value| {
+        r["enumeration"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["protocol"] == "TLSv1.2")
+            .unwrap()["hellos"]
+            .as_u64()
+            .unwrap()
+    };
+    let near = scan(server.port(), &[]);
+    let far = scan(front.addr().port(), &[]);
+    assert_clean(&near);
+    assert_clean(&far);
+    assert_eq!(accepted(&near), accepted(&far));
+    assert_eq!(accepted(&near), set(&[("TLSv1.2", "ECDHE-RSA-AES256-SHA")]));
+    // The one suite's chunk: its first hello, then the rest whole (near) or in two parts (far).
+    assert_eq!(
+        tls12_hellos(&far),
+        tls12_hellos(&near) + 1,
+        "near {near:#}\nfar {far:#}"
+    );
+}
+
 #[test]
 fn rsa_key_transport_only() {
     let server =
