@@ -533,11 +533,11 @@ for name in "${PROFILE_LIST[@]}"; do
 		log "$name: delay-proxy on 127.0.0.1:$pport, ${LATENCY} ms each way, in front of ${#backends[@]} s_server instances"
 		ref=""
 		configs=("" "--concurrency 16" "--concurrency 64" "--method per-suite")
+		BEFORE_TIMES=()
 		for c in "${!configs[@]}"; do
 			read -r -a extra <<<"${configs[$c]}"
 			label="cipher-test${configs[$c]:+ ${configs[$c]}}"
 			times=()
-			BEFORE_TIMES=()
 			for ((r = 1; r <= RUNS; r++)); do
 				t0="$(now_ns)"
 				"$BIN" "127.0.0.1:$pport" --format json --quiet ${extra[@]+"${extra[@]}"} \
@@ -548,14 +548,12 @@ for name in "${PROFILE_LIST[@]}"; do
 				if [[ -n "$BEFORE" && $c -eq 0 ]]; then before_run "$pport" "$dir" "$r"; fi
 			done
 			med="$(printf '%s\n' "${times[@]}" | median)"
-			if [[ $c -eq 0 ]]; then BEFORE_TIMES0=(${BEFORE_TIMES[@]+"${BEFORE_TIMES[@]}"}); fi
 			ct_codes "$dir/ct$c.1.json" "$dir/names" >"$dir/ct$c.set" || : >"$dir/ct$c.set"
 			[[ -z "$ref" ]] && { ref="$med"; cp "$dir/ct$c.set" "$dir/ct.ref.set"; }
 			LAT_ROWS+=("$name|$label|$(ms "$med")|$(ratio_of "$med" "$ref")|$(wc -l <"$dir/ct$c.set")|$(compare_sets "$dir/ct.ref.set" "$dir/ct$c.set" "$dir/names")")
 		done
 		if [[ -n "$BEFORE" ]]; then
 			outcome "$dir/ct0.1.json" >"$dir/after.outcome"
-			BEFORE_TIMES=("${BEFORE_TIMES0[@]}")
 			before_result "$dir"
 			LAT_ROWS+=("$name|before (BENCH_BEFORE_BIN)|$(ms "$BEFORE_MED")|$(ratio_of "$BEFORE_MED" "$ref")|$(jq '.summary.accepted' "$dir/before.1.json" 2>/dev/null)|$BEFORE_SAME (suites, groups, order, verdict)")
 			BEFORE_ROWS+=("$name|$(ms "$BEFORE_MED")|$(ms "$ref")|$(ratio_of "$BEFORE_MED" "$ref")|$BEFORE_SAME")
@@ -585,6 +583,7 @@ for name in "${PROFILE_LIST[@]}"; do
 			>"$dir/ct.$r.json" 2>"$dir/ct.$r.err" || rc=$?
 		t1="$(now_ns)"
 		ct_times+=("$((t1 - t0))")
+		if [[ -n "$BEFORE" ]]; then before_run "$PORT" "$dir" "$r"; fi
 		if ! jq -e '.ciphers and .summary' "$dir/ct.$r.json" >/dev/null 2>&1; then
 			log "$name: cipher-test run $r (exit $rc) printed no JSON report: $(head -c 400 "$dir/ct.$r.err")"
 			problems+=("cipher-test run $r produced no report (exit $rc)")
@@ -601,7 +600,6 @@ for name in "${PROFILE_LIST[@]}"; do
 			problems+=("cipher-test run $r accepted a different set than run 1: $(set_diff "$dir/ct.1.set" "$dir/ct.$r.set")")
 		fi
 		log "$name: cipher-test run $r/$RUNS: $(ms "${ct_times[-1]}") (exit $rc)"
-		if [[ -n "$BEFORE" ]]; then before_run "$PORT" "$dir" "$r"; fi
 	done
 	ct_med="$(printf '%s\n' "${ct_times[@]}" | median)"
 	ct_int_med="$(printf '%s\n' ${ct_internal[@]+"${ct_internal[@]}"} | median)"

@@ -91,6 +91,31 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_try_once_value_is_made_once_by_racing_threads_and_again_after_an_error() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static VALUE: TryOnce<usize> = TryOnce::new();
+        static MADE: AtomicUsize = AtomicUsize::new(0);
+        let failed: Result<&usize, &str> = VALUE.get_or_try_init(|| Err("not yet"));
+        assert_eq!(failed, Err("not yet"));
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                std::thread::spawn(|| {
+                    *VALUE
+                        .get_or_try_init(|| -> Result<usize, ()> {
+                            std::thread::sleep(std::time::Duration::from_millis(20));
+                            Ok(MADE.fetch_add(1, Ordering::SeqCst) + 7)
+                        })
+                        .unwrap()
+                })
+            })
+            .collect();
+        for t in threads {
+            assert_eq!(t.join().unwrap(), 7);
+        }
+        assert_eq!(MADE.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
     fn control_characters_are_escaped() {
         assert_eq!(printable("CN=evil\u{1b}[2K\nx"), "CN=evil\\u{1b}[2K\\nx");
         assert_eq!(printable("CN=ok, O=Café"), "CN=ok, O=Café");
@@ -152,16 +177,38 @@ impl Xorshift {
     }
 }
 
-/// The value in `cell`, made by `init` on first use; an error leaves the cell empty for the next
-/// call (`OnceLock::get_or_try_init` is not stable). Two threads may both run `init`: the first
-/// to finish wins and the other's value is dropped.
-pub fn get_or_try_init<T, E>(
-    cell: &'static std::sync::OnceLock<T>,
-    init: impl FnOnce() -> Result<T, E>,
-) -> Result<&'static T, E> {
-    if let Some(value) = cell.get() {
-        return Ok(value);
+/// A value made once per process by a fallible `init` (`OnceLock::get_or_try_init` is not
+/// stable): threads that ask while it is being made wait for it instead of making their own, and
+/// an error leaves it unmade for the next call.
+pub struct TryOnce<T> {
+    cell: std::sync::OnceLock<T>,
+    making: std::sync::Mutex<()>,
+}
+
+impl<T> TryOnce<T> {
+    pub const fn new() -> Self {
+        TryOnce {
+            cell: std::sync::OnceLock::new(),
+            making: std::sync::Mutex::new(()),
+        }
     }
-    let value = init()?;
-    Ok(cell.get_or_init(|| value))
+
+    /// The value, made by `init` on first use.
+    pub fn get_or_try_init<E>(&self, init: impl FnOnce() -> Result<T, E>) -> Result<&T, E> {
+        if let Some(value) = self.cell.get() {
+            return Ok(value);
+        }
+        let _making = self.making.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(value) = self.cell.get() {
+            return Ok(value);
+        }
+        let value = init()?;
+        Ok(self.cell.get_or_init(|| value))
+    }
+}
+
+impl<T> Default for TryOnce<T> {
+    fn default() -> Self {
+        Self::new()
+    }
 }

@@ -1,6 +1,7 @@
 //! Trust and names: path verification against the system store or a pinned CA file (as Envoy's
 //! `trusted_ca`), and RFC 6125 host name matching.
 
+use crate::util::TryOnce;
 use openssl::ssl::SslFiletype;
 use openssl::stack::Stack;
 use openssl::x509::store::{X509Lookup, X509Store, X509StoreBuilder, X509StoreRef};
@@ -197,14 +198,9 @@ enum Source {
 
 /// The system trust store for `purpose` without date checks, set up once per process.
 fn system_store(purpose: Purpose, source: Source) -> Result<&'static X509Store, CertError> {
-    static STORES: [OnceLock<X509Store>; 4] = [
-        OnceLock::new(),
-        OnceLock::new(),
-        OnceLock::new(),
-        OnceLock::new(),
-    ];
-    let slot = &STORES[purpose as usize * 2 + source as usize];
-    crate::util::get_or_try_init(slot, || build_store(Lookup::System(source), purpose, None))
+    static STORES: [TryOnce<X509Store>; 4] = [const { TryOnce::new() }; 4];
+    STORES[purpose as usize * 2 + source as usize]
+        .get_or_try_init(|| build_store(Lookup::System(source), purpose, None))
 }
 
 /// The CA bundle file OpenSSL's default paths name: `SSL_CERT_FILE`, else the library's default.

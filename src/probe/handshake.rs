@@ -3,6 +3,7 @@
 //! CAs it names, whether a given client certificate is accepted, what a given client ([`ClientSpec`])
 //! negotiates, and which group a server picks before TLS 1.3.
 
+use crate::util::TryOnce;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
@@ -296,7 +297,7 @@ fn handshake_ssl(
     offer: &HandshakeOffer,
     certificate: Option<&ClientCertificate>,
 ) -> Result<Ssl, ErrorStack> {
-    static SHARED: OnceLock<SslContext> = OnceLock::new();
+    static SHARED: TryOnce<SslContext> = TryOnce::new();
     let build = |certificate| -> Result<SslContext, ErrorStack> {
         let mut b = super::openssl::base_context()?;
         OpensslProber::configure_client_auth(&mut b, certificate)?;
@@ -304,7 +305,7 @@ fn handshake_ssl(
     };
     let own;
     let ctx = match certificate {
-        None => crate::util::get_or_try_init(&SHARED, || build(None))?,
+        None => SHARED.get_or_try_init(|| build(None))?,
         Some(_) => {
             own = build(certificate)?;
             &own

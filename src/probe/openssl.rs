@@ -2,6 +2,7 @@
 //! the tap reads the server's answer, and the connection is dropped as soon as that answer is in.
 //! Suites the local OpenSSL cannot put in a ClientHello are reported untestable, never probed.
 
+use crate::util::TryOnce;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -80,7 +81,8 @@ pub struct OpensslProber {
 
 /// The client contexts every prober shares (the SNI and, for probes, the version are set per
 /// connection): one for probes, which offers the PSK suites too, and one offering TLS 1.0 to 1.3.
-/// A context costs OpenSSL 3.0 about a millisecond of CPU, so there are as few as can be.
+/// A context costs OpenSSL 3.0 about a millisecond of CPU, so there are as few as can be (the
+/// full handshakes share one more, in `handshake.rs`, with the client-certificate callback).
 struct Contexts {
     probing: SslContext,
     broad: SslContext,
@@ -88,11 +90,11 @@ struct Contexts {
 
 /// The shared contexts, built on first use (with the legacy provider's loading).
 fn contexts() -> Result<&'static Contexts, ErrorStack> {
-    static CONTEXTS: OnceLock<Contexts> = OnceLock::new();
-    crate::util::get_or_try_init(&CONTEXTS, || {
+    static CONTEXTS: TryOnce<Contexts> = TryOnce::new();
+    CONTEXTS.get_or_try_init(|| {
         Ok(Contexts {
             probing: probing_context()?,
-            broad: broad_context()?.build(),
+            broad: broad_context()?,
         })
     })
 }
@@ -136,12 +138,13 @@ fn probing_context() -> Result<SslContext, ErrorStack> {
     Ok(b.build())
 }
 
-/// A client context offering everything from TLS 1.0 to 1.3 (for preflight and full handshakes).
-pub(crate) fn broad_context() -> Result<openssl::ssl::SslContextBuilder, ErrorStack> {
+/// A client context offering everything from TLS 1.0 to 1.3: the preflight's, and the TLS 1.3
+/// probes' (pinned per `SSL`).
+fn broad_context() -> Result<SslContext, ErrorStack> {
     let mut b = base_context()?;
     b.set_min_proto_version(Some(Protocol::Tls10.openssl()))?;
     b.set_max_proto_version(Some(Protocol::Tls13.openssl()))?;
-    Ok(b)
+    Ok(b.build())
 }
 
 impl OpensslProber {
@@ -198,9 +201,10 @@ impl OpensslProber {
         Ok(ssl)
     }
 
-    /// Whether the local OpenSSL can put `suite` in a ClientHello pinned to `protocol`: the context
-    /// pinned to that version, which enables every suite, offers the suite's code point under the
-    /// suite's OpenSSL name (so a name OpenSSL reads as another suite is never probed).
+    /// Whether the local OpenSSL can put `suite` in a ClientHello pinned to `protocol`: an `SSL`
+    /// pinned to that version ([`pinned_ssl`](Self::pinned_ssl)), which enables every suite, offers
+    /// the suite's code point under the suite's OpenSSL name (so a name OpenSSL reads as another
+    /// suite is never probed).
     ///
     /// The answer depends only on the library: one `SSL` per version, once per process.
     pub fn can_offer(&self, protocol: Protocol, suite: &CipherSuite) -> bool {

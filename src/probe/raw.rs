@@ -105,13 +105,17 @@ impl RawProber {
     /// Offers `suites` at `protocol` in one ClientHello and classifies the server's answer.
     pub async fn probe(&self, protocol: Protocol, suites: &[u16]) -> ProbeOutcome {
         let outcome = self.probe_with(self.hello_spec(protocol, suites)).await;
-        if let ProbeOutcome::Accepted(Accepted {
-            group: Some(group), ..
-        }) = &outcome
-        {
+        // The curve a hello before TLS 1.3 drew from the server's ServerKeyExchange.
+        let curve = match &outcome {
+            ProbeOutcome::Accepted(Accepted {
+                group: Some(group), ..
+            }) if protocol <= Protocol::Tls12 => Some(*group),
+            _ => None,
+        };
+        if let Some(group) = curve {
             if let Ok(mut chosen) = self.curves.chosen.lock() {
-                if !chosen.contains(&(protocol, *group)) {
-                    chosen.push((protocol, *group));
+                if !chosen.contains(&(protocol, group)) {
+                    chosen.push((protocol, group));
                 }
             }
         }

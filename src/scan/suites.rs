@@ -37,8 +37,9 @@ pub(super) struct PreflightReply {
     /// The version and suite the server chose from everything the local OpenSSL offers; `None`
     /// when it refused them all.
     pub(super) first_choice: Option<(Protocol, u16)>,
-    /// How long the server took to answer the first attempt's ClientHello: a round trip and the
-    /// server's work on a hello. `None` when the preflight had to open another connection.
+    /// How long the server took to answer the first attempt's ClientHello with a ServerHello or an
+    /// alert: a round trip and the server's work on a hello. `None` when the preflight had to try
+    /// again.
     pub(super) answered_in: Option<Duration>,
 }
 
@@ -106,6 +107,8 @@ pub(super) async fn preflight(
             Inconclusive::Reset | Inconclusive::Closed { .. } | Inconclusive::ConnectFailed(_)
         );
         if transient && attempt <= retries {
+            // A reset is quick however far the server is: its time says nothing.
+            answered_in = None;
             tokio::time::sleep(Duration::from_millis(100 * u64::from(attempt))).await;
             continue;
         }

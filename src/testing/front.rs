@@ -433,8 +433,9 @@ impl LimitedFront {
         Self::start_with_delay(upstream, limit, Duration::ZERO)
     }
 
-    /// [`start`](Self::start), and every chunk the upstream sends is passed on `delay` later, so
-    /// that each answer comes as from a server `delay` farther away.
+    /// [`start`](Self::start), and every chunk the upstream sends is passed on at least `delay`
+    /// after it was read (one chunk at a time: a long answer in many chunks is held longer), so
+    /// that each answer comes as from a server at least `delay` farther away.
     pub fn start_with_delay(
         upstream: SocketAddr,
         limit: Limit,
@@ -677,7 +678,8 @@ fn relay(client: TcpStream, shared: &Shared) {
     shared.unregister(id);
 }
 
-/// Copies `from` to `to` until `from` ends, each chunk `delay` after it was read: a clean end is
+/// Copies `from` to `to` until `from` ends, each chunk at least `delay` after it was read (the
+/// delays of consecutive chunks add up): a clean end is
 /// passed on as a half-close, anything else (a reset, a failed write) closes both sockets both ways.
 fn pump(mut from: TcpStream, mut to: TcpStream, delay: Duration) {
     let copied = if delay.is_zero() {
