@@ -374,6 +374,11 @@ outcome() {
 		verdict: .envoy.verdict}' "$1" 2>/dev/null || echo "no report from $1"
 }
 
+# cpu_ticks PID: user + system CPU of process PID so far, in clock ticks (0 when it is gone)
+cpu_ticks() {
+	awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat" 2>/dev/null || echo 0
+}
+
 # before_run PORT DIR R: run R of BENCH_BEFORE_BIN against 127.0.0.1:PORT, right after cipher-test's
 # run R (the two alternate, so that a slow spell of the machine falls on both); appends to BEFORE_TIMES
 before_run() {
@@ -576,13 +581,18 @@ for name in "${PROFILE_LIST[@]}"; do
 	ct_times=()
 	ct_internal=()
 	BEFORE_TIMES=()
+	server_ticks=0
 	for ((r = 1; r <= RUNS; r++)); do
 		rc=0
+		s0="$(cpu_ticks "$PID")"
 		t0="$(now_ns)"
 		"$BIN" "127.0.0.1:$PORT" --format json --quiet ${CT_ARGS[@]+"${CT_ARGS[@]}"} \
 			>"$dir/ct.$r.json" 2>"$dir/ct.$r.err" || rc=$?
 		t1="$(now_ns)"
 		ct_times+=("$((t1 - t0))")
+		# The server may still be closing the last connections: a moment for its CPU to be counted.
+		sleep 0.02
+		server_ticks=$((server_ticks + $(cpu_ticks "$PID") - s0))
 		if [[ -n "$BEFORE" ]]; then before_run "$PORT" "$dir" "$r"; fi
 		if ! jq -e '.ciphers and .summary' "$dir/ct.$r.json" >/dev/null 2>&1; then
 			log "$name: cipher-test run $r (exit $rc) printed no JSON report: $(head -c 400 "$dir/ct.$r.err")"
@@ -707,6 +717,8 @@ for name in "${PROFILE_LIST[@]}"; do
 
 	NOTES+=("$name: cipher-test accepted: $(describe_set "$ct_set")")
 	NOTES+=("$name: cipher-test's own elapsed_ms (median) $ct_int_med; wall $(ms "$ct_med") incl. process start")
+	# s_server is single-threaded: a scan cannot take less wall time than the server's CPU for it.
+	NOTES+=("$name: s_server CPU per cipher-test scan (mean of $RUNS, from /proc): $(awk -v t="$server_ticks" -v r="$RUNS" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.0f ms", t * 1000 / hz / r }')")
 	[[ -n "$only_ct" ]] && NOTES+=("$name: accepted by the server (cipher-test) but missed by the loop: $(printf '%s\n' "$only_ct" | joined)")
 	if [[ -n "$only_ct" && $n13 -gt 0 ]]; then
 		NOTES+=("$name: missed because the server speaks TLS 1.3: every loop handshake negotiated a TLS 1.3 suite instead of the named one")
