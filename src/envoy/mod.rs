@@ -58,6 +58,22 @@ impl fmt::Display for CipherEntry {
     }
 }
 
+/// The supported_groups code point for an `ecdh_curves` name Envoy can load and cipher-test can
+/// offer: BoringSSL's X25519, P-256, P-384 and P-521, and their aliases.
+pub fn curve_code(name: &str) -> Option<u16> {
+    NamedGroup::from_name(name)
+        .filter(|g| {
+            [
+                NamedGroup::X25519,
+                NamedGroup::P256,
+                NamedGroup::P384,
+                NamedGroup::P521,
+            ]
+            .contains(g)
+        })
+        .map(|g| g.0)
+}
+
 /// Why a cipher string cannot be used by Envoy.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CipherStringError {

@@ -14,6 +14,17 @@ pub fn tls_params(p: &SslParameters) -> Result<TlsParams, String> {
                 .map_err(|e| format!("cipherSuites: {e}"))?,
         )
     };
+    if let Some(bad) = p
+        .ecdh_curves
+        .iter()
+        .find(|c| envoy::curve_code(c).is_none())
+    {
+        return Err(format!(
+            "ecdhCurves: '{bad}': Envoy's BoringSSL loads X25519, P-256, P-384 and P-521, and fails \
+             config load on a name it does not know (\"Failed to initialize ECDH curves\"); \
+             cipher-test judges those four only"
+        ));
+    }
     Ok(TlsParams {
         cipher_entries,
         ecdh_curves: (!p.ecdh_curves.is_empty()).then(|| p.ecdh_curves.clone()),
@@ -50,4 +61,24 @@ pub fn default_upstream_name(hp: &HostPort) -> String {
         if name.is_empty() { "upstream" } else { &name },
         hp.port
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn curves_envoy_cannot_load_are_refused_by_name() {
+        let mut p = SslParameters {
+            ecdh_curves: vec!["X25519".into(), "secp384r1".into()],
+            ..SslParameters::default()
+        };
+        assert_eq!(
+            tls_params(&p).unwrap().ecdh_curves,
+            Some(vec!["X25519".to_string(), "secp384r1".to_string()])
+        );
+        p.ecdh_curves.push("brainpoolP256r1".into());
+        let e = tls_params(&p).unwrap_err();
+        assert!(e.starts_with("ecdhCurves: 'brainpoolP256r1'"), "{e}");
+    }
 }

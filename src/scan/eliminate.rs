@@ -11,7 +11,7 @@ use crate::probe::raw::RawProber;
 use crate::probe::{Inconclusive, ProbeOutcome, Refusal};
 use crate::tls::catalog::catalog;
 use crate::tls::client_hello::{client_hello, RENEGOTIATION_INFO_SCSV, SUITES_PER_HELLO};
-use crate::tls::enums::{AlertDescription, NamedGroup, SignatureScheme};
+use crate::tls::enums::{AlertDescription, SignatureScheme};
 use crate::tls::protocol::Protocol;
 
 /// The most suites one elimination hello carries: nmap's ssl-enum-ciphers `CHUNK_SIZE`.
@@ -736,21 +736,6 @@ async fn rank(
     }
 }
 
-/// The supported_groups code point for an Envoy `ecdh_curves` name (BoringSSL's four and aliases).
-fn curve_code(name: &str) -> Option<u16> {
-    NamedGroup::from_name(name)
-        .filter(|g| {
-            [
-                NamedGroup::X25519,
-                NamedGroup::P256,
-                NamedGroup::P384,
-                NamedGroup::P521,
-            ]
-            .contains(g)
-        })
-        .map(|g| g.0)
-}
-
 /// The code point for an IANA signature scheme name (RFC 8446 §4.2.3), as the profiles list them.
 fn signature_scheme(name: &str) -> Option<u16> {
     SignatureScheme::from_name(&name.to_ascii_lowercase()).map(|s| s.0)
@@ -771,7 +756,7 @@ pub async fn envoy_hello(raw: &RawProber, client: &EnvoyClient) -> ProbeOutcome 
     let local = |why: String| ProbeOutcome::Inconclusive(Inconclusive::Local(why));
     let mut groups = Vec::new();
     for name in &client.ecdh_curves {
-        match curve_code(name) {
+        match crate::envoy::curve_code(name) {
             Some(g) => groups.push(g),
             None => {
                 return local(format!(
@@ -878,14 +863,14 @@ mod tests {
     fn every_profile_name_maps_to_a_code_point() {
         for p in profiles() {
             for c in &p.ecdh_curves {
-                assert!(curve_code(c).is_some(), "{c} in {}", p.name);
+                assert!(crate::envoy::curve_code(c).is_some(), "{c} in {}", p.name);
             }
             for s in &p.signature_algorithms {
                 assert!(signature_scheme(s).is_some(), "{s} in {}", p.name);
             }
         }
-        assert_eq!(curve_code("P-384"), Some(0x0018));
-        assert_eq!(curve_code("brainpoolP256r1"), None);
+        assert_eq!(crate::envoy::curve_code("P-384"), Some(0x0018));
+        assert_eq!(crate::envoy::curve_code("brainpoolP256r1"), None);
         assert_eq!(signature_scheme("rsa_pkcs1_sha1"), Some(0x0201));
     }
 

@@ -244,6 +244,14 @@ fn file_that_is_not_an_upstream_is_refused() {
             "apiVersion: gloo.solo.io/v1\nkind: Upstream\nspec: [unclosed\n",
             "broken.yaml",
         ),
+        // A curve Envoy cannot load is named as such, not mistaken for a silent server.
+        (
+            "curve.yaml",
+            "apiVersion: gloo.solo.io/v1\nkind: Upstream\nmetadata: {name: x, namespace: gloo-system}\n\
+             spec:\n  static: {hosts: [{addr: 127.0.0.1, port: 443}]}\n  sslConfig:\n    \
+             parameters: {ecdhCurves: [X25519, P-999]}\n",
+            "ecdhCurves: 'P-999'",
+        ),
     ] {
         let path = dir.path().join(name);
         std::fs::write(&path, text).unwrap();
