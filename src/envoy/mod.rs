@@ -59,19 +59,17 @@ impl fmt::Display for CipherEntry {
 }
 
 /// The supported_groups code point for an `ecdh_curves` name Envoy can load and cipher-test can
-/// offer: BoringSSL's X25519, P-256, P-384 and P-521, and their aliases.
+/// offer: BoringSSL's X25519, P-256, P-384 and P-521 under the names and aliases of its
+/// `kNamedGroups` table, as `ciphers/SOURCES.md` cites it (`P-256`/`prime256v1`: not `secp256r1`).
 pub fn curve_code(name: &str) -> Option<u16> {
-    NamedGroup::from_name(name)
-        .filter(|g| {
-            [
-                NamedGroup::X25519,
-                NamedGroup::P256,
-                NamedGroup::P384,
-                NamedGroup::P521,
-            ]
-            .contains(g)
-        })
-        .map(|g| g.0)
+    let group = match name {
+        "X25519" | "x25519" => NamedGroup::X25519,
+        "P-256" | "prime256v1" => NamedGroup::P256,
+        "P-384" | "secp384r1" => NamedGroup::P384,
+        "P-521" | "secp521r1" => NamedGroup::P521,
+        _ => return None,
+    };
+    Some(group.0)
 }
 
 /// Why a cipher string cannot be used by Envoy.

@@ -69,7 +69,7 @@ mod tests {
 
     #[test]
     fn curves_envoy_cannot_load_are_refused_by_name() {
-        let mut p = SslParameters {
+        let p = SslParameters {
             ecdh_curves: vec!["X25519".into(), "secp384r1".into()],
             ..SslParameters::default()
         };
@@ -77,8 +77,11 @@ mod tests {
             tls_params(&p).unwrap().ecdh_curves,
             Some(vec!["X25519".to_string(), "secp384r1".to_string()])
         );
-        p.ecdh_curves.push("brainpoolP256r1".into());
-        let e = tls_params(&p).unwrap_err();
-        assert!(e.starts_with("ecdhCurves: 'brainpoolP256r1'"), "{e}");
+        for bad in ["brainpoolP256r1", "secp256r1", "X448"] {
+            let mut q = p.clone();
+            q.ecdh_curves.push(bad.into());
+            let e = tls_params(&q).unwrap_err();
+            assert!(e.starts_with(&format!("ecdhCurves: '{bad}'")), "{e}");
+        }
     }
 }
