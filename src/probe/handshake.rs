@@ -20,7 +20,9 @@ use super::gate::Reply;
 use tokio::net::TcpStream;
 use tokio_openssl::SslStream;
 
-use super::openssl::{negotiated_group, set_groups, set_sigalgs, Negotiated, OpensslProber};
+use super::openssl::{
+    negotiated_group, offer_suites, set_groups, set_sigalgs, Negotiated, OpensslProber,
+};
 use super::tap::Tap;
 use crate::tls::catalog::catalog;
 use crate::tls::enums::AlertDescription;
@@ -315,10 +317,10 @@ fn handshake_ssl(
     ssl.set_min_proto_version(Some(offer.min.openssl()))?;
     ssl.set_max_proto_version(Some(offer.max.openssl()))?;
     if let Some(list) = &offer.tls12 {
-        ssl.set_cipher_list(&format!("{list}:@SECLEVEL=0"))?;
+        offer_suites(&mut ssl, false, list)?;
     }
     if let Some(list) = &offer.tls13 {
-        ssl.set_ciphersuites(list)?;
+        offer_suites(&mut ssl, true, list)?;
     }
     if let Some(list) = &offer.groups {
         set_groups(&mut ssl, list)?;

@@ -185,11 +185,7 @@ impl OpensslProber {
 
     fn suite_ssl(&self, protocol: Protocol, suite: &CipherSuite) -> Result<Ssl, ErrorStack> {
         let mut ssl = self.pinned_ssl(protocol)?;
-        if suite.is_tls13() {
-            ssl.set_ciphersuites(&suite.openssl_name)?;
-        } else {
-            ssl.set_cipher_list(&format!("{}:@SECLEVEL=0", suite.openssl_name))?;
-        }
+        offer_suites(&mut ssl, suite.is_tls13(), &suite.openssl_name)?;
         self.finish(ssl)
     }
 
@@ -365,6 +361,16 @@ pub struct Negotiated {
     pub group: Option<String>,
 }
 
+/// The suites `ssl` offers, by OpenSSL name, `:`-separated: TLS 1.3 suites (`tls13`), or the
+/// suites before TLS 1.3, at security level 0 so that legacy ones are offered as asked.
+pub(super) fn offer_suites(ssl: &mut SslRef, tls13: bool, names: &str) -> Result<(), ErrorStack> {
+    if tls13 {
+        ssl.set_ciphersuites(names)
+    } else {
+        ssl.set_cipher_list(&format!("{names}:@SECLEVEL=0"))
+    }
+}
+
 /// `SSL_set1_groups_list`: the groups `ssl` offers, by name, `:`-separated.
 pub(super) fn set_groups(ssl: &mut SslRef, groups: &str) -> Result<(), ErrorStack> {
     set_list(ssl, openssl_sys::SSL_CTRL_SET_GROUPS_LIST, groups)
@@ -408,11 +414,7 @@ impl OpensslProber {
         let setup = || -> Result<Ssl, ErrorStack> {
             let mut ssl = self.pinned_ssl(protocol)?;
             let names: Vec<&str> = suites.iter().map(|s| s.openssl_name.as_str()).collect();
-            if protocol == Protocol::Tls13 {
-                ssl.set_ciphersuites(&names.join(":"))?;
-            } else {
-                ssl.set_cipher_list(&format!("{}:@SECLEVEL=0", names.join(":")))?;
-            }
+            offer_suites(&mut ssl, protocol == Protocol::Tls13, &names.join(":"))?;
             set_groups(&mut ssl, group.name)?;
             self.finish(ssl)
         };

@@ -313,13 +313,13 @@ const MAX_PARTS: usize = 8;
 /// (On loopback the preflight's hello is answered in 1.2 to 2.6 ms; through the bench's 50 ms
 /// proxy, in about 100 ms.) A TCP connect cannot tell: a proxy or load balancer that terminates TCP
 /// answers it at once, however far the server behind it is.
-pub const NEAR: Duration = Duration::from_millis(3);
+const NEAR: Duration = Duration::from_millis(3);
 
 /// How many parts [`eliminate_split`] may split a set into, for a server that answered the
 /// preflight's hello in `answered_in`: one, asking sets whole, when it is [`NEAR`]; else
 /// [`MAX_PARTS`]. Unknown counts as far. (On loopback, whole sets took the six bench profiles from
-/// 361 to 324 ms, and a one-suite scan from 24 to 21 connections; at 50 ms RTT the wide profile
-/// needs the parts to stay near 1.5 s.)
+/// 361 to 324 ms, the wide one from about 170 connections to 122, and a one-suite scan from 16 to
+/// 15 hellos; at 50 ms RTT the wide profile needs the parts to stay near 1.5 s.)
 pub fn most_parts(answered_in: Option<Duration>) -> usize {
     match answered_in {
         Some(t) if t < NEAR => 1,
@@ -336,16 +336,17 @@ fn split(suites: &[u16], parts: usize) -> Vec<Vec<u16>> {
 
 /// Elimination for several versions at once, with the work split so that it takes few round trips
 /// rather than few hellos. Up to `width` hellos are under way at once: every version's chunks (the
-/// newest version's first), and, once the server has chosen a suite from a set, the rest of that set
-/// ahead of everything else: split in two after a first choice, then in four, then in eight as the
-/// server keeps choosing from that line of sets ([`Generation`]), never into more parts than there
-/// are free slots or than `most_parts` ([`most_parts`]); whole, as [`eliminate`] does, when none is
-/// free or `most_parts` is 1 (then a version costs exactly `accepted + chunks`). A set the server refuses is
-/// settled in one hello; a set it chooses from costs one hello and up to eight follow-ups. So a
-/// version costs between `accepted + chunks` and about `8 × accepted + chunks` hellos; one the server
-/// takes a suite or two from costs a few more than `accepted + chunks`, one it takes many from about
-/// `log8(chunk) + 3` round trips. (On the one-suite bench profile at 16 in flight, a scan made 32
-/// connections when the rest was split at once into as many parts as slots were free; 24 now.)
+/// newest version's first), and, once the server has chosen a suite from a set, the rest of that
+/// set ahead of everything else: split in two after a first choice, then in four, then in eight as
+/// the server keeps choosing from that line of sets ([`Generation`]), never into more parts than
+/// there are free slots or than `most_parts` ([`most_parts`]); whole, as [`eliminate`] does, when
+/// none is free or `most_parts` is 1 (then a version costs exactly `accepted + chunks`). A set the
+/// server refuses is settled in one hello; a set it chooses from costs one hello and up to eight
+/// follow-ups. So a version costs between `accepted + chunks` and about `8 × accepted + chunks`
+/// hellos; one the server takes a suite or two from costs a few more than `accepted + chunks`, one
+/// it takes many from about `log8(chunk) + 3` round trips. (On the one-suite bench profile at 16 in
+/// flight and split, a scan made 32 connections when the rest was split at once into as many parts
+/// as slots were free; 24 with the parts growing.)
 ///
 /// The conditions are [`eliminate`]'s: only a ServerHello naming an offered suite, or an ordinary
 /// refusal, settles suites. An unusual alert to a many-suite hello is not trusted: the set is halved

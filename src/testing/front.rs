@@ -679,15 +679,10 @@ fn relay(client: TcpStream, shared: &Shared) {
 }
 
 /// Copies `from` to `to` until `from` ends, each chunk at least `delay` after it was read (the
-/// delays of consecutive chunks add up): a clean end is
-/// passed on as a half-close, anything else (a reset, a failed write) closes both sockets both ways.
+/// delays of consecutive chunks add up): a clean end is passed on as a half-close, anything else
+/// (a reset, a failed write) closes both sockets both ways.
 fn pump(mut from: TcpStream, mut to: TcpStream, delay: Duration) {
-    let copied = if delay.is_zero() {
-        io::copy(&mut from, &mut to).map(drop)
-    } else {
-        delayed_copy(&mut from, &mut to, delay)
-    };
-    match copied {
+    match copy(&mut from, &mut to, delay) {
         Ok(()) => {
             let _ = to.shutdown(Shutdown::Write);
         }
@@ -698,7 +693,7 @@ fn pump(mut from: TcpStream, mut to: TcpStream, delay: Duration) {
     }
 }
 
-fn delayed_copy(from: &mut TcpStream, to: &mut TcpStream, delay: Duration) -> io::Result<()> {
+fn copy(from: &mut TcpStream, to: &mut TcpStream, delay: Duration) -> io::Result<()> {
     use std::io::{Read, Write};
     let mut buf = [0u8; 16 * 1024];
     loop {
@@ -706,7 +701,9 @@ fn delayed_copy(from: &mut TcpStream, to: &mut TcpStream, delay: Duration) -> io
         if n == 0 {
             return Ok(());
         }
-        thread::sleep(delay);
+        if !delay.is_zero() {
+            thread::sleep(delay);
+        }
         to.write_all(&buf[..n])?;
     }
 }

@@ -36,11 +36,11 @@ pub const MAX_SUITES: usize = 8192;
 /// The chunk size a planner should not exceed: nmap's ssl-enum-ciphers `CHUNK_SIZE`.
 pub const SUITES_PER_HELLO: usize = 64;
 
-/// Every group the scanner knows, strongest-and-commonest first.
 /// How many of [`DEFAULT_GROUPS`], from the first, are elliptic curves (X25519 … X448); the
 /// finite-field groups follow.
 pub const ELLIPTIC_CURVES: usize = 5;
 
+/// Every group the scanner knows, strongest-and-commonest first.
 pub const DEFAULT_GROUPS: [u16; 10] = [
     NamedGroup::X25519.0,
     NamedGroup::P256.0,

@@ -421,6 +421,21 @@ enum Reply {
     Held(Vec<u8>),
 }
 
+/// A TLS 1.2 raw probe offering `suites` to a one-connection server that answers with `reply`,
+/// and how long it took.
+async fn timed_probe(reply: Reply, timeout: Duration, suites: &[u16]) -> (ProbeOutcome, Duration) {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(serve_once(listener, reply));
+    let started = Instant::now();
+    let outcome = RawProber::new(addr, None, timeout)
+        .probe(Protocol::Tls12, suites)
+        .await;
+    let elapsed = started.elapsed();
+    server.abort();
+    (outcome, elapsed)
+}
+
 /// Serves one connection: reads the ClientHello record, answers with `reply`, closes.
 async fn serve_once(listener: TcpListener, reply: Reply) {
     let Ok((mut s, _)) = listener.accept().await else {
@@ -533,15 +548,7 @@ async fn any_bytes_from_the_server_end_in_a_verdict_without_panic() {
         let permits = permits.clone();
         set.spawn(async move {
             let _permit = permits.acquire_owned().await.unwrap();
-            let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await.unwrap();
-            let addr = listener.local_addr().unwrap();
-            let server = tokio::spawn(serve_once(listener, reply.clone()));
-            let started = Instant::now();
-            let outcome = RawProber::new(addr, None, timeout)
-                .probe(Protocol::Tls12, &[OFFERED, 0x1301])
-                .await;
-            let elapsed = started.elapsed();
-            server.abort();
+            let (outcome, elapsed) = timed_probe(reply.clone(), timeout, &[OFFERED, 0x1301]).await;
             (name, reply, outcome, elapsed)
         });
     }
@@ -659,15 +666,7 @@ async fn the_curve_is_read_from_the_flight_and_a_stalled_flight_keeps_its_server
         ),
     ];
     for (name, reply, group) in cases {
-        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let server = tokio::spawn(serve_once(listener, reply));
-        let started = Instant::now();
-        let outcome = RawProber::new(addr, None, TIMEOUT)
-            .probe(Protocol::Tls12, &[ECDHE, 0x002F])
-            .await;
-        let elapsed = started.elapsed();
-        server.abort();
+        let (outcome, elapsed) = timed_probe(reply, TIMEOUT, &[ECDHE, 0x002F]).await;
         match outcome {
             ProbeOutcome::Accepted(a) => {
                 assert_eq!(a.code.0, ECDHE, "{name}");
