@@ -3,7 +3,6 @@
 //! CAs it names, whether a given client certificate is accepted, what a given client ([`ClientSpec`])
 //! negotiates, and which group a server picks before TLS 1.3.
 
-use crate::util::TryOnce;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
@@ -12,7 +11,7 @@ use foreign_types::ForeignTypeRef;
 use openssl::error::ErrorStack;
 use openssl::ex_data::Index;
 use openssl::pkey::{PKey, Private};
-use openssl::ssl::{Ssl, SslContext, SslContextBuilder, SslRef, StatusType};
+use openssl::ssl::{Ssl, SslContextBuilder, SslRef, StatusType};
 use openssl::x509::{X509NameRef, X509};
 use tokio::io::AsyncReadExt;
 
@@ -291,29 +290,20 @@ struct HandshakeOffer {
     sigalgs: Option<String>,
 }
 
-/// An `SSL` for one full handshake offering `offer`. Without a client certificate it comes from one
-/// context shared by every such handshake, built once per process, since building a context costs
-/// OpenSSL 3.0 about a millisecond of CPU and stalls the other threads' handshakes meanwhile; with
-/// one, from a context of its own.
+/// An `SSL` for one full handshake offering `offer`. Without a client certificate it comes from the
+/// context every probe and handshake shares (`openssl.rs`); with one, from a context of its own.
 fn handshake_ssl(
     offer: &HandshakeOffer,
     certificate: Option<&ClientCertificate>,
 ) -> Result<Ssl, ErrorStack> {
-    static SHARED: TryOnce<SslContext> = TryOnce::new();
-    let build = |certificate| -> Result<SslContext, ErrorStack> {
-        let mut b = super::openssl::base_context()?;
-        OpensslProber::configure_client_auth(&mut b, certificate)?;
-        Ok(b.build())
-    };
-    let own;
-    let ctx = match certificate {
-        None => SHARED.get_or_try_init(|| build(None))?,
+    let mut ssl = match certificate {
+        None => super::openssl::ssl_without_psk()?,
         Some(_) => {
-            own = build(certificate)?;
-            &own
+            let mut b = super::openssl::base_context()?;
+            OpensslProber::configure_client_auth(&mut b, certificate)?;
+            Ssl::new(&b.build())?
         }
     };
-    let mut ssl = Ssl::new(ctx)?;
     ssl.set_min_proto_version(Some(offer.min.openssl()))?;
     ssl.set_max_proto_version(Some(offer.max.openssl()))?;
     if let Some(list) = &offer.tls12 {
@@ -332,7 +322,7 @@ fn handshake_ssl(
 }
 
 impl OpensslProber {
-    fn configure_client_auth(
+    pub(super) fn configure_client_auth(
         b: &mut SslContextBuilder,
         client: Option<&ClientCertificate>,
     ) -> Result<(), ErrorStack> {
@@ -582,6 +572,9 @@ mod tests {
         let all = offered_suites(&broad);
         assert!(all.len() > 40, "{} suites", all.len());
         assert!(all.iter().any(|(_, n)| n == "TLS_AES_128_GCM_SHA256"));
+        // The context's PSK callback is the probes'; a full handshake offers no PSK suite (nor, at
+        // TLS 1.3, a pre_shared_key extension).
+        assert!(!all.iter().any(|(_, n)| n.contains("PSK")), "{all:?}");
         // Groups and signature algorithms reach OpenSSL: names it does not know are refused.
         for bad in [
             HandshakeOffer {

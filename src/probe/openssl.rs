@@ -76,27 +76,59 @@ pub struct OpensslProber {
     addr: SocketAddr,
     sni: Option<String>,
     timeout: Duration,
-    contexts: &'static Contexts,
 }
 
-/// The client contexts every prober shares (the SNI and, for probes, the version are set per
-/// connection): one for probes, which offers the PSK suites too, and one offering TLS 1.0 to 1.3.
-/// A context costs OpenSSL 3.0 about a millisecond of CPU, so there are as few as can be (the
-/// full handshakes share one more, in `handshake.rs`, with the client-certificate callback).
-struct Contexts {
-    probing: SslContext,
-    broad: SslContext,
-}
-
-/// The shared contexts, built on first use (with the legacy provider's loading).
-fn contexts() -> Result<&'static Contexts, ErrorStack> {
-    static CONTEXTS: TryOnce<Contexts> = TryOnce::new();
-    CONTEXTS.get_or_try_init(|| {
-        Ok(Contexts {
-            probing: probing_context()?,
-            broad: broad_context()?,
-        })
+/// The client context every probe and full handshake shares, built once per process (with the
+/// legacy provider's loading): a context costs OpenSSL 3.0 about a millisecond of CPU, so there is
+/// one. Each `SSL` sets its own versions, suites, groups and SNI. The context's PSK callback lets an
+/// `SSL` offer the PSK suites before TLS 1.3 (the server picks the suite before it sees the identity,
+/// so a dummy key is enough to learn whether it accepts the suite); [`ssl_without_psk`] takes it off
+/// an `SSL` that may speak TLS 1.3, where OpenSSL would turn its key into a pre_shared_key extension
+/// and change the hello. The client-certificate callback records a CertificateRequest for the full
+/// handshakes (`handshake.rs`); a probe stops before it would answer one.
+fn shared_context() -> Result<&'static SslContext, ErrorStack> {
+    static SHARED: TryOnce<SslContext> = TryOnce::new();
+    SHARED.get_or_try_init(|| {
+        let mut b = base_context()?;
+        b.set_psk_client_callback(|_ssl, _hint, identity, psk| {
+            const ID: &[u8] = b"cipher-test\0";
+            if identity.len() < ID.len() || psk.len() < 32 {
+                return Ok(0);
+            }
+            identity[..ID.len()].copy_from_slice(ID);
+            psk[..32].fill(0);
+            Ok(32)
+        });
+        OpensslProber::configure_client_auth(&mut b, None)?;
+        Ok(b.build())
     })
+}
+
+extern "C" {
+    // openssl-sys binds the context's setter only; libssl 3.0 exports the per-SSL one too
+    // (`SSL_set_psk_client_callback(3)`). NULL takes the callback off that SSL alone.
+    fn SSL_set_psk_client_callback(
+        ssl: *mut openssl_sys::SSL,
+        cb: Option<
+            unsafe extern "C" fn(
+                *mut openssl_sys::SSL,
+                *const std::os::raw::c_char,
+                *mut std::os::raw::c_char,
+                std::os::raw::c_uint,
+                *mut std::os::raw::c_uchar,
+                std::os::raw::c_uint,
+            ) -> std::os::raw::c_uint,
+        >,
+    );
+}
+
+/// An `SSL` from the shared context that offers no PSK: neither the PSK suites nor, at TLS 1.3, a
+/// pre_shared_key extension.
+pub(super) fn ssl_without_psk() -> Result<Ssl, ErrorStack> {
+    let ssl = Ssl::new(shared_context()?)?;
+    // SAFETY: `ssl` is a live SSL we own; NULL is the documented "no callback".
+    unsafe { SSL_set_psk_client_callback(ssl.as_ptr(), None) };
+    Ok(ssl)
 }
 
 /// Loads OpenSSL's legacy provider (SEED suites) next to the default one, once per process.
@@ -119,34 +151,6 @@ pub(crate) fn base_context() -> Result<openssl::ssl::SslContextBuilder, ErrorSta
     Ok(b)
 }
 
-/// The context of probes before TLS 1.3; [`OpensslProber::pinned_ssl`] pins each `SSL` to its
-/// version. PSK suites are offered only when a PSK callback exists. The server picks the suite before
-/// it sees the identity, so a dummy key is enough to learn whether it accepts the suite. TLS 1.3
-/// probes use the broad context instead: there OpenSSL would turn the callback's key into a
-/// pre_shared_key extension, and change the hello.
-fn probing_context() -> Result<SslContext, ErrorStack> {
-    let mut b = base_context()?;
-    b.set_psk_client_callback(|_ssl, _hint, identity, psk| {
-        const ID: &[u8] = b"cipher-test\0";
-        if identity.len() < ID.len() || psk.len() < 32 {
-            return Ok(0);
-        }
-        identity[..ID.len()].copy_from_slice(ID);
-        psk[..32].fill(0);
-        Ok(32)
-    });
-    Ok(b.build())
-}
-
-/// A client context offering everything from TLS 1.0 to 1.3: the preflight's, and the TLS 1.3
-/// probes' (pinned per `SSL`).
-fn broad_context() -> Result<SslContext, ErrorStack> {
-    let mut b = base_context()?;
-    b.set_min_proto_version(Some(Protocol::Tls10.openssl()))?;
-    b.set_max_proto_version(Some(Protocol::Tls13.openssl()))?;
-    Ok(b.build())
-}
-
 impl OpensslProber {
     pub(crate) fn addr(&self) -> SocketAddr {
         self.addr
@@ -162,22 +166,17 @@ impl OpensslProber {
         sni: Option<String>,
         timeout: Duration,
     ) -> Result<OpensslProber, ErrorStack> {
-        Ok(OpensslProber {
-            addr,
-            sni,
-            timeout,
-            contexts: contexts()?,
-        })
+        shared_context()?;
+        Ok(OpensslProber { addr, sni, timeout })
     }
 
     /// An `SSL` that offers `protocol` only, and every suite of it.
     fn pinned_ssl(&self, protocol: Protocol) -> Result<Ssl, ErrorStack> {
-        let ctx = if protocol == Protocol::Tls13 {
-            &self.contexts.broad
+        let mut ssl = if protocol == Protocol::Tls13 {
+            ssl_without_psk()?
         } else {
-            &self.contexts.probing
+            Ssl::new(shared_context()?)?
         };
-        let mut ssl = Ssl::new(ctx)?;
         ssl.set_min_proto_version(Some(protocol.openssl()))?;
         ssl.set_max_proto_version(Some(protocol.openssl()))?;
         Ok(ssl)
@@ -247,7 +246,13 @@ impl OpensslProber {
     /// [`preflight`](Self::preflight) over `tcp`, a connection to the target opened at `start` (the
     /// probe's timeout counts from then).
     pub async fn preflight_over(&self, tcp: TcpStream, start: Instant) -> ProbeOutcome {
-        let ssl = match Ssl::new(&self.contexts.broad).and_then(|ssl| self.finish(ssl)) {
+        let setup = || {
+            let mut ssl = ssl_without_psk()?;
+            ssl.set_min_proto_version(Some(Protocol::Tls10.openssl()))?;
+            ssl.set_max_proto_version(Some(Protocol::Tls13.openssl()))?;
+            self.finish(ssl)
+        };
+        let ssl = match setup() {
             Ok(ssl) => ssl,
             Err(e) => return ProbeOutcome::Inconclusive(Inconclusive::Local(e.to_string())),
         };
@@ -468,7 +473,7 @@ mod tests {
         }
         // Any OpenSSL offers dozens of suites; the catalogue has hundreds per version.
         assert!(offerable > 30 && checked > 500, "{offerable} of {checked}");
-        // PSK suites need the probing context's callback before TLS 1.3; each SSL offers its own
+        // PSK suites need the shared context's callback before TLS 1.3; each SSL offers its own
         // version only.
         let psk = catalog()
             .suites()

@@ -184,7 +184,7 @@ pub enum ScanError {
 pub async fn scan(target: &Target, cfg: &ScanConfig) -> Result<ScanReport, ScanError> {
     let started = Instant::now();
     let shown = target.host_port.display();
-    // The preflight's connection opens first; the client contexts (built once per process) are
+    // The preflight's connection opens first; the shared client context (built once per process) is
     // made meanwhile.
     let opening = tokio::spawn(crate::probe::connect(
         target.address,
