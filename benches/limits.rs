@@ -167,7 +167,7 @@ fn main() -> ExitCode {
 fn usage() -> &'static str {
     "Usage: cargo bench --bench limits [-- PATTERN...]   (or scripts/bench.sh --limits)\n\
      Times cipher-test (default settings) through fronts that limit connections, against the clean\n\
-     server. PATTERN: none, drop-every=N, keep-every=N, concurrent=N, rate=N,\n\
+     server. PATTERN: none, drop-every=N, keep-every=N, drop-first=N, concurrent=N, rate=N,\n\
      random-reset=PERCENT[:seed=N], pause-after-burst=N[:window=1s][:pause=2s]; default: the issue's\n\
      six (drop-every=2 drop-every=3 concurrent=2 rate=20 random-reset=20 pause-after-burst=30).\n\
      Environment: CIPHER_TEST_BIN, BENCH_RUNS (3), BENCH_LIMITS, BENCH_CT_ARGS, BENCH_RUN_TIMEOUT (300).\n\

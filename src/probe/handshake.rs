@@ -83,7 +83,7 @@ pub struct HandshakeInfo {
     pub ocsp_staple: Option<Vec<u8>>,
     pub request: CertificateRequest,
     /// `None` when the handshake (and the first read, in TLS 1.3) succeeded; else what failed.
-    pub failure: Option<String>,
+    pub failure: Option<HandshakeFailure>,
     /// The server's alert, when it refused the ClientHello with one.
     pub alert: Option<Alert>,
     /// The alert the server ended the handshake with, before or after its ServerHello (`None`:
@@ -103,7 +103,7 @@ pub enum Simulation {
     Failed {
         /// The server's alert, when it refused the ClientHello with one.
         alert: Option<Alert>,
-        error: String,
+        error: HandshakeFailure,
         /// The server answered with a ServerHello (version and suite were agreed) before it failed.
         server_hello: Option<(Protocol, u16)>,
         /// The server asked for a client certificate and the client had none to send.
@@ -113,24 +113,48 @@ pub enum Simulation {
     },
 }
 
-/// The failure texts of a handshake that got no answer in time (the gate tells silence from a drop).
-const CONNECT_TIMEOUT: &str = "connection timed out";
-const HANDSHAKE_TIMEOUT: &str = "no complete handshake within";
+/// Why a handshake did not complete: its text for the report, and how the gate counts it when no
+/// TLS answer came (a TLS answer, which the other fields of the outcome show, counts as answered).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HandshakeFailure {
+    pub text: String,
+    pub reply: Reply,
+}
+
+impl HandshakeFailure {
+    /// The client could not be set up: nothing reached the server, and trying again would not help.
+    fn local(text: String) -> HandshakeFailure {
+        HandshakeFailure {
+            text,
+            reply: Reply::Answered,
+        }
+    }
+
+    /// No answer until the timeout.
+    fn silent(text: String) -> HandshakeFailure {
+        HandshakeFailure {
+            text,
+            reply: Reply::Silent,
+        }
+    }
+
+    /// The connection failed or ended, with or without a TLS answer.
+    fn ended(text: String) -> HandshakeFailure {
+        HandshakeFailure {
+            text,
+            reply: Reply::Dropped,
+        }
+    }
+}
+
+impl std::fmt::Display for HandshakeFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
 
 /// How a simulated client that could not be set up fails, before any connection.
 const LOCAL_FAILURE: &str = "cannot configure the simulated client";
-
-/// A handshake that failed without any TLS answer: silent until the timeout, or dropped; or one
-/// that never reached the server (not the server's doing at all).
-fn unanswered(error: &str) -> Reply {
-    if error.starts_with(CONNECT_TIMEOUT) || error.starts_with(HANDSHAKE_TIMEOUT) {
-        Reply::Silent
-    } else if error.starts_with(LOCAL_FAILURE) {
-        Reply::Answered
-    } else {
-        Reply::Dropped
-    }
-}
 
 impl Simulation {
     /// Whether the server answered this handshake at all (for [`Gate::attempt`](super::gate::Gate::attempt)).
@@ -142,23 +166,23 @@ impl Simulation {
                 server_hello: None,
                 certificate_requested: false,
                 ended_by_alert: None,
-            } => unanswered(error),
+            } => error.reply,
             _ => Reply::Answered,
         }
     }
 }
 
 /// Whether the server answered a [`OpensslProber::full_handshake`] at all.
-pub fn handshake_reply(result: &Result<HandshakeInfo, String>) -> Reply {
+pub fn handshake_reply(result: &Result<HandshakeInfo, HandshakeFailure>) -> Reply {
     match result {
-        Err(e) => unanswered(e),
+        Err(e) => e.reply,
         Ok(info)
             if info.chain.is_empty()
                 && info.server_hello.is_none()
                 && info.alert.is_none()
                 && info.ended_by_alert.is_none() =>
         {
-            info.failure.as_deref().map_or(Reply::Answered, unanswered)
+            info.failure.as_ref().map_or(Reply::Answered, |f| f.reply)
         }
         Ok(_) => Reply::Answered,
     }
@@ -349,7 +373,7 @@ impl OpensslProber {
     pub async fn full_handshake(
         &self,
         client: Option<&ClientCertificate>,
-    ) -> Result<HandshakeInfo, String> {
+    ) -> Result<HandshakeInfo, HandshakeFailure> {
         let offer = HandshakeOffer {
             min: Protocol::Tls10,
             max: Protocol::Tls13,
@@ -359,7 +383,7 @@ impl OpensslProber {
             sigalgs: None,
         };
         let ssl = handshake_ssl(&offer, client)
-            .map_err(|e| format!("cannot configure the client: {e}"))?;
+            .map_err(|e| HandshakeFailure::local(format!("cannot configure the client: {e}")))?;
         self.handshake(ssl, client.is_some()).await
     }
 
@@ -371,7 +395,7 @@ impl OpensslProber {
         protocol: Protocol,
         groups: &[&str],
         suites: &[&crate::tls::catalog::CipherSuite],
-    ) -> Result<HandshakeInfo, String> {
+    ) -> Result<HandshakeInfo, HandshakeFailure> {
         let names = suites
             .iter()
             .map(|s| s.openssl_name.as_str())
@@ -390,8 +414,8 @@ impl OpensslProber {
             groups: Some(groups.join(":")),
             sigalgs: None,
         };
-        let ssl =
-            handshake_ssl(&offer, None).map_err(|e| format!("cannot configure the client: {e}"))?;
+        let ssl = handshake_ssl(&offer, None)
+            .map_err(|e| HandshakeFailure::local(format!("cannot configure the client: {e}")))?;
         self.handshake(ssl, false).await
     }
 
@@ -402,7 +426,7 @@ impl OpensslProber {
         client: &ClientSpec,
         certificate: Option<&ClientCertificate>,
     ) -> Simulation {
-        let failed = |error: String| Simulation::Failed {
+        let failed = |error: HandshakeFailure| Simulation::Failed {
             alert: None,
             error,
             server_hello: None,
@@ -420,9 +444,9 @@ impl OpensslProber {
             .map(|s| s.openssl_name.as_str())
             .collect();
         if tls12.is_empty() && tls13.is_empty() {
-            return failed(format!(
+            return failed(HandshakeFailure::local(format!(
                 "{LOCAL_FAILURE}: it has no cipher suite for its protocol versions"
-            ));
+            )));
         }
         let offer = HandshakeOffer {
             min: client.min_version,
@@ -434,7 +458,7 @@ impl OpensslProber {
         };
         let ssl = match handshake_ssl(&offer, certificate) {
             Ok(ssl) => ssl,
-            Err(e) => return failed(format!("{LOCAL_FAILURE}: {e}")),
+            Err(e) => return failed(HandshakeFailure::local(format!("{LOCAL_FAILURE}: {e}"))),
         };
         match self.handshake(ssl, certificate.is_some()).await {
             Err(e) => failed(e),
@@ -445,7 +469,8 @@ impl OpensslProber {
                 },
                 (_, failure) => Simulation::Failed {
                     alert: info.alert,
-                    error: failure.unwrap_or_else(|| "handshake failed".into()),
+                    error: failure
+                        .unwrap_or_else(|| HandshakeFailure::ended("handshake failed".into())),
                     server_hello: info.server_hello,
                     certificate_requested: info.request.requested,
                     ended_by_alert: info.ended_by_alert,
@@ -457,34 +482,39 @@ impl OpensslProber {
     /// Runs the handshake of `ssl` (from [`handshake_ssl`]) to completion. A TLS 1.3 server that
     /// requires a client certificate says so only after the handshake, so when one was requested (or
     /// presented) the first read, up to one second, is part of the check.
-    async fn handshake(&self, ssl: Ssl, presented: bool) -> Result<HandshakeInfo, String> {
+    async fn handshake(
+        &self,
+        ssl: Ssl,
+        presented: bool,
+    ) -> Result<HandshakeInfo, HandshakeFailure> {
         let seen: RequestSlot = Arc::new(Mutex::new(CertificateRequest::default()));
         let setup = |mut ssl: Ssl| -> Result<Ssl, ErrorStack> {
             ssl.set_ex_data(request_index()?, Arc::clone(&seen));
             ssl.set_status_type(StatusType::OCSP)?;
             self.finish(ssl)
         };
-        let ssl = setup(ssl).map_err(|e| e.to_string())?;
+        let ssl = setup(ssl).map_err(|e| HandshakeFailure::local(e.to_string()))?;
         // One deadline for connect, handshake and the post-handshake read.
         let deadline = tokio::time::Instant::now() + self.timeout();
         let tcp = match tokio::time::timeout_at(deadline, TcpStream::connect(self.addr())).await {
             Ok(Ok(t)) => t,
-            Ok(Err(e)) => return Err(format!("connection failed: {e}")),
-            Err(_) => return Err(CONNECT_TIMEOUT.into()),
+            Ok(Err(e)) => return Err(HandshakeFailure::ended(format!("connection failed: {e}"))),
+            Err(_) => return Err(HandshakeFailure::silent("connection timed out".into())),
         };
-        let mut stream = SslStream::new(ssl, Tap::new(tcp, false)).map_err(|e| e.to_string())?;
+        let mut stream = SslStream::new(ssl, Tap::new(tcp, false))
+            .map_err(|e| HandshakeFailure::local(e.to_string()))?;
         let result = tokio::time::timeout_at(deadline, Pin::new(&mut stream).connect()).await;
         let mut ended_by_alert = None;
         let mut failure = match result {
             Ok(Ok(())) => None,
             Ok(Err(e)) => {
                 ended_by_alert = received_alert(&e.to_string());
-                Some(tidy_error(&e.to_string()))
+                Some(HandshakeFailure::ended(tidy_error(&e.to_string())))
             }
-            Err(_) => Some(format!(
-                "{HANDSHAKE_TIMEOUT} {}",
+            Err(_) => Some(HandshakeFailure::silent(format!(
+                "no complete handshake within {}",
                 crate::util::human_duration(self.timeout())
-            )),
+            ))),
         };
         let requested = seen.lock().map(|s| s.requested).unwrap_or(false);
         if failure.is_none()
@@ -496,7 +526,7 @@ impl OpensslProber {
             let mut buf = [0u8; 512];
             if let Ok(Err(e)) = tokio::time::timeout(wait, stream.read(&mut buf)).await {
                 ended_by_alert = received_alert(&e.to_string());
-                failure = Some(tidy_error(&e.to_string()));
+                failure = Some(HandshakeFailure::ended(tidy_error(&e.to_string())));
             }
         }
         let (server_hello, alert) = match parse_server_reply(stream.get_ref().received()) {
@@ -601,5 +631,49 @@ mod tests {
             "unexpected eof while reading"
         );
         assert_eq!(tidy_error("connection timed out"), "connection timed out");
+    }
+
+    /// How the gate counts a full handshake that did not complete, over real sockets: a client that
+    /// cannot be set up never reached the server (no retry helps), a refused port dropped it, a
+    /// listener that never answers was silent.
+    #[tokio::test]
+    async fn a_failed_handshake_says_whether_the_server_was_reached() {
+        use super::{handshake_reply, ClientCertificate, OpensslProber};
+        use crate::probe::gate::Reply;
+        use crate::testing::pki::{self_signed, CertSpec};
+        use std::time::Duration;
+
+        let timeout = Duration::from_millis(300);
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let closed_addr = closed.local_addr().unwrap();
+        drop(closed);
+        let prober = OpensslProber::new(closed_addr, None, timeout).unwrap();
+        // A certificate whose key is another certificate's: OpenSSL refuses the pair.
+        let (a, b) = (
+            self_signed(&CertSpec::leaf("a.example")).unwrap(),
+            self_signed(&CertSpec::leaf("b.example")).unwrap(),
+        );
+        let mismatched = ClientCertificate {
+            chain: vec![a.cert],
+            key: b.key,
+        };
+        let local = prober.full_handshake(Some(&mismatched)).await;
+        assert!(
+            local
+                .as_ref()
+                .is_err_and(|e| e.text.starts_with("cannot configure the client")),
+            "{local:?}"
+        );
+        assert_eq!(handshake_reply(&local), Reply::Answered);
+
+        let refused = prober.full_handshake(None).await;
+        assert_eq!(handshake_reply(&refused), Reply::Dropped, "{refused:?}");
+
+        // Accepted by the kernel's backlog, never read: the handshake times out.
+        let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let prober = OpensslProber::new(silent.local_addr().unwrap(), None, timeout).unwrap();
+        let quiet = prober.full_handshake(None).await;
+        assert_eq!(handshake_reply(&quiet), Reply::Silent, "{quiet:?}");
+        drop(silent);
     }
 }

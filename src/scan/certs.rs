@@ -22,10 +22,10 @@ pub(super) async fn handshake_without_sni(
     name: &str,
 ) -> WithoutSni {
     let outcome = match OpensslProber::new(target.address, None, cfg.timeout) {
-        Ok(p) => {
-            gate.attempt(|| p.full_handshake(None), handshake_reply)
-                .await
-        }
+        Ok(p) => gate
+            .attempt(|| p.full_handshake(None), handshake_reply)
+            .await
+            .map_err(|e| e.text),
         Err(e) => Err(e.to_string()),
     };
     WithoutSni {
@@ -248,8 +248,8 @@ pub(super) async fn inspect_certificates(
                 .attempt(|| prober.full_handshake(Some(cc)), handshake_reply)
                 .await;
             let (accepted, error) = match result {
-                Ok(i) => (i.failure.is_none(), i.failure),
-                Err(e) => (false, Some(e)),
+                Ok(i) => (i.failure.is_none(), i.failure.map(|f| f.text)),
+                Err(e) => (false, Some(e.text)),
             };
             if accepted {
                 findings.push(Finding::new(

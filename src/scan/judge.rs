@@ -98,7 +98,7 @@ pub(super) fn failure_text(sim: &Simulation) -> Option<String> {
     match sim {
         Simulation::Connected { .. } => None,
         Simulation::Failed { alert: Some(a), .. } => Some(format!("server sent {a}")),
-        Simulation::Failed { error, .. } => Some(error.clone()),
+        Simulation::Failed { error, .. } => Some(error.text.clone()),
     }
 }
 

@@ -42,6 +42,9 @@ pub enum Limit {
     /// Relays only every `n`th connection (indices 0, n, 2n, …) and resets the others: a harsh
     /// limiter that lets one connection in `n` through.
     KeepEveryNth(usize),
+    /// Resets the first `n` connections (indices 0 to n-1) and relays every later one: a server
+    /// still starting, or a balancer whose first backend is down.
+    DropFirst(usize),
     /// Resets a connection that arrives while `n` are open (relayed and not yet closed on both sides).
     MaxConcurrent(usize),
     /// Relays at most `n` connections in any one second (a sliding window over the relayed ones) and
@@ -79,7 +82,7 @@ impl Limit {
     }
 }
 
-/// `none`, `drop-every=2`, `keep-every=3`, `concurrent=2`, `rate=20`, `random-reset=20:seed=15`,
+/// `none`, `drop-every=2`, `keep-every=3`, `drop-first=1`, `concurrent=2`, `rate=20`, `random-reset=20:seed=15`,
 /// `pause-after-burst=30:window=1s:pause=2s`: what [`Limit::from_str`] reads back (a default seed,
 /// window or pause is left out).
 impl fmt::Display for Limit {
@@ -88,6 +91,7 @@ impl fmt::Display for Limit {
             Limit::Unlimited => f.write_str("none"),
             Limit::DropEveryNth(n) => write!(f, "drop-every={n}"),
             Limit::KeepEveryNth(n) => write!(f, "keep-every={n}"),
+            Limit::DropFirst(n) => write!(f, "drop-first={n}"),
             Limit::MaxConcurrent(n) => write!(f, "concurrent={n}"),
             Limit::PerSecond(n) => write!(f, "rate={n}"),
             Limit::RandomReset { percent, seed } => {
@@ -130,7 +134,7 @@ fn spec_duration(d: Duration) -> String {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
     "'{spec}' is not a connection limit: {why} (known: none, drop-every=N, keep-every=N, \
-     concurrent=N, rate=N, random-reset=PERCENT[:seed=N], \
+     drop-first=N, concurrent=N, rate=N, random-reset=PERCENT[:seed=N], \
      pause-after-burst=N[:window=DURATION][:pause=DURATION])"
 )]
 pub struct LimitSpecError {
@@ -174,6 +178,7 @@ impl FromStr for Limit {
         let limit = match name {
             "drop-every" => Limit::DropEveryNth(count("the interval")?),
             "keep-every" => Limit::KeepEveryNth(count("the interval")?),
+            "drop-first" => Limit::DropFirst(count("the connection count")?),
             "concurrent" => Limit::MaxConcurrent(count("the connection count")?),
             "rate" => Limit::PerSecond(count("the rate per second")?),
             "random-reset" => {
@@ -261,6 +266,7 @@ impl Policy {
             Limit::Unlimited => Verdict::Relay,
             Limit::DropEveryNth(n) => relay_if(index % n.max(1) != n.max(1) - 1),
             Limit::KeepEveryNth(n) => relay_if(index % n.max(1) == 0),
+            Limit::DropFirst(n) => relay_if(index >= n),
             Limit::MaxConcurrent(n) => relay_if(open < n),
             Limit::PerSecond(n) => {
                 self.forget(now, Duration::from_secs(1));
@@ -804,6 +810,8 @@ mod tests {
         assert_eq!(relayed(&v), [0, 3, 6]);
         let v = verdicts(Limit::DropEveryNth(1), 3, Duration::ZERO);
         assert!(relayed(&v).is_empty());
+        let v = verdicts(Limit::DropFirst(2), 5, Duration::ZERO);
+        assert_eq!(relayed(&v), [2, 3, 4]);
     }
 
     #[test]
@@ -885,6 +893,7 @@ mod tests {
             ("none", Limit::Unlimited),
             ("drop-every=2", Limit::DropEveryNth(2)),
             ("keep-every=3", Limit::KeepEveryNth(3)),
+            ("drop-first=1", Limit::DropFirst(1)),
             ("concurrent=2", Limit::MaxConcurrent(2)),
             ("rate=20", Limit::PerSecond(20)),
             (

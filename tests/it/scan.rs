@@ -162,6 +162,40 @@ fn a_far_server_gets_the_rest_of_a_set_split_in_parts() {
     );
 }
 
+/// The preflight's answer time says how near the server is only when its first attempt was
+/// answered: after a reset and a retry it says nothing, and the server counts as far (sets split).
+#[test]
+fn a_preflight_that_had_to_try_again_counts_the_server_as_far() {
+    use cipher_test::testing::front::{Limit, LimitedFront};
+    let server = TlsServer::start(ServerConfig::tls12_only("ECDHE-RSA-AES256-SHA")).unwrap();
+    let front = LimitedFront::start(server.addr(), Limit::DropFirst(1)).unwrap();
+    let tls12_hellos = |r: &Value| {
+        r["enumeration"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["protocol"] == "TLSv1.2")
+            .unwrap()["hellos"]
+            .as_u64()
+            .unwrap()
+    };
+    let sequence = scan(server.port(), &["--method", "elimination"]);
+    let retried = scan(front.addr().port(), &[]);
+    assert_eq!(
+        front.dropped(),
+        1,
+        "the preflight's first connection was reset"
+    );
+    assert_clean(&sequence);
+    assert_clean(&retried);
+    assert_eq!(accepted(&retried), accepted(&sequence));
+    assert_eq!(
+        tls12_hellos(&retried),
+        tls12_hellos(&sequence) + 1,
+        "sequence {sequence:#}\nretried {retried:#}"
+    );
+}
+
 #[test]
 fn rsa_key_transport_only() {
     let server =
