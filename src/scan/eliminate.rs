@@ -43,6 +43,8 @@ pub struct Elimination {
     pub protocol: Protocol,
     /// Suites the server chose, in the order it chose them.
     pub chosen: Vec<u16>,
+    /// Each of those choices with the suites its hello offered.
+    pub choices: Vec<Choice>,
     /// Every offered suite (in offer order, duplicates and signalling values removed) and its
     /// outcome: Accepted for chosen ones; for the rest, the refusal of the last hello that still
     /// offered them (Rejected with that alert), or Inconclusive. Suites of chunks never sent, because
@@ -62,6 +64,15 @@ pub struct Elimination {
     /// refusal per chunk, less one for each chunk whose every suite was chosen (nothing left to
     /// refuse), plus one for each chunk that ended in an unusual alert (a one-suite hello checks it).
     pub chunks: usize,
+}
+
+/// One hello the server chose from: its version, the suites it offered (in order) and the one the
+/// server took.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Choice {
+    pub protocol: Protocol,
+    pub offered: Vec<u16>,
+    pub chosen: u16,
 }
 
 impl Elimination {
@@ -155,7 +166,7 @@ pub async fn eliminate(raw: &RawProber, protocol: Protocol, suites: &[u16]) -> E
             match outcome {
                 ProbeOutcome::Accepted(a) => {
                     let code = a.code.0;
-                    e.chosen.push(code);
+                    e.chose(&remaining, code);
                     remaining.retain(|&s| s != code);
                     e.settle(code, ProbeOutcome::Accepted(a));
                 }
@@ -225,6 +236,7 @@ struct Ledger {
     offered: Vec<u16>,
     settled: Vec<Option<ProbeOutcome>>,
     chosen: Vec<u16>,
+    choices: Vec<Choice>,
     hellos: usize,
     chunks: usize,
     fallback: Option<String>,
@@ -241,6 +253,7 @@ impl Ledger {
             settled: vec![None; offered.len()],
             offered,
             chosen: Vec::new(),
+            choices: Vec::new(),
             hellos: 0,
             chunks: 0,
             fallback: None,
@@ -259,6 +272,16 @@ impl Ledger {
             }
         }
         ledger
+    }
+
+    /// The server chose `chosen` from a hello offering `offered`.
+    fn chose(&mut self, offered: &[u16], chosen: u16) {
+        self.chosen.push(chosen);
+        self.choices.push(Choice {
+            protocol: self.protocol,
+            offered: offered.to_vec(),
+            chosen,
+        });
     }
 
     fn settle(&mut self, suite: u16, outcome: ProbeOutcome) {
@@ -293,6 +316,7 @@ impl Ledger {
         Elimination {
             protocol,
             chosen: self.chosen,
+            choices: self.choices,
             outcomes,
             hellos: self.hellos,
             fallback,
@@ -491,7 +515,7 @@ pub async fn eliminate_split_each(
             match outcome {
                 ProbeOutcome::Accepted(a) => {
                     let code = a.code.0;
-                    st.chosen.push(code);
+                    st.chose(&set, code);
                     st.settle(code, ProbeOutcome::Accepted(a));
                     let rest: Vec<u16> = set.into_iter().filter(|&s| s != code).collect();
                     if !rest.is_empty() {
@@ -617,13 +641,16 @@ pub struct ServerPreference {
 ///
 /// One hello offers them reversed: a server that follows the client takes the client's first, so a
 /// different choice proves server order. If it did take the client's first, a pair in the other
-/// order settles it; both hellos go out at once (2 hellos, one round trip). An enforcing server is then
-/// asked for its favourite of the rest until one is left: its exact order, also across elimination
-/// chunks (whose choices are ordered only within each chunk), in about one hello per suite.
+/// order settles it; both hellos go out at once (2 hellos, one round trip). The pair is not sent when
+/// one of `seen` (the hellos elimination made at this version) already is that evidence: its
+/// first suite chosen while its second was offered too. An enforcing server is then asked for its
+/// favourite of the rest until one is left: its exact order, also across elimination chunks (whose
+/// choices are ordered only within each chunk), in about one hello per suite.
 pub async fn server_preference(
     raw: &RawProber,
     protocol: Protocol,
     accepted: &[u16],
+    seen: &[Choice],
 ) -> ServerPreference {
     let suites = offerable(accepted);
     let mut pref = ServerPreference::default();
@@ -638,11 +665,18 @@ pub async fn server_preference(
         .collect();
     // The reversed hello, and beside it the pair it may need: both in one round trip.
     let pair = [reversed[1], reversed[0]];
+    let known = seen
+        .iter()
+        .any(|c| c.protocol == protocol && c.chosen == pair[0] && c.offered.contains(&pair[1]));
     let (mut first_hellos, mut pair_hellos) = (0, 0);
-    let (first, second) = tokio::join!(
-        choice(raw, protocol, &reversed, &mut first_hellos),
-        choice(raw, protocol, &pair, &mut pair_hellos)
-    );
+    let (first, second) =
+        tokio::join!(choice(raw, protocol, &reversed, &mut first_hellos), async {
+            if known {
+                Ok(pair[0])
+            } else {
+                choice(raw, protocol, &pair, &mut pair_hellos).await
+            }
+        });
     let mut hellos = first_hellos + pair_hellos;
     pref.hellos = hellos;
     let top = match (first, second) {

@@ -5,7 +5,7 @@ use crate::probe::gate::{Gate, GateStats, Limit};
 use crate::probe::openssl::{Group, OpensslProber, GROUPS};
 use crate::probe::raw::RawProber;
 use crate::probe::{Inconclusive, ProbeOutcome, Refusal};
-use crate::scan::eliminate::Elimination;
+use crate::scan::eliminate::{Choice, Elimination};
 use crate::tls::catalog::{catalog, CipherSuite, SuiteCode};
 use crate::tls::enums::AlertDescription;
 use crate::tls::protocol::Protocol;
@@ -419,30 +419,33 @@ pub(super) async fn enumerate(
     // A version's groups and server order, started as soon as its suites are settled; both need
     // only its accepted rows.
     let mut follow_ups = JoinSet::new();
-    // `seen`: the groups the server chose in those rows' hellos.
-    let follow_up =
-        |tasks: &mut JoinSet<_>, settled: &[CipherResult], seen: Vec<(Protocol, u16)>| {
-            let version_rows: Vec<CipherResult> = settled
-                .iter()
-                .filter(|r| r.status == CipherStatus::Accepted)
-                .cloned()
-                .collect();
-            let (prober, gate, gated) = (Arc::clone(prober), Arc::clone(gate), gated.clone());
-            let (cfg, bar) = (cfg.clone(), bar.clone());
-            tasks.spawn(async move {
-                let order = async {
-                    if cfg.engine == EngineChoice::Openssl {
-                        Vec::new()
-                    } else {
-                        preferences(&gated, &version_rows).await
-                    }
-                };
-                tokio::join!(
-                    scan_groups(&prober, &version_rows, &seen, &gate, &cfg, &bar),
-                    order
-                )
-            });
-        };
+    // `seen`: the groups the server chose in those rows' hellos; `choices`: elimination's hellos
+    // the server chose from, evidence for its order.
+    let follow_up = |tasks: &mut JoinSet<_>,
+                     settled: &[CipherResult],
+                     seen: Vec<(Protocol, u16)>,
+                     choices: Vec<Choice>| {
+        let version_rows: Vec<CipherResult> = settled
+            .iter()
+            .filter(|r| r.status == CipherStatus::Accepted)
+            .cloned()
+            .collect();
+        let (prober, gate, gated) = (Arc::clone(prober), Arc::clone(gate), gated.clone());
+        let (cfg, bar) = (cfg.clone(), bar.clone());
+        tasks.spawn(async move {
+            let order = async {
+                if cfg.engine == EngineChoice::Openssl {
+                    Vec::new()
+                } else {
+                    preferences(&gated, &version_rows, &choices).await
+                }
+            };
+            tokio::join!(
+                scan_groups(&prober, &version_rows, &seen, &gate, &cfg, &bar),
+                order
+            )
+        });
+    };
     let method = effective_method(cfg);
     if method != Method::PerSuite {
         let mut versions: Vec<(Protocol, Vec<u16>)> = Vec::new();
@@ -499,6 +502,7 @@ pub(super) async fn enumerate(
                 &mut follow_ups,
                 &version_rows,
                 chosen_groups(e.outcomes.iter().map(|(_, o)| o)),
+                e.choices,
             );
             rows.extend(version_rows);
         };
@@ -563,7 +567,7 @@ pub(super) async fn enumerate(
     }
     if !probed.is_empty() {
         probed.sort_by_key(|r| (r.protocol, r.code));
-        follow_up(&mut follow_ups, &probed, seen);
+        follow_up(&mut follow_ups, &probed, seen, Vec::new());
         rows.extend(probed);
     }
     enumeration.sort_by_key(|e| e.protocol);
@@ -633,6 +637,7 @@ pub(super) fn group_rank(name: &str) -> usize {
 pub(super) async fn preferences(
     raw: &RawProber,
     rows: &[CipherResult],
+    seen: &[Choice],
 ) -> Vec<ServerPreferenceReport> {
     let mut set = JoinSet::new();
     let mut versions: Vec<Protocol> = rows.iter().map(|r| r.protocol).collect();
@@ -648,8 +653,9 @@ pub(super) async fn preferences(
             continue;
         }
         let raw = raw.clone();
+        let seen: Vec<Choice> = seen.iter().filter(|c| c.protocol == p).cloned().collect();
         set.spawn(async move {
-            let pref = crate::scan::eliminate::server_preference(&raw, p, &accepted).await;
+            let pref = crate::scan::eliminate::server_preference(&raw, p, &accepted, &seen).await;
             (p, pref)
         });
     }

@@ -306,7 +306,7 @@ async fn an_enforced_server_order_is_found_and_a_client_order_is_recognised() {
             code("ECDHE-RSA-AES256-SHA")
         ]
     );
-    let pref = server_preference(&raw, Protocol::Tls12, &e.chosen).await;
+    let pref = server_preference(&raw, Protocol::Tls12, &e.chosen, &e.choices).await;
     assert_eq!(pref.error, None);
     assert_eq!(pref.enforced, Some(true));
     assert_eq!(pref.order, want);
@@ -317,14 +317,40 @@ async fn an_enforced_server_order_is_found_and_a_client_order_is_recognised() {
     let following = TlsServer::start(ServerConfig::tls12_only(list)).unwrap();
     let raw = RawProber::new(following.addr(), sni(), TIMEOUT);
     let e = eliminate(&raw, Protocol::Tls12, &offered).await;
-    let pref = server_preference(&raw, Protocol::Tls12, &e.chosen).await;
+    // AES256-SHA and ECDHE-RSA-AES256-SHA, the pair, never shared a hello: it is sent.
+    let pref = server_preference(&raw, Protocol::Tls12, &e.chosen, &e.choices).await;
     assert_eq!(pref.error, None);
     assert_eq!(pref.enforced, Some(false));
     assert!(pref.order.is_empty());
     assert_eq!(pref.hellos, 2);
     // Whatever order the caller passes, the answer is the same.
-    let pref = server_preference(&raw, Protocol::Tls12, &want).await;
+    let pref = server_preference(&raw, Protocol::Tls12, &want, &[]).await;
     assert_eq!((pref.enforced, pref.hellos), (Some(false), 2));
+
+    // When elimination already saw the pair's first chosen with its second offered (one chunk),
+    // the reversed hello alone tells a server that follows the client...
+    let (aes128, aes256) = (code("AES128-SHA"), code("AES256-SHA"));
+    let following = TlsServer::start(ServerConfig::tls12_only("AES128-SHA:AES256-SHA")).unwrap();
+    let raw = RawProber::new(following.addr(), sni(), TIMEOUT);
+    let e = eliminate(&raw, Protocol::Tls12, &offered).await;
+    assert_eq!(e.chosen, [aes128, aes256]);
+    let pref = server_preference(&raw, Protocol::Tls12, &e.chosen, &e.choices).await;
+    assert_eq!((pref.enforced, pref.hellos), (Some(false), 1));
+    // ...and never stands in for the pair where it is not that evidence: a server whose favourite
+    // is the client's first in the reversed hello (the suites in code-point order, as the scan
+    // passes them) chose it from every hello that offered it.
+    let enforcing = TlsServer::start(
+        ServerConfig::tls12_only("AES256-SHA:AES128-SHA").with_server_preference(),
+    )
+    .unwrap();
+    let raw = RawProber::new(enforcing.addr(), sni(), TIMEOUT);
+    let e = eliminate(&raw, Protocol::Tls12, &offered).await;
+    assert_eq!(e.chosen, [aes256, aes128]);
+    let pref = server_preference(&raw, Protocol::Tls12, &[aes128, aes256], &e.choices).await;
+    assert_eq!(
+        (pref.enforced, pref.order.clone(), pref.hellos),
+        (Some(true), vec![aes256, aes128], 2)
+    );
 
     // TLS 1.3: OpenSSL applies its preference option to the TLS 1.3 suites too.
     let tls13 = TlsServer::start(
@@ -341,7 +367,7 @@ async fn an_enforced_server_order_is_found_and_a_client_order_is_recognised() {
         [0x1303, 0x1301, 0x1302],
         "one chunk: the server's order"
     );
-    let pref = server_preference(&raw, Protocol::Tls13, &e.chosen).await;
+    let pref = server_preference(&raw, Protocol::Tls13, &e.chosen, &e.choices).await;
     assert_eq!(
         (pref.enforced, pref.order),
         (Some(true), vec![0x1303, 0x1301, 0x1302])
@@ -350,7 +376,7 @@ async fn an_enforced_server_order_is_found_and_a_client_order_is_recognised() {
     // One accepted suite: nothing to order, no hello sent.
     let single = TlsServer::start(ServerConfig::tls12_only("AES128-SHA")).unwrap();
     let raw = RawProber::new(single.addr(), sni(), TIMEOUT);
-    let pref = server_preference(&raw, Protocol::Tls12, &[code("AES128-SHA")]).await;
+    let pref = server_preference(&raw, Protocol::Tls12, &[code("AES128-SHA")], &[]).await;
     assert_eq!((pref.enforced, pref.order.len(), pref.hellos), (None, 0, 0));
 }
 
@@ -386,7 +412,7 @@ async fn an_enforced_order_spanning_chunks_is_merged() {
         e.chosen, order,
         "several chunks: elimination alone cannot know the order"
     );
-    let pref = server_preference(&raw, Protocol::Tls12, &e.chosen).await;
+    let pref = server_preference(&raw, Protocol::Tls12, &e.chosen, &e.choices).await;
     assert_eq!(pref.error, None);
     assert_eq!(pref.enforced, Some(true));
     assert_eq!(pref.order, order);
