@@ -430,7 +430,12 @@ pub(super) async fn enumerate(
             .filter(|r| r.status == CipherStatus::Accepted)
             .cloned()
             .collect();
-        let (prober, gate, gated) = (Arc::clone(prober), Arc::clone(gate), gated.clone());
+        let (prober, raw, gate, gated) = (
+            Arc::clone(prober),
+            Arc::clone(raw),
+            Arc::clone(gate),
+            gated.clone(),
+        );
         let (cfg, bar) = (cfg.clone(), bar.clone());
         tasks.spawn(async move {
             let order = async {
@@ -441,7 +446,7 @@ pub(super) async fn enumerate(
                 }
             };
             tokio::join!(
-                scan_groups(&prober, &version_rows, &seen, &gate, &cfg, &bar),
+                scan_groups(&prober, &raw, &version_rows, &seen, &gate, &cfg, &bar),
                 order
             )
         });
@@ -692,8 +697,16 @@ fn chosen_groups<'a>(outcomes: impl Iterator<Item = &'a ProbeOutcome>) -> Vec<(P
 /// For every version where the server accepted ECDHE suites (TLS 1.0 to 1.2) or any TLS 1.3 suite,
 /// offers those suites with one group at a time; a group the server already chose at that version
 /// while its suites were enumerated (`seen`) is accepted without a probe of its own.
+///
+/// At TLS 1.3 (unless `--engine openssl`) the group is offered without a key share, in a raw
+/// hello: a server that takes it asks for one with a HelloRetryRequest, before any key exchange or
+/// signature of its own, where a key share would cost both sides a key generation and the server
+/// its whole signed flight. A refusal other than handshake_failure or insufficient_security (a
+/// server that balks at the empty key share) is checked with a key share (OpenSSL), as the older
+/// versions are.
 pub(super) async fn scan_groups(
     prober: &Arc<OpensslProber>,
+    raw: &Arc<RawProber>,
     rows: &[CipherResult],
     seen: &[(Protocol, u16)],
     gate: &Arc<Gate>,
@@ -735,15 +748,37 @@ pub(super) async fn scan_groups(
         }
     }
     bar.inc_length(jobs.len() as u64);
-    let group_prober = Arc::clone(prober);
+    let (group_prober, group_raw) = (Arc::clone(prober), Arc::clone(raw));
+    let without_share = cfg.engine != EngineChoice::Openssl;
     let (done, _) = run_bounded(
         jobs,
         cfg,
         gate,
         bar,
         move |(p, g, suites): (Protocol, Group, Vec<&'static CipherSuite>)| {
-            let prober = Arc::clone(&group_prober);
+            let (prober, raw) = (Arc::clone(&group_prober), Arc::clone(&group_raw));
             async move {
+                if p == Protocol::Tls13 && without_share {
+                    let codes: Vec<u16> = suites.iter().map(|s| s.code.0).collect();
+                    let spec = raw
+                        .hello_spec(p, &codes)
+                        .with_groups(vec![g.id])
+                        .with_key_share_groups(Vec::new());
+                    let outcome = raw.probe_with(spec).await;
+                    let unusual = match &outcome {
+                        ProbeOutcome::Rejected(Refusal::Alert(a)) => !matches!(
+                            a.description,
+                            AlertDescription::HANDSHAKE_FAILURE
+                                | AlertDescription::INSUFFICIENT_SECURITY
+                        ),
+                        ProbeOutcome::Rejected(_) => true,
+                        // Accepted, or no answer: the gate retries that like any probe.
+                        _ => false,
+                    };
+                    if !unusual {
+                        return outcome;
+                    }
+                }
                 let outcome = prober.probe_group(p, g, &suites).await;
                 if !matches!(outcome, ProbeOutcome::Rejected(_)) || p == Protocol::Tls13 {
                     return outcome;
