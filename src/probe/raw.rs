@@ -80,9 +80,14 @@ impl RawProber {
     }
 
     /// The hello [`probe`](Self::probe) sends, for adjusting (groups, key shares) and passing to
-    /// [`probe_with`](Self::probe_with): the prober's SNI and the builder's defaults.
+    /// [`probe_with`](Self::probe_with): the prober's SNI and the builder's defaults, except that a
+    /// TLS 1.3 hello carries no key share. The server then names the suite (and group) it chose in
+    /// a HelloRetryRequest, before it generates a key or signs anything: a probe reads no further.
     pub fn hello_spec(&self, protocol: Protocol, suites: &[u16]) -> HelloSpec {
         let mut spec = HelloSpec::new(protocol, suites.to_vec()).with_sni(self.sni.clone());
+        if protocol == Protocol::Tls13 {
+            spec = spec.with_key_share_groups(Vec::new());
+        }
         if protocol <= Protocol::Tls12 {
             let n = self.curves.hellos.fetch_add(1, Ordering::Relaxed);
             let n_curves = ELLIPTIC_CURVES.min(spec.groups.len());
