@@ -295,9 +295,10 @@ mod tests {
         let mut curves = DEFAULT_GROUPS[..ELLIPTIC_CURVES].to_vec();
         curves.sort();
         assert_eq!(firsts, curves);
-        // TLS 1.3 hellos keep the builder's order (their key share is for the first group).
+        // TLS 1.3 hellos keep the builder's order, and carry no key share.
         let spec = prober.hello_spec(Protocol::Tls13, &[0x1301]);
         assert_eq!(spec.groups, DEFAULT_GROUPS.to_vec());
+        assert!(spec.key_share_groups.is_empty());
         // Once the server has chosen a curve at a version, that version's hellos put the others
         // first; other versions still take every curve in turn.
         let seen = DEFAULT_GROUPS[1];
