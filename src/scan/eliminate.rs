@@ -41,9 +41,7 @@ const ORDINARY_REFUSALS: [AlertDescription; 3] = [
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Elimination {
     pub protocol: Protocol,
-    /// Suites the server chose, in the order it chose them.
-    pub chosen: Vec<u16>,
-    /// Each of those choices with the suites its hello offered.
+    /// The server's choices, in the order it made them, each with the suites its hello offered.
     pub choices: Vec<Choice>,
     /// Every offered suite (in offer order, duplicates and signalling values removed) and its
     /// outcome: Accepted for chosen ones; for the rest, the refusal of the last hello that still
@@ -76,6 +74,11 @@ pub struct Choice {
 }
 
 impl Elimination {
+    /// Suites the server chose, in the order it chose them.
+    pub fn chosen(&self) -> Vec<u16> {
+        self.choices.iter().map(|c| c.chosen).collect()
+    }
+
     /// The outcome recorded for `suite`.
     pub fn outcome(&self, suite: u16) -> Option<&ProbeOutcome> {
         self.outcomes
@@ -235,7 +238,6 @@ struct Ledger {
     plan: Option<Plan>,
     offered: Vec<u16>,
     settled: Vec<Option<ProbeOutcome>>,
-    chosen: Vec<u16>,
     choices: Vec<Choice>,
     hellos: usize,
     chunks: usize,
@@ -252,7 +254,6 @@ impl Ledger {
             plan: None,
             settled: vec![None; offered.len()],
             offered,
-            chosen: Vec::new(),
             choices: Vec::new(),
             hellos: 0,
             chunks: 0,
@@ -276,7 +277,6 @@ impl Ledger {
 
     /// The server chose `chosen` from a hello offering `offered`.
     fn chose(&mut self, offered: &[u16], chosen: u16) {
-        self.chosen.push(chosen);
         self.choices.push(Choice {
             protocol: self.protocol,
             offered: offered.to_vec(),
@@ -315,7 +315,6 @@ impl Ledger {
             .collect();
         Elimination {
             protocol,
-            chosen: self.chosen,
             choices: self.choices,
             outcomes,
             hellos: self.hellos,
@@ -918,7 +917,7 @@ mod tests {
             std::time::Duration::from_millis(50),
         );
         let e = eliminate(&raw, Protocol::Tls12, &[0xC02F, 0x002F]).await;
-        assert_eq!((e.hellos, e.chosen.len(), e.outcomes.len()), (0, 0, 2));
+        assert_eq!((e.hellos, e.chosen().len(), e.outcomes.len()), (0, 0, 2));
         assert!(e.fallback.unwrap().contains("IP address"));
         assert!(e
             .outcomes

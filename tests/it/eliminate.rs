@@ -63,7 +63,7 @@ fn expected_hellos(offered: &[u16], e: &Elimination) -> usize {
     offered
         .chunks(e.chunk_size)
         .map(|chunk| {
-            let chosen = chunk.iter().filter(|s| e.chosen.contains(s)).count();
+            let chosen = chunk.iter().filter(|s| e.chosen().contains(s)).count();
             chosen + usize::from(chosen < chunk.len())
         })
         .sum()
@@ -87,10 +87,10 @@ fn accepted_at(
 fn check_settled(name: &str, offered: &[u16], e: &Elimination, want: &BTreeSet<u16>) {
     let protocol = e.protocol;
     assert_eq!(e.fallback, None, "{name}: {protocol}");
-    let found: BTreeSet<u16> = e.chosen.iter().copied().collect();
+    let found: BTreeSet<u16> = e.chosen().iter().copied().collect();
     assert_eq!(
         found.len(),
-        e.chosen.len(),
+        e.chosen().len(),
         "{name}: {protocol}: chosen twice"
     );
     assert_eq!(&found, want, "{name}: {protocol}");
@@ -220,7 +220,7 @@ async fn elimination_finds_what_per_suite_probing_finds() {
             expected_hellos(&offered, &e),
             "{name}: {}: {} chosen in {} chunks of {}",
             e.protocol,
-            e.chosen.len(),
+            e.chosen().len(),
             e.chunks,
             e.chunk_size
         );
@@ -228,7 +228,7 @@ async fn elimination_finds_what_per_suite_probing_finds() {
         lines.push(format!(
             "{name}: {}: {} accepted, {} hellos ({} chunks of <= {}) vs {} per-suite probes",
             e.protocol,
-            e.chosen.len(),
+            e.chosen().len(),
             e.hellos,
             e.chunks,
             e.chunk_size,
@@ -256,7 +256,7 @@ async fn elimination_finds_what_per_suite_probing_finds() {
             assert_eq!(e.protocol, *protocol);
             check_settled(name, offered, e, &accepted_at(&accepted, index, *protocol));
             let least = expected_hellos(offered, e);
-            let most = 8 * e.chosen.len() + e.chunks;
+            let most = 8 * e.chosen().len() + e.chunks;
             assert!(
                 (least..=most).contains(&e.hellos),
                 "{name}: {protocol}: split: {} hellos, not in {least}..={most}",
@@ -295,18 +295,18 @@ async fn an_enforced_server_order_is_found_and_a_client_order_is_recognised() {
         TlsServer::start(ServerConfig::tls12_only(list).with_server_preference()).unwrap();
     let raw = RawProber::new(enforcing.addr(), sni(), TIMEOUT);
     let e = eliminate(&raw, Protocol::Tls12, &offered).await;
-    assert_eq!(e.chosen.len(), 3, "{e:?}");
+    assert_eq!(e.chosen().len(), 3, "{e:?}");
     // AES128-SHA and AES256-SHA share the first chunk, ECDHE-RSA-AES256-SHA (0xC014) comes in a
     // later one: the elimination order is the server's only within a chunk.
     assert_eq!(
-        e.chosen,
+        e.chosen(),
         [
             code("AES128-SHA"),
             code("AES256-SHA"),
             code("ECDHE-RSA-AES256-SHA")
         ]
     );
-    let pref = server_preference(&raw, Protocol::Tls12, &e.chosen, &e.choices).await;
+    let pref = server_preference(&raw, Protocol::Tls12, &e.chosen(), &e.choices).await;
     assert_eq!(pref.error, None);
     assert_eq!(pref.enforced, Some(true));
     assert_eq!(pref.order, want);
@@ -318,7 +318,7 @@ async fn an_enforced_server_order_is_found_and_a_client_order_is_recognised() {
     let raw = RawProber::new(following.addr(), sni(), TIMEOUT);
     let e = eliminate(&raw, Protocol::Tls12, &offered).await;
     // AES256-SHA and ECDHE-RSA-AES256-SHA, the pair, never shared a hello: it is sent.
-    let pref = server_preference(&raw, Protocol::Tls12, &e.chosen, &e.choices).await;
+    let pref = server_preference(&raw, Protocol::Tls12, &e.chosen(), &e.choices).await;
     assert_eq!(pref.error, None);
     assert_eq!(pref.enforced, Some(false));
     assert!(pref.order.is_empty());
@@ -333,8 +333,8 @@ async fn an_enforced_server_order_is_found_and_a_client_order_is_recognised() {
     let following = TlsServer::start(ServerConfig::tls12_only("AES128-SHA:AES256-SHA")).unwrap();
     let raw = RawProber::new(following.addr(), sni(), TIMEOUT);
     let e = eliminate(&raw, Protocol::Tls12, &offered).await;
-    assert_eq!(e.chosen, [aes128, aes256]);
-    let pref = server_preference(&raw, Protocol::Tls12, &e.chosen, &e.choices).await;
+    assert_eq!(e.chosen(), [aes128, aes256]);
+    let pref = server_preference(&raw, Protocol::Tls12, &e.chosen(), &e.choices).await;
     assert_eq!((pref.enforced, pref.hellos), (Some(false), 1));
     // ...and never stands in for the pair where it is not that evidence: a server whose favourite
     // is the client's first in the reversed hello (the suites in code-point order, as the scan
@@ -345,7 +345,7 @@ async fn an_enforced_server_order_is_found_and_a_client_order_is_recognised() {
     .unwrap();
     let raw = RawProber::new(enforcing.addr(), sni(), TIMEOUT);
     let e = eliminate(&raw, Protocol::Tls12, &offered).await;
-    assert_eq!(e.chosen, [aes256, aes128]);
+    assert_eq!(e.chosen(), [aes256, aes128]);
     let pref = server_preference(&raw, Protocol::Tls12, &[aes128, aes256], &e.choices).await;
     assert_eq!(
         (pref.enforced, pref.order.clone(), pref.hellos),
@@ -363,11 +363,11 @@ async fn an_enforced_server_order_is_found_and_a_client_order_is_recognised() {
     let raw = RawProber::new(tls13.addr(), sni(), TIMEOUT);
     let e = eliminate(&raw, Protocol::Tls13, &suites_for(Protocol::Tls13)).await;
     assert_eq!(
-        e.chosen,
+        e.chosen(),
         [0x1303, 0x1301, 0x1302],
         "one chunk: the server's order"
     );
-    let pref = server_preference(&raw, Protocol::Tls13, &e.chosen, &e.choices).await;
+    let pref = server_preference(&raw, Protocol::Tls13, &e.chosen(), &e.choices).await;
     assert_eq!(
         (pref.enforced, pref.order),
         (Some(true), vec![0x1303, 0x1301, 0x1302])
@@ -388,7 +388,7 @@ async fn an_enforced_order_spanning_chunks_is_merged() {
     let offered = suites_for(Protocol::Tls12);
     let wide = TlsServer::start(ServerConfig::tls12_only("ALL:@SECLEVEL=0")).unwrap();
     let raw = RawProber::new(wide.addr(), sni(), TIMEOUT);
-    let mut order = eliminate(&raw, Protocol::Tls12, &offered).await.chosen;
+    let mut order = eliminate(&raw, Protocol::Tls12, &offered).await.chosen();
     order.sort_by_key(|c| c.wrapping_mul(0x9E37));
     let names: Vec<&str> = order
         .iter()
@@ -409,10 +409,11 @@ async fn an_enforced_order_spanning_chunks_is_merged() {
         e.chunk_size
     );
     assert_ne!(
-        e.chosen, order,
+        e.chosen(),
+        order,
         "several chunks: elimination alone cannot know the order"
     );
-    let pref = server_preference(&raw, Protocol::Tls12, &e.chosen, &e.choices).await;
+    let pref = server_preference(&raw, Protocol::Tls12, &e.chosen(), &e.choices).await;
     assert_eq!(pref.error, None);
     assert_eq!(pref.enforced, Some(true));
     assert_eq!(pref.order, order);
@@ -637,7 +638,7 @@ async fn a_misbehaving_server_is_handed_back_for_per_suite_probing() {
                 "0x{suite:04X} must stay unsettled, not {o:?}"
             );
         }
-        assert!(e.chosen.is_empty());
+        assert!(e.chosen().is_empty());
     };
 
     // Every connection reset after its hello: no TLS answer to a large hello nor to a small one.
@@ -757,7 +758,7 @@ async fn scripted_misbehaviour_is_told_apart_from_refusals() {
     let e = eliminate(&tls12(addr), Protocol::Tls12, &offered).await;
     let why = e.fallback.clone().expect("fallback");
     assert!(why.contains("0x1301, which was not offered"), "{why}");
-    assert_eq!((e.hellos, e.chosen.len()), (1, 0));
+    assert_eq!((e.hellos, e.chosen().len()), (1, 0));
     assert!(e.outcomes.iter().all(|(_, o)| o.is_inconclusive()));
 
     // Accepts on the first connection, then resets everything: a failure mid-way.
@@ -770,7 +771,7 @@ async fn scripted_misbehaviour_is_told_apart_from_refusals() {
     })
     .await;
     let e = eliminate(&tls12(addr), Protocol::Tls12, &offered).await;
-    assert_eq!(e.chosen, [offered[1]]);
+    assert_eq!(e.chosen(), [offered[1]]);
     assert!(matches!(
         e.outcome(offered[1]),
         Some(ProbeOutcome::Accepted(_))
@@ -859,7 +860,7 @@ async fn split_elimination_reads_misbehaviour_as_elimination_does() {
     let e = split(scripted(|_, _| Reply::Choose(0x1301)).await).await;
     let why = e.fallback.clone().expect("fallback");
     assert!(why.contains("0x1301, which was not offered"), "{why}");
-    assert!(e.chosen.is_empty());
+    assert!(e.chosen().is_empty());
     assert!(e.outcomes.iter().all(|(_, o)| o.is_inconclusive()));
 
     // Accepts a hello offering one suite, resets every other: the version is handed back, and no
@@ -876,8 +877,16 @@ async fn split_elimination_reads_misbehaviour_as_elimination_does() {
         .await,
     )
     .await;
-    assert!(e.fallback.expect("fallback").contains("no TLS answer"));
-    assert!(e.chosen.iter().all(|&s| s == favourite), "{:?}", e.chosen);
+    assert!(e
+        .fallback
+        .as_deref()
+        .expect("fallback")
+        .contains("no TLS answer"));
+    assert!(
+        e.chosen().iter().all(|&s| s == favourite),
+        "{:?}",
+        e.chosen()
+    );
     for (suite, o) in &e.outcomes {
         match o {
             ProbeOutcome::Accepted(_) => assert_eq!(*suite, favourite),
@@ -914,7 +923,7 @@ async fn split_elimination_reads_misbehaviour_as_elimination_does() {
     )
     .await;
     assert_eq!(e.fallback, None);
-    assert_eq!(e.chosen.len(), offered.len());
+    assert_eq!(e.chosen().len(), offered.len());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
