@@ -677,3 +677,52 @@ async fn the_curve_is_read_from_the_flight_and_a_stalled_flight_keeps_its_server
         assert!(elapsed < Duration::from_secs(1), "{name}: {elapsed:?}");
     }
 }
+
+/// A GnuTLS server (another TLS 1.3 stack than OpenSSL's) that has P-384 alone: the raw engine's
+/// TLS 1.3 hellos without a key share (the server answers with a HelloRetryRequest) find the suites
+/// and the one group that OpenSSL's hellos with key shares find.
+#[test]
+fn a_gnutls_tls13_server_reads_the_same_without_key_shares() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(server) = GnutlsServer::start(
+        dir.path(),
+        "NORMAL:+VERS-TLS1.3:-GROUP-ALL:+GROUP-SECP384R1",
+    ) else {
+        return;
+    };
+    let read = |extra: &[&str]| {
+        let mut args = vec!["--protocols", "tls1.3"];
+        args.extend_from_slice(extra);
+        let r = common::scan_json(server.addr.port(), &args);
+        assert_eq!(r["summary"]["inconclusive"], 0, "{r:#}");
+        let field = |v: &serde_json::Value, k: &str| v[k].as_str().unwrap().to_string();
+        let suites: BTreeSet<String> = r["ciphers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["status"] == "accepted")
+            .map(|c| field(c, "openssl_name"))
+            .collect();
+        let groups: Vec<(String, String)> = r["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| (field(g, "name"), field(g, "status")))
+            .collect();
+        (suites, groups)
+    };
+    let (raw_suites, raw_groups) = read(&[]);
+    let (key_share_suites, key_share_groups) = read(&["--engine", "openssl"]);
+    assert!(
+        raw_suites.contains("TLS_AES_128_GCM_SHA256"),
+        "{raw_suites:?}"
+    );
+    assert_eq!(raw_suites, key_share_suites);
+    assert_eq!(raw_groups, key_share_groups);
+    let accepted: Vec<&str> = raw_groups
+        .iter()
+        .filter(|(_, s)| s == "accepted")
+        .map(|(n, _)| n.as_str())
+        .collect();
+    assert_eq!(accepted, ["P-384"], "{raw_groups:?}");
+}
