@@ -130,6 +130,11 @@ impl HandshakeFailure {
         }
     }
 
+    /// [`local`](Self::local): OpenSSL refused the client's settings.
+    fn unconfigured(e: ErrorStack) -> HandshakeFailure {
+        HandshakeFailure::local(format!("cannot configure the client: {e}"))
+    }
+
     /// No answer until the timeout.
     fn silent(text: String) -> HandshakeFailure {
         HandshakeFailure {
@@ -382,8 +387,7 @@ impl OpensslProber {
             groups: None,
             sigalgs: None,
         };
-        let ssl = handshake_ssl(&offer, client)
-            .map_err(|e| HandshakeFailure::local(format!("cannot configure the client: {e}")))?;
+        let ssl = handshake_ssl(&offer, client).map_err(HandshakeFailure::unconfigured)?;
         self.handshake(ssl, client.is_some()).await
     }
 
@@ -414,8 +418,7 @@ impl OpensslProber {
             groups: Some(groups.join(":")),
             sigalgs: None,
         };
-        let ssl = handshake_ssl(&offer, None)
-            .map_err(|e| HandshakeFailure::local(format!("cannot configure the client: {e}")))?;
+        let ssl = handshake_ssl(&offer, None).map_err(HandshakeFailure::unconfigured)?;
         self.handshake(ssl, false).await
     }
 

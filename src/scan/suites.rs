@@ -759,23 +759,7 @@ pub(super) async fn scan_groups(
             let (prober, raw) = (Arc::clone(&group_prober), Arc::clone(&group_raw));
             async move {
                 if p == Protocol::Tls13 && without_share {
-                    let codes: Vec<u16> = suites.iter().map(|s| s.code.0).collect();
-                    let spec = raw
-                        .hello_spec(p, &codes)
-                        .with_groups(vec![g.id])
-                        .with_key_share_groups(Vec::new());
-                    let outcome = raw.probe_with(spec).await;
-                    let unusual = match &outcome {
-                        ProbeOutcome::Rejected(Refusal::Alert(a)) => !matches!(
-                            a.description,
-                            AlertDescription::HANDSHAKE_FAILURE
-                                | AlertDescription::INSUFFICIENT_SECURITY
-                        ),
-                        ProbeOutcome::Rejected(_) => true,
-                        // Accepted, or no answer: the gate retries that like any probe.
-                        _ => false,
-                    };
-                    if !unusual {
+                    if let Some(outcome) = tls13_group_without_share(&raw, g, &suites).await {
                         return outcome;
                     }
                 }
@@ -829,6 +813,31 @@ pub(super) async fn scan_groups(
     }
     out.sort_by_key(|g| (g.protocol, group_rank(g.name)));
     out
+}
+
+/// Offers `suites` at TLS 1.3 with `group` alone and no key share (a raw hello, which carries
+/// none): the outcome, or `None` for a refusal other than handshake_failure or
+/// insufficient_security, which a hello with a key share must check. Accepted and unanswered
+/// outcomes stand: the gate retries the latter like any probe.
+async fn tls13_group_without_share(
+    raw: &RawProber,
+    group: Group,
+    suites: &[&CipherSuite],
+) -> Option<ProbeOutcome> {
+    let codes: Vec<u16> = suites.iter().map(|s| s.code.0).collect();
+    let spec = raw
+        .hello_spec(Protocol::Tls13, &codes)
+        .with_groups(vec![group.id]);
+    let outcome = raw.probe_with(spec).await;
+    let unusual = match &outcome {
+        ProbeOutcome::Rejected(Refusal::Alert(a)) => !matches!(
+            a.description,
+            AlertDescription::HANDSHAKE_FAILURE | AlertDescription::INSUFFICIENT_SECURITY
+        ),
+        ProbeOutcome::Rejected(_) => true,
+        _ => false,
+    };
+    (!unusual).then_some(outcome)
 }
 
 pub(super) fn row(
