@@ -30,12 +30,20 @@ const QUIET_TRIES: u32 = 4;
 /// not sent again.
 const DEAD_AFTER: Duration = Duration::from_secs(3);
 
+/// Above this share of connections dropped, drops that no load or pattern explains are not taken
+/// for loss at random during the scan (which would lift every limit); the report at the end
+/// still calls them loss.
+const MAX_RANDOM_LOSS: f64 = 0.5;
+
 /// Answers in a row, under a learned limit, before it is loosened by one step.
 const PROBE_UP: usize = 16;
 
 /// How long after a close a server may still count the connection as open: it learns of the close
-/// only when the FIN arrives and its side is torn down.
+/// only when the FIN arrives and its side is torn down. A busy server takes longer: each drop
+/// that shows it (one dropped while no other of ours was open, under a limit on connections at
+/// once) doubles the wait, up to [`MAX_CLOSE_LAG`].
 const CLOSE_LAG: Duration = Duration::from_millis(10);
+const MAX_CLOSE_LAG: Duration = Duration::from_millis(160);
 
 /// What the server's drops show.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,6 +84,8 @@ struct Seen {
     seq: u64,
     /// Connections in flight when it started.
     others: usize,
+    /// Connections closed within the close lag before it started (the server may count them).
+    closing: usize,
     /// Connections started in the second before it and not dropped (so far).
     recent: usize,
     dropped: bool,
@@ -94,11 +104,11 @@ struct Governor {
     seq: u64,
     /// Starts in the last second: when, which, and whether the server dropped it.
     starts: VecDeque<(Instant, u64, bool)>,
-    /// Closes in the last [`CLOSE_LAG`].
+    /// Closes in the last `close_lag`.
     closes: VecDeque<Instant>,
+    /// How long after a close the server may still count the connection ([`CLOSE_LAG`] at first).
+    close_lag: Duration,
     seen: Vec<Seen>,
-    /// When the gate opened (the preflight's connection closed then).
-    opened: Instant,
     /// When a connection was last answered (at first: when the gate opened, after the preflight's
     /// answer).
     last_answer: Instant,
@@ -151,6 +161,7 @@ pub struct Ticket {
     _global: Option<OwnedSemaphorePermit>,
     seq: u64,
     others: usize,
+    closing: usize,
     recent: usize,
     /// Past the pacing: a connection was made (or is about to be).
     started: bool,
@@ -175,9 +186,9 @@ impl Gate {
                 starts: VecDeque::new(),
                 // The preflight's connection has just closed.
                 closes: VecDeque::from([Instant::now()]),
+                close_lag: CLOSE_LAG,
                 seen: Vec::new(),
                 last_answer: Instant::now(),
-                opened: Instant::now(),
                 learned: None,
                 answered_in_a_row: 0,
                 last_drop: Instant::now(),
@@ -225,6 +236,7 @@ impl Gate {
             _global: None,
             seq: 0,
             others: 0,
+            closing: 0,
             recent: 0,
             started: false,
             finished: false,
@@ -259,10 +271,14 @@ impl Gate {
                     st.next_start = now + paced;
                     st.seq += 1;
                     ticket.seq = st.seq;
-                    // The preflight's connection, closed as the gate opened, may still count at
-                    // the server.
-                    let preflight = usize::from(now.duration_since(st.opened) <= CLOSE_LAG);
-                    ticket.others = st.in_flight - 1 + preflight;
+                    ticket.others = st.in_flight - 1;
+                    // The preflight's connection, closed as the gate opened, among them.
+                    let lag = st.close_lag;
+                    ticket.closing = st
+                        .closes
+                        .iter()
+                        .filter(|t| now.duration_since(**t) <= lag)
+                        .count();
                     ticket.recent = st.starts.iter().filter(|(_, _, dropped)| !dropped).count();
                     st.starts.push_back((now, ticket.seq, false));
                     ticket.started = true;
@@ -280,23 +296,24 @@ impl Gate {
     fn reserve(&self) -> Result<(), Option<Instant>> {
         let mut st = self.lock();
         let now = Instant::now();
+        let lag = st.close_lag;
         while st
             .closes
             .front()
-            .is_some_and(|t| now.duration_since(*t) > CLOSE_LAG)
+            .is_some_and(|t| now.duration_since(*t) > lag)
         {
             st.closes.pop_front();
         }
         st.forget_starts_before(now);
-        // Under a learned limit on connections at once, one closed a moment ago still counts.
-        let lagging = if matches!(st.learned, Some(Limit::Concurrent(_))) {
+        // Under a limit on connections at once, one closed a moment ago still counts.
+        let lagging = if st.keeps_concurrency() {
             st.closes.len()
         } else {
             0
         };
         if st.in_flight + lagging >= st.limit {
             return Err(match st.closes.front() {
-                Some(t) if st.in_flight < st.limit => Some(*t + CLOSE_LAG),
+                Some(t) if st.in_flight < st.limit => Some(*t + lag),
                 _ => None,
             });
         }
@@ -403,9 +420,10 @@ impl Gate {
     /// What the gate saw and did so far.
     pub fn stats(&self) -> GateStats {
         let mut st = self.lock();
-        // A few drops at the end still say something about the server.
+        // A few drops at the end still say something about the server, and drops that nothing
+        // else explains are loss, however many.
         if st.learned.is_none() {
-            st.classify(3);
+            st.classify(3, 1.0);
         }
         GateStats {
             connections: st.seen.len(),
@@ -426,20 +444,26 @@ impl Gate {
             st.closes.push_back(Instant::now());
         }
         if let Some(dropped) = dropped {
-            st.seen.push(Seen {
+            let seen = Seen {
                 seq: ticket.seq,
                 others: ticket.others,
+                closing: ticket.closing,
                 recent: ticket.recent,
                 dropped,
-            });
+            };
+            st.seen.push(seen);
             if !dropped {
                 st.last_answer = Instant::now();
                 st.answered_in_a_row += 1;
                 if st.learned.is_some() {
                     st.apply();
+                } else {
+                    // The answers a classification waits for may come after the drops.
+                    st.learn();
                 }
             }
             if dropped {
+                st.tighten(&seen);
                 st.answered_in_a_row = 0;
                 st.last_drop = Instant::now();
                 if let Some(start) = st.starts.iter_mut().find(|(_, seq, _)| *seq == ticket.seq) {
@@ -485,12 +509,14 @@ impl Drop for Ticket {
 impl Governor {
     /// Classifies the drops so far and sets the limits that keep under what they show.
     fn learn(&mut self) {
-        self.classify(5);
+        self.classify(5, MAX_RANDOM_LOSS);
         self.apply();
     }
 
-    /// Classifies the drops once there are at least `enough` of them (and a few answers).
-    fn classify(&mut self, enough: usize) {
+    /// Classifies the drops once there are at least `enough` of them (and a few answers); drops
+    /// that nothing else explains are loss at random when at most `max_random_loss` of the
+    /// connections were dropped.
+    fn classify(&mut self, enough: usize, max_random_loss: f64) {
         let drops = self.seen.iter().filter(|s| s.dropped).count();
         if drops < enough || self.seen.len() - drops < 3 {
             // Too few of either to compare them.
@@ -500,20 +526,63 @@ impl Governor {
         // limit on a small sample.
         self.learned = if let Some(n) = every_nth(&self.seen) {
             Some(Limit::EveryNth(n))
-        } else if let Some(k) = threshold(&self.seen, |s| s.others) {
+        } else if let Some(k) = threshold(&self.seen, |s| s.others + s.closing) {
             Some(Limit::Concurrent(k.max(1)))
         } else if let Some(r) = threshold(&self.seen, |s| s.recent)
-            // A limit on new connections drops one that was alone too, or more than were ever
-            // open at once; one on connections at once does neither.
+            // A limit on new connections drops one that was alone too (none of ours open, none
+            // closed a moment before), or more than were ever open at once; one on connections
+            // at once does neither.
             .filter(|&r| {
-                r > self.configured || self.seen.iter().any(|s| s.dropped && s.others == 0)
+                r > self.configured
+                    || self
+                        .seen
+                        .iter()
+                        .any(|s| s.dropped && s.others == 0 && s.closing == 0)
             })
         {
             Some(Limit::PerSecond(r.max(1)))
-        } else {
-            let share = drops as f64 / self.seen.len() as f64;
+        } else if matches!(self.learned, Some(Limit::Concurrent(_))) {
+            // A limit on connections at once, once seen, is not taken back for loss at random
+            // when the loads stop separating the drops (a server that counts closes late blurs
+            // them); a drop below it tightens it instead (`Governor::tighten`).
+            self.learned
+        } else if let Some(share) = self.drop_share().filter(|&s| s <= max_random_loss) {
             Some(Limit::RandomLoss((share * 100.0).round() as u32))
+        } else {
+            // Most connections dropped, and not by load in a way the answers so far separate:
+            // not loss at random either, which would lift every limit.
+            self.learned
         };
+    }
+
+    /// A drop under a limit on connections at once: with none of ours open, it shows that the
+    /// server counts our closes late; with others open, but fewer than a learned limit, a tighter
+    /// limit.
+    fn tighten(&mut self, dropped: &Seen) {
+        if !self.keeps_concurrency() {
+            return;
+        }
+        let load = dropped.others + dropped.closing;
+        if dropped.others == 0 {
+            self.close_lag = (self.close_lag * 2).min(MAX_CLOSE_LAG);
+        } else if let Some(Limit::Concurrent(k)) = self.learned.filter(|_| load > 0) {
+            self.learned = Some(Limit::Concurrent(k.min(load)));
+        }
+    }
+
+    /// Whether the gate keeps under a limit on connections at once, learned or provisional.
+    fn keeps_concurrency(&self) -> bool {
+        match self.learned {
+            Some(Limit::Concurrent(_)) => true,
+            None => self.limit < self.configured,
+            Some(_) => false,
+        }
+    }
+
+    /// The share of connections so far the server dropped.
+    fn drop_share(&self) -> Option<f64> {
+        let drops = self.seen.iter().filter(|s| s.dropped).count();
+        (!self.seen.is_empty()).then(|| drops as f64 / self.seen.len() as f64)
     }
 
     /// Keeps under the learned limit, loosened a step at a time while the server drops nothing: a
@@ -532,8 +601,25 @@ impl Governor {
                 let rate = r as f64 * 0.9 * 1.25f64.powi(steps);
                 (self.configured, Duration::from_secs_f64(1.0 / rate))
             }
-            _ => (self.configured, Duration::ZERO),
+            Some(Limit::EveryNth(_) | Limit::RandomLoss(_)) => (self.configured, Duration::ZERO),
+            None => (
+                self.provisional().unwrap_or(self.configured),
+                Duration::ZERO,
+            ),
         };
+    }
+
+    /// While the drops cannot be classified (too few answers to compare them with, or most
+    /// connections dropped without a load that separates them), the fewest connections of ours
+    /// that were open beside one the server dropped (at least 1). A first burst against a limit on
+    /// connections at once is dropped almost whole (the answers take a handshake, the drops
+    /// none), and sending its retries at once would be dropped the same way.
+    fn provisional(&self) -> Option<usize> {
+        let drops: Vec<&Seen> = self.seen.iter().filter(|s| s.dropped).collect();
+        let answers = self.seen.len() - drops.len();
+        let undecided = answers < 3 || self.drop_share().is_some_and(|s| s > MAX_RANDOM_LOSS);
+        let fewest = drops.iter().map(|s| s.others).min()?;
+        (drops.len() >= 3 && undecided).then_some(fewest.max(1))
     }
 }
 
@@ -693,6 +779,7 @@ mod tests {
             .map(|(i, &(others, recent, dropped))| Seen {
                 seq: i as u64 + 1,
                 others,
+                closing: 0,
                 recent,
                 dropped,
             })
@@ -720,5 +807,88 @@ mod tests {
         assert_eq!(threshold(&alternate, |s| s.others), None);
         assert_eq!(threshold(&alternate, |s| s.recent), None);
         assert_eq!(every_nth(&alternate), Some(2));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_first_burst_dropped_almost_whole_is_sent_again_a_few_at_a_time() {
+        let gate = Arc::new(Gate::new(16, None, Duration::ZERO));
+        // Long enough for the server to have seen the preflight's close.
+        tokio::time::sleep(CLOSE_LAG * 2).await;
+        let mut tickets = Vec::new();
+        for _ in 0..16 {
+            tickets.push(gate.enter().await);
+        }
+        // The server takes two at once: the first two stay open, the rest are dropped at once,
+        // long before any answer.
+        let open: Vec<Ticket> = tickets.drain(..2).collect();
+        for ticket in tickets {
+            ticket.finish(true);
+        }
+        assert_eq!(gate.lock().limit, 2, "the fewest open beside a drop");
+        assert_eq!(
+            gate.stats().limit,
+            None,
+            "nothing to compare the drops with yet"
+        );
+        for ticket in open {
+            ticket.finish(false);
+        }
+        tokio::time::sleep(CLOSE_LAG * 2).await;
+        // One answer more, alone: the drops above two at once and the answers below it now
+        // separate.
+        gate.enter().await.finish(false);
+        assert_eq!(gate.stats().limit, Some(Limit::Concurrent(2)));
+    }
+
+    #[tokio::test]
+    async fn a_few_drops_among_answers_keep_every_slot() {
+        let gate = Arc::new(Gate::new(16, None, Duration::ZERO));
+        let mut tickets = Vec::new();
+        for _ in 0..16 {
+            tickets.push(gate.enter().await);
+        }
+        for (i, ticket) in tickets.into_iter().enumerate() {
+            ticket.finish(i % 5 == 4);
+        }
+        assert_eq!(gate.lock().limit, 16);
+    }
+
+    #[test]
+    fn a_limit_on_connections_at_once_is_kept_when_the_loads_blur_and_tightened_below() {
+        let gate = Gate::new(16, None, Duration::ZERO);
+        let mut st = gate.lock();
+        // Drops and answers at the same loads: no load separates them, and most were dropped.
+        st.seen = seen(&[
+            (1, 0, false),
+            (1, 0, true),
+            (2, 0, true),
+            (2, 0, false),
+            (2, 0, true),
+            (3, 0, true),
+            (1, 0, false),
+            (3, 0, true),
+            (2, 0, true),
+        ]);
+        st.learned = Some(Limit::Concurrent(3));
+        st.classify(5, MAX_RANDOM_LOSS);
+        assert_eq!(st.learned, Some(Limit::Concurrent(3)), "not loss at random");
+        st.learned = None;
+        st.classify(5, MAX_RANDOM_LOSS);
+        assert_eq!(st.learned, None, "7 of 9 dropped is no loss at random");
+        // A drop with two of ours open under a limit of three shows a limit of two; one with
+        // none of ours open, that the server counts closes late.
+        st.learned = Some(Limit::Concurrent(3));
+        let drop = |others| Seen {
+            seq: 10,
+            others,
+            closing: 0,
+            recent: 0,
+            dropped: true,
+        };
+        st.tighten(&drop(2));
+        assert_eq!(st.learned, Some(Limit::Concurrent(2)));
+        st.tighten(&drop(0));
+        assert_eq!(st.learned, Some(Limit::Concurrent(2)));
+        assert_eq!(st.close_lag, 2 * CLOSE_LAG);
     }
 }
