@@ -1,10 +1,10 @@
-//! The gate every connection of one scan after the preflight passes through: at most `concurrency`
-//! in flight, at most `max_rate` starts in any second, a share of a run-wide bound (`check`), and
-//! `--delay` between starts. It also watches which connections
-//! the server drops (a reset, a close or silence before any answer) and learns why: a limit on
-//! connections at once or on new connections a second, which it then keeps under, or drops that
-//! do not depend on load (every Nth connection, random loss). [`Gate::attempt`] sends a dropped
-//! connection's work again, within the scan's time budget.
+//! The gate every connection of one scan passes through, the preflight's included: at most
+//! `concurrency` in flight, at most `max_rate` starts in any second, a share of a run-wide bound
+//! (`check`), and `--delay` between starts. It also watches which connections the server drops (a
+//! reset, a close or silence before any answer) and learns why: a limit on connections at once or
+//! on new connections a second, which it then keeps under, or drops that do not depend on load
+//! (every Nth connection, random loss). [`Gate::attempt`] sends a dropped connection's work again,
+//! within the scan's time budget.
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -109,8 +109,7 @@ struct Governor {
     /// How long after a close the server may still count the connection ([`CLOSE_LAG`] at first).
     close_lag: Duration,
     seen: Vec<Seen>,
-    /// When a connection was last answered (at first: when the gate opened, after the preflight's
-    /// answer).
+    /// When a connection was last answered (at first: when the gate opened).
     last_answer: Instant,
     learned: Option<Limit>,
     /// Answered connections since the last drop.
@@ -184,8 +183,7 @@ impl Gate {
                 in_flight: 0,
                 seq: 0,
                 starts: VecDeque::new(),
-                // The preflight's connection has just closed.
-                closes: VecDeque::from([Instant::now()]),
+                closes: VecDeque::new(),
                 close_lag: CLOSE_LAG,
                 seen: Vec::new(),
                 last_answer: Instant::now(),
@@ -272,7 +270,6 @@ impl Gate {
                     st.seq += 1;
                     ticket.seq = st.seq;
                     ticket.others = st.in_flight - 1;
-                    // The preflight's connection, closed as the gate opened, among them.
                     let lag = st.close_lag;
                     ticket.closing = st
                         .closes
@@ -812,8 +809,6 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_first_burst_dropped_almost_whole_is_sent_again_a_few_at_a_time() {
         let gate = Arc::new(Gate::new(16, None, Duration::ZERO));
-        // Long enough for the server to have seen the preflight's close.
-        tokio::time::sleep(CLOSE_LAG * 2).await;
         let mut tickets = Vec::new();
         for _ in 0..16 {
             tickets.push(gate.enter().await);

@@ -387,6 +387,7 @@ pub async fn eliminate_split(
     most_parts: usize,
 ) -> Vec<Elimination> {
     let mut done: Vec<Elimination> = Vec::with_capacity(versions.len());
+    let most_parts = std::future::ready(most_parts);
     eliminate_split_each(raw, versions, width, most_parts, |e| done.push(e)).await;
     done.sort_by_key(|e| {
         versions
@@ -399,11 +400,13 @@ pub async fn eliminate_split(
 
 /// [`eliminate_split`], handing each version to `settled` as soon as its last hello is back, so
 /// that what depends on one version (its groups, its order) can start while others still run.
+/// `most_parts` may still be on its way when the first hellos go out: it is awaited before the
+/// first answer is read or any version handed over.
 pub async fn eliminate_split_each(
     raw: &RawProber,
     versions: &[(Protocol, Vec<u16>)],
     width: usize,
-    most_parts: usize,
+    most_parts: impl std::future::Future<Output = usize>,
     mut settled: impl FnMut(Elimination),
 ) {
     let mut state: Vec<Option<Ledger>> = versions
@@ -439,10 +442,11 @@ pub async fn eliminate_split_each(
                 queue.push_back((v, chunk.to_vec(), 0));
             }
         }
-        finish(&mut state, &outstanding, v);
     }
     // Which version each task works for, so that a task that died still counts down its version.
     let mut owner: std::collections::HashMap<tokio::task::Id, usize> = Default::default();
+    let mut parts_known = std::pin::pin!(most_parts);
+    let mut known_parts = None;
     loop {
         while tasks.len() < width {
             let Some((v, set, generation)) = queue.pop_front() else {
@@ -464,6 +468,18 @@ pub async fn eliminate_split_each(
             });
             owner.insert(handle.id(), v);
         }
+        let most_parts = match known_parts {
+            Some(n) => n,
+            None => {
+                let n = parts_known.as_mut().await;
+                known_parts = Some(n);
+                // Versions with nothing to send are done.
+                for v in 0..state.len() {
+                    finish(&mut state, &outstanding, v);
+                }
+                n
+            }
+        };
         let Some(joined) = tasks.join_next_with_id().await else {
             break;
         };

@@ -178,9 +178,10 @@ pub enum ScanError {
     Local(String),
 }
 
-/// Scans `target`: preflight; then at once the suites of every version (elimination or one probe
-/// per suite, then the groups and the server's order), the certificate, and a handshake as the Envoy
-/// client; last the Envoy verdict with the handshake that verifies its patch.
+/// Scans `target`: the preflight, and beside it the suites of every version (elimination or one
+/// probe per suite, then the groups and the server's order); once the preflight has its answer, at
+/// once the certificate and a handshake as the Envoy client; last the Envoy verdict with the
+/// handshake that verifies its patch. A failed preflight ends the scan with its error.
 pub async fn scan(target: &Target, cfg: &ScanConfig) -> Result<ScanReport, ScanError> {
     let started = Instant::now();
     let shown = target.host_port.display();
@@ -198,8 +199,6 @@ pub async fn scan(target: &Target, cfg: &ScanConfig) -> Result<ScanReport, ScanE
             return Err(ScanError::Local(e.to_string()));
         }
     };
-    let sni = target.sni.as_deref();
-    let reply = preflight(&prober, &shown, sni, cfg.retries, opening, started).await?;
     let prober = Arc::new(prober);
     let raw = Arc::new(RawProber::new(
         target.address,
@@ -238,19 +237,40 @@ pub async fn scan(target: &Target, cfg: &ScanConfig) -> Result<ScanReport, ScanE
             .with_max_rate(cfg.max_rate)
             .with_budget(cfg.budget),
     );
-    let bar = progress_bar(jobs.len(), cfg.progress);
     let side = match &cfg.envoy {
         Some(req) => Some(EnvoySide::new(target, cfg, req, &prober)?),
         None => None,
     };
-    let suites = enumerate(&prober, &raw, &gate, cfg, jobs, reply, &bar);
+    let bar = progress_bar(jobs.len(), cfg.progress);
+    // The preflight's round trip is also the first of the suites': their first hellos go out
+    // beside it (the gate counts it among the connections in flight), and elimination reads
+    // their answers once the preflight has its own.
+    let (tell, told) = tokio::sync::watch::channel(None);
+    let pending = PendingReply(told);
+    let checked = async {
+        let opened = (opening, started);
+        let reply = preflight(
+            &prober,
+            &shown,
+            target.sni.as_deref(),
+            cfg.retries,
+            opened,
+            &gate,
+        );
+        let reply = reply.await?;
+        tell.send_replace(Some(reply));
+        Ok::<_, ScanError>(())
+    };
+    let suites = enumerate(&prober, &raw, &gate, cfg, jobs, pending.clone(), &bar);
     let envoy_handshake = async {
+        pending.get().await;
         match (&cfg.envoy, &side) {
             (Some(req), Some(side)) => Some(first_look(side, &gate, req).await),
             _ => None,
         }
     };
     let certificates = async {
+        pending.get().await;
         match &cfg.certs {
             // One connection at a time (with --cert/--key, a second after the first).
             Some(c) => inspect_certificates(&prober, &gate, target, c).await,
@@ -258,6 +278,7 @@ pub async fn scan(target: &Target, cfg: &ScanConfig) -> Result<ScanReport, ScanE
         }
     };
     let without_sni = async {
+        pending.get().await;
         match &target.sni {
             Some(name) => Some(handshake_without_sni(&gate, target, cfg, name).await),
             None => None,
@@ -278,9 +299,13 @@ pub async fn scan(target: &Target, cfg: &ScanConfig) -> Result<ScanReport, ScanE
         };
         (found, rows, judged)
     };
-    let ((found, rows, (envoy, remediation)), (certificate, client_auth, findings), without_sni) =
-        tokio::join!(verdict, certificates, without_sni);
+    let scanned = async { Ok(tokio::join!(verdict, certificates, without_sni)) };
+    let joined = tokio::try_join!(checked, scanned);
     bar.finish_and_clear();
+    let (
+        _,
+        ((found, rows, (envoy, remediation)), (certificate, client_auth, findings), without_sni),
+    ) = joined?;
     let mut network = found.network;
     let groups = found.groups;
     let sni = without_sni.map(|w| w.report(certificate.as_ref()));

@@ -366,7 +366,7 @@ pub struct NetworkReport {
     /// What happened and what the scan did, in a sentence or two.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub detail: String,
-    /// Connections made after the preflight.
+    /// Connections made besides the preflight's.
     pub connections: usize,
     /// Of them, dropped by the server: reset, closed or refused before any answer, or silent.
     pub dropped: usize,

@@ -33,6 +33,7 @@ pub(super) fn untestable_reason(
 }
 
 /// What the preflight learnt.
+#[derive(Debug, Clone, Copy)]
 pub(super) struct PreflightReply {
     /// The version and suite the server chose from everything the local OpenSSL offers; `None`
     /// when it refused them all.
@@ -43,22 +44,24 @@ pub(super) struct PreflightReply {
     pub(super) answered_in: Option<Duration>,
 }
 
-/// Checks that the target speaks TLS before fanning out. Refused, plaintext and silent targets end the
-/// scan here with one clear error instead of hundreds of inconclusive probes.
-/// The first attempt goes over `opened`, a connection the caller began opening at `opened_at`.
+/// Checks that the target speaks TLS. Refused, plaintext and silent targets end the scan here with
+/// one clear error, and the work begun beside the preflight is dropped unread.
+/// The first attempt goes over `opened`, a connection the caller began opening at `opened_at`; each
+/// attempt holds a place in `gate` while it runs.
 pub(super) async fn preflight(
     prober: &OpensslProber,
     target: &str,
     sni: Option<&str>,
     retries: u32,
-    opened: Opening,
-    opened_at: std::time::Instant,
+    (opened, opened_at): (Opening, std::time::Instant),
+    gate: &Arc<Gate>,
 ) -> Result<PreflightReply, ScanError> {
     let mut attempt = 0;
     let mut opened = Some(opened);
     let mut answered_in = None;
     loop {
         attempt += 1;
+        let ticket = gate.enter().await;
         let outcome = match opened.take() {
             Some(opening) => match opening.await {
                 Ok(Ok(tcp)) => {
@@ -73,6 +76,9 @@ pub(super) async fn preflight(
             },
             None => prober.preflight().await,
         };
+        // In flight and paced like the rest, but not evidence of what the server tolerates: the
+        // gate learns that from the connections it sends work on, and counts only those.
+        drop(ticket);
         let why = match outcome {
             // Every probe would get the same refusal: say what the server wants instead.
             ProbeOutcome::Rejected(Refusal::Alert(a))
@@ -131,6 +137,23 @@ pub(super) async fn preflight(
 
 /// The preflight's connection while it opens.
 pub(super) type Opening = tokio::task::JoinHandle<Result<tokio::net::TcpStream, ProbeOutcome>>;
+
+/// The preflight's reply, for work begun before it came.
+#[derive(Clone)]
+pub(super) struct PendingReply(pub(super) tokio::sync::watch::Receiver<Option<PreflightReply>>);
+
+impl PendingReply {
+    /// Waits for the reply. A preflight that failed ends the scan, and with it whatever waits here;
+    /// should anything still ask, it gets a reply that knows nothing.
+    pub(super) async fn get(&self) -> PreflightReply {
+        let mut told = self.0.clone();
+        let reply = told.wait_for(Option::is_some).await.ok().and_then(|r| *r);
+        reply.unwrap_or(PreflightReply {
+            first_choice: None,
+            answered_in: None,
+        })
+    }
+}
 
 /// Jitter between retried probes, so that retries do not arrive in lockstep.
 pub(super) struct Jitter(crate::util::Xorshift);
@@ -402,17 +425,26 @@ pub(super) fn effective_method(cfg: &ScanConfig) -> Method {
 
 /// Settles every job: by elimination per version where the method asks for it and the server
 /// behaves, one probe per suite for the rest; then the groups and, with raw hellos, whether the
-/// server enforces its order (both at once).
+/// server enforces its order (both at once). Only split elimination starts before `preflight`
+/// has its reply, with the first round of its hellos.
 pub(super) async fn enumerate(
     prober: &Arc<OpensslProber>,
     raw: &Arc<RawProber>,
     gate: &Arc<Gate>,
     cfg: &ScanConfig,
     mut jobs: Vec<Job>,
-    preflight: PreflightReply,
+    preflight: PendingReply,
     bar: &indicatif::ProgressBar,
 ) -> Enumerated {
-    let first_choice = preflight.first_choice;
+    // Split elimination sends its first round beside the preflight and reads the preflight's
+    // reply before its first answer: a near or far server decides how sets are split, and the
+    // preflight's choice checks each version.
+    let first_choice = std::sync::OnceLock::new();
+    let reply = async {
+        let reply = preflight.get().await;
+        first_choice.get_or_init(|| reply.first_choice);
+        reply
+    };
     let gated = raw.gated(Arc::clone(gate));
     let mut rows: Vec<CipherResult> = Vec::new();
     let mut enumeration: Vec<EnumerationReport> = Vec::new();
@@ -469,7 +501,7 @@ pub(super) async fn enumerate(
         let mut settled = |mut e: Elimination| {
             let p = e.protocol;
             if e.fallback.is_none() {
-                e.fallback = contradiction(&e, first_choice);
+                e.fallback = contradiction(&e, first_choice.get().copied().flatten());
             }
             if let Some(why) = e.fallback {
                 enumeration.push(EnumerationReport {
@@ -513,6 +545,8 @@ pub(super) async fn enumerate(
         };
         match method {
             Method::Elimination => {
+                // The gentlest method sends nothing before the preflight has its answer.
+                reply.await;
                 let mut set = JoinSet::new();
                 for (p, codes) in versions.iter().cloned() {
                     let raw = gated.clone();
@@ -532,7 +566,7 @@ pub(super) async fn enumerate(
                     &gated,
                     &versions,
                     cfg.concurrency,
-                    crate::scan::eliminate::most_parts(preflight.answered_in),
+                    async { crate::scan::eliminate::most_parts(reply.await.answered_in) },
                     settled,
                 )
                 .await
@@ -540,6 +574,8 @@ pub(super) async fn enumerate(
         }
     }
 
+    // One probe per suite starts once the preflight has its answer.
+    preflight.get().await;
     let suite_prober = Arc::clone(prober);
     let suite_raw = Arc::clone(raw);
     let (done, passes) = run_bounded(jobs, cfg, gate, bar, move |(p, suite, engine): Job| {

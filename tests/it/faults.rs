@@ -54,10 +54,12 @@ fn plaintext_http_is_named_as_such() {
     let line = one_error_line(&out.stderr);
     assert!(line.contains("does not speak TLS"), "{line}");
     assert!(line.contains("HTTP/1.1 400 Bad Request"), "{line}");
-    assert_eq!(
-        http.connections(),
-        1,
-        "one preflight connection, no fan-out"
+    // The scan stops at the preflight's answer: beside it only the first round of hellos went
+    // out (at most the default concurrency of 16, the preflight among them), and nothing after.
+    assert!(
+        (1..=16).contains(&http.connections()),
+        "the preflight's round only: {} connections",
+        http.connections()
     );
 }
 

@@ -190,7 +190,11 @@ fn a_server_that_requires_sni_says_so() {
         line.contains("unrecognized_name") && line.contains("--sni"),
         "{line}"
     );
-    assert_eq!(server.connections(), 1, "stopped after the preflight");
+    assert!(
+        (1..=16).contains(&server.connections()),
+        "stopped at the preflight's answer, after one round at most: {} connections",
+        server.connections()
+    );
     let doc = common::scan_json(
         server.port(),
         &["--sni", "localhost", "--protocols", "tls1.2"],
