@@ -242,6 +242,10 @@ struct Ledger {
     hellos: usize,
     chunks: usize,
     fallback: Option<String>,
+    /// Outcomes of choices not yet told to [`eliminate_split_each`]'s `progress`.
+    untold: Vec<ProbeOutcome>,
+    /// The sets left when [`Progress::Left`] was last told.
+    told_left: Option<usize>,
 }
 
 impl Ledger {
@@ -258,6 +262,8 @@ impl Ledger {
             hellos: 0,
             chunks: 0,
             fallback: None,
+            untold: Vec::new(),
+            told_left: None,
         };
         if ledger.offered.is_empty() {
             return ledger;
@@ -388,7 +394,12 @@ pub async fn eliminate_split(
 ) -> Vec<Elimination> {
     let mut done: Vec<Elimination> = Vec::with_capacity(versions.len());
     let most_parts = std::future::ready(most_parts);
-    eliminate_split_each(raw, versions, width, most_parts, |e| done.push(e)).await;
+    eliminate_split_each(raw, versions, width, most_parts, |p| {
+        if let Progress::Settled(e) = p {
+            done.push(e)
+        }
+    })
+    .await;
     done.sort_by_key(|e| {
         versions
             .iter()
@@ -398,16 +409,28 @@ pub async fn eliminate_split(
     done
 }
 
-/// [`eliminate_split`], handing each version to `settled` as soon as its last hello is back, so
-/// that what depends on one version (its groups, its order) can start while others still run.
-/// `most_parts` may still be on its way when the first hellos go out: it is awaited before the
-/// first answer is read or any version handed over.
+/// What [`eliminate_split_each`] tells while it runs.
+#[derive(Debug)]
+pub enum Progress {
+    /// The server chose a suite at a version: the outcome of that hello.
+    Chose(ProbeOutcome),
+    /// A version has this many sets left, under way or waiting for a slot (told when it changes,
+    /// and after every choice).
+    Left { protocol: Protocol, sets: usize },
+    /// A version is done: its last hello is back.
+    Settled(Elimination),
+}
+
+/// [`eliminate_split`], telling `progress` of each choice the server makes, of the sets each
+/// version has left, and of each version as soon as its last hello is back, so that what depends
+/// on one version (its groups, its order) can start while others still run, or even before. `most_parts` may still be on its way when the first hellos
+/// go out: it is awaited before the first answer is read or anything told.
 pub async fn eliminate_split_each(
     raw: &RawProber,
     versions: &[(Protocol, Vec<u16>)],
     width: usize,
     most_parts: impl std::future::Future<Output = usize>,
-    mut settled: impl FnMut(Elimination),
+    mut progress: impl FnMut(Progress),
 ) {
     let mut state: Vec<Option<Ledger>> = versions
         .iter()
@@ -415,10 +438,24 @@ pub async fn eliminate_split_each(
         .collect();
     // Sets of each version queued or under way: at zero, the version is done.
     let mut outstanding = vec![0usize; state.len()];
+    // Tells what there is to tell of version `v`: its new choices, and whether it is done.
     let mut finish = |state: &mut Vec<Option<Ledger>>, outstanding: &[usize], v: usize| {
+        if let Some(st) = state[v].as_mut() {
+            let chose = !st.untold.is_empty();
+            for outcome in std::mem::take(&mut st.untold) {
+                progress(Progress::Chose(outcome));
+            }
+            let sets = outstanding[v];
+            if sets > 0 && (st.told_left.replace(sets) != Some(sets) || chose) {
+                progress(Progress::Left {
+                    protocol: st.protocol,
+                    sets,
+                });
+            }
+        }
         if outstanding[v] == 0 {
             if let Some(st) = state[v].take() {
-                settled(st.finish());
+                progress(Progress::Settled(st.finish()));
             }
         }
     };
@@ -531,6 +568,7 @@ pub async fn eliminate_split_each(
                 ProbeOutcome::Accepted(a) => {
                     let code = a.code.0;
                     st.chose(&set, code);
+                    st.untold.push(ProbeOutcome::Accepted(a));
                     st.settle(code, ProbeOutcome::Accepted(a));
                     let rest: Vec<u16> = set.into_iter().filter(|&s| s != code).collect();
                     if !rest.is_empty() {
@@ -590,7 +628,7 @@ pub async fn eliminate_split_each(
     }
     // Only a probe task that died leaves a version here; `finish` reports its gap.
     for st in state.into_iter().flatten() {
-        settled(st.finish());
+        progress(Progress::Settled(st.finish()));
     }
 }
 

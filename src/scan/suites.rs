@@ -5,7 +5,7 @@ use crate::probe::gate::{Gate, GateStats, Limit};
 use crate::probe::openssl::{Group, OpensslProber, GROUPS};
 use crate::probe::raw::RawProber;
 use crate::probe::{Inconclusive, ProbeOutcome, Refusal};
-use crate::scan::eliminate::{Choice, Elimination};
+use crate::scan::eliminate::{Choice, Elimination, Progress};
 use crate::tls::catalog::{catalog, CipherSuite, SuiteCode};
 use crate::tls::enums::AlertDescription;
 use crate::tls::protocol::Protocol;
@@ -449,14 +449,19 @@ pub(super) async fn enumerate(
     let mut rows: Vec<CipherResult> = Vec::new();
     let mut enumeration: Vec<EnumerationReport> = Vec::new();
     // A version's groups and server order, started as soon as its suites are settled; both need
-    // only its accepted rows.
+    // only its accepted rows. Split elimination tells each choice as the server makes it and the
+    // sets each version has left: near a version's end, its group probes start with the first
+    // suite it accepted that a group probe offers (`early`), and the follow-up keeps what they
+    // found.
     let mut follow_ups = JoinSet::new();
+    let mut early: Vec<EarlyGroups> = Vec::new();
     // `seen`: the groups the server chose in those rows' hellos; `choices`: elimination's hellos
     // the server chose from, evidence for its order.
     let follow_up = |tasks: &mut JoinSet<_>,
                      settled: &[CipherResult],
                      seen: Vec<(Protocol, u16)>,
-                     choices: Vec<Choice>| {
+                     choices: Vec<Choice>,
+                     early: Option<EarlyGroups>| {
         let version_rows: Vec<CipherResult> = settled
             .iter()
             .filter(|r| r.status == CipherStatus::Accepted)
@@ -477,12 +482,55 @@ pub(super) async fn enumerate(
                     preferences(&gated, &version_rows, &choices).await
                 }
             };
-            tokio::join!(
-                scan_groups(&prober, &raw, &version_rows, &seen, &gate, &cfg, &bar),
-                order
-            )
-        });
+            let groups = async {
+                let probed = match early {
+                    Some(early) => early.kept(&version_rows).await,
+                    None => Vec::new(),
+                };
+                let known = KnownGroups {
+                    chosen: &seen,
+                    probed: &probed,
+                };
+                scan_groups(&prober, &raw, &version_rows, known, &gate, &cfg, &bar).await
+            };
+            tokio::join!(groups, order)
+        })
     };
+    // The first choice at each version whose suite a group probe offers.
+    let mut first_kx: Vec<(Protocol, ProbeOutcome)> = Vec::new();
+    let start_early =
+        |tasks: &mut JoinSet<_>, early: &mut Vec<EarlyGroups>, chose: &ProbeOutcome| {
+            let ProbeOutcome::Accepted(a) = chose else {
+                return;
+            };
+            let p = a.protocol;
+            if early.iter().any(|e| e.protocol == p) {
+                return;
+            }
+            let Some(suite) = catalog().by_code(a.code) else {
+                return;
+            };
+            let first = [finished(p, suite, chose.clone(), 1)];
+            let (prober, raw, gate) = (Arc::clone(prober), Arc::clone(raw), Arc::clone(gate));
+            let (cfg, bar) = (cfg.clone(), bar.clone());
+            let (found, found_rx) = tokio::sync::oneshot::channel();
+            let seen = chosen_groups(std::iter::once(chose));
+            let task = tasks.spawn(async move {
+                let known = KnownGroups {
+                    chosen: &seen,
+                    probed: &[],
+                };
+                let groups = scan_groups(&prober, &raw, &first, known, &gate, &cfg, &bar).await;
+                let _ = found.send(groups);
+                (Vec::new(), Vec::new())
+            });
+            early.push(EarlyGroups {
+                protocol: p,
+                offered: vec![a.code.0],
+                found: found_rx,
+                task,
+            });
+        };
     let method = effective_method(cfg);
     if method != Method::PerSuite {
         let mut versions: Vec<(Protocol, Vec<u16>)> = Vec::new();
@@ -498,12 +546,46 @@ pub(super) async fn enumerate(
             EnumerationMethod::SplitElimination
         };
         // Rows of a version elimination settled; a version it gave up on stays in `jobs`.
-        let mut settled = |mut e: Elimination| {
+        let mut progress = |event: Progress| {
+            let mut e = match event {
+                Progress::Chose(outcome) => {
+                    let ProbeOutcome::Accepted(a) = &outcome else {
+                        return;
+                    };
+                    let p = a.protocol;
+                    if catalog().by_code(a.code).is_some_and(probes_groups)
+                        && p != Protocol::Ssl3
+                        && !first_kx.iter().any(|(q, _)| *q == p)
+                    {
+                        first_kx.push((p, outcome));
+                    }
+                    return;
+                }
+                // With two sets or fewer left, a version is likely near its end: its group probes
+                // start with the first suite that has a key exchange. (Sooner, they would mostly
+                // ask for groups the server goes on to choose in the hellos still to come.)
+                Progress::Left { protocol, sets } => {
+                    if sets <= 2 {
+                        if let Some((_, first)) = first_kx.iter().find(|(q, _)| *q == protocol) {
+                            start_early(&mut follow_ups, &mut early, first);
+                        }
+                    }
+                    return;
+                }
+                Progress::Settled(e) => e,
+            };
             let p = e.protocol;
+            let early_groups = early
+                .iter()
+                .position(|g| g.protocol == p)
+                .map(|i| early.swap_remove(i));
             if e.fallback.is_none() {
                 e.fallback = contradiction(&e, first_choice.get().copied().flatten());
             }
             if let Some(why) = e.fallback {
+                if let Some(g) = early_groups {
+                    g.task.abort();
+                }
                 enumeration.push(EnumerationReport {
                     protocol: p,
                     method: EnumerationMethod::PerSuite,
@@ -540,6 +622,7 @@ pub(super) async fn enumerate(
                 &version_rows,
                 chosen_groups(e.outcomes.iter().map(|(_, o)| o)),
                 e.choices,
+                early_groups,
             );
             rows.extend(version_rows);
         };
@@ -557,7 +640,7 @@ pub(super) async fn enumerate(
                 // A lost task leaves its version to per-suite probing below.
                 while let Some(joined) = set.join_next().await {
                     if let Ok(e) = joined {
-                        settled(e);
+                        progress(Progress::Settled(e));
                     }
                 }
             }
@@ -567,7 +650,7 @@ pub(super) async fn enumerate(
                     &versions,
                     cfg.concurrency,
                     async { crate::scan::eliminate::most_parts(reply.await.answered_in) },
-                    settled,
+                    progress,
                 )
                 .await
             }
@@ -608,7 +691,7 @@ pub(super) async fn enumerate(
     }
     if !probed.is_empty() {
         probed.sort_by_key(|r| (r.protocol, r.code));
-        follow_up(&mut follow_ups, &probed, seen, Vec::new());
+        follow_up(&mut follow_ups, &probed, seen, Vec::new(), None);
         rows.extend(probed);
     }
     enumeration.sort_by_key(|e| e.protocol);
@@ -633,6 +716,36 @@ pub(super) async fn enumerate(
         network,
         enumeration,
         server_preference,
+    }
+}
+
+/// Group probes begun at one version with the first suite the server chose there that has a key
+/// exchange to probe, before the version's other suites were known.
+struct EarlyGroups {
+    protocol: Protocol,
+    /// The suites they offered.
+    offered: Vec<u16>,
+    found: tokio::sync::oneshot::Receiver<Vec<GroupResult>>,
+    task: tokio::task::AbortHandle,
+}
+
+impl EarlyGroups {
+    /// What stands of their results once the version's accepted suites are `rows`: a group they
+    /// saw accepted is accepted; one they saw refused is refused only if the version accepts no
+    /// other suite to offer with it. The rest is for the follow-up to probe.
+    async fn kept(self, rows: &[CipherResult]) -> Vec<GroupResult> {
+        let offered: Vec<u16> = key_exchange_suites(rows, self.protocol)
+            .iter()
+            .map(|s| s.code.0)
+            .collect();
+        let all = offered == self.offered;
+        let found = self.found.await.unwrap_or_default();
+        found
+            .into_iter()
+            .filter(|g| {
+                g.status == CipherStatus::Accepted || (all && g.status == CipherStatus::Rejected)
+            })
+            .collect()
     }
 }
 
@@ -730,9 +843,18 @@ fn chosen_groups<'a>(outcomes: impl Iterator<Item = &'a ProbeOutcome>) -> Vec<(P
     seen
 }
 
+/// What is known of the groups before they are probed.
+pub(super) struct KnownGroups<'a> {
+    /// Groups the server chose, by version, while its suites were enumerated.
+    pub(super) chosen: &'a [(Protocol, u16)],
+    /// Groups settled by earlier probes.
+    pub(super) probed: &'a [GroupResult],
+}
+
 /// For every version where the server accepted ECDHE suites (TLS 1.0 to 1.2) or any TLS 1.3 suite,
 /// offers those suites with one group at a time; a group the server already chose at that version
-/// while its suites were enumerated (`seen`) is accepted without a probe of its own.
+/// while its suites were enumerated is accepted without a probe of its own, and one settled by an
+/// earlier probe keeps that result (`known`).
 ///
 /// At TLS 1.3 (unless `--engine openssl`) the group is offered without a key share, in a raw
 /// hello: a server that takes it asks for one with a HelloRetryRequest, before any key exchange or
@@ -744,7 +866,7 @@ pub(super) async fn scan_groups(
     prober: &Arc<OpensslProber>,
     raw: &Arc<RawProber>,
     rows: &[CipherResult],
-    seen: &[(Protocol, u16)],
+    known: KnownGroups<'_>,
     gate: &Arc<Gate>,
     cfg: &ScanConfig,
     bar: &indicatif::ProgressBar,
@@ -752,17 +874,12 @@ pub(super) async fn scan_groups(
     let mut jobs: Vec<(Protocol, Group, Vec<&'static CipherSuite>)> = Vec::new();
     let mut out = Vec::new();
     for &p in &cfg.protocols {
-        let suites: Vec<&'static CipherSuite> = rows
-            .iter()
-            .filter(|r| r.protocol == p && r.status == CipherStatus::Accepted)
-            .filter_map(|r| catalog().by_code(r.code))
-            .filter(|s| s.is_tls13() || s.is_ecdhe())
-            .collect();
+        let suites = key_exchange_suites(rows, p);
         if suites.is_empty() || p == Protocol::Ssl3 {
             continue;
         }
         for g in GROUPS {
-            if seen.contains(&(p, g.id)) {
+            if known.chosen.contains(&(p, g.id)) {
                 out.push(GroupResult {
                     protocol: p,
                     name: g.name,
@@ -771,6 +888,12 @@ pub(super) async fn scan_groups(
                         "the server chose it for the key exchange while its suites were enumerated"
                             .into(),
                 });
+            } else if let Some(k) = known
+                .probed
+                .iter()
+                .find(|k| k.protocol == p && k.name == g.name)
+            {
+                out.push(k.clone());
             } else if prober.can_offer_group(g) {
                 jobs.push((p, g, suites.clone()));
             } else {
@@ -849,6 +972,20 @@ pub(super) async fn scan_groups(
     }
     out.sort_by_key(|g| (g.protocol, group_rank(g.name)));
     out
+}
+
+/// The suites of `rows` accepted at `p` that a group probe offers.
+fn key_exchange_suites(rows: &[CipherResult], p: Protocol) -> Vec<&'static CipherSuite> {
+    rows.iter()
+        .filter(|r| r.protocol == p && r.status == CipherStatus::Accepted)
+        .filter_map(|r| catalog().by_code(r.code))
+        .filter(|s| probes_groups(s))
+        .collect()
+}
+
+/// Whether a group probe offers `suite`: ECDHE suites before TLS 1.3, every suite at TLS 1.3.
+fn probes_groups(suite: &CipherSuite) -> bool {
+    suite.is_tls13() || suite.is_ecdhe()
 }
 
 /// Offers `suites` at TLS 1.3 with `group` alone and no key share (a raw hello, which carries
@@ -955,5 +1092,59 @@ pub(super) fn protocol_status<'a>(rows: impl Iterator<Item = &'a CipherResult>) 
         ProtocolStatus::NotSupported
     } else {
         ProtocolStatus::Untestable
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn accepted(p: Protocol, name: &str) -> CipherResult {
+        let suite = catalog().by_name(name).unwrap();
+        row(p, suite, CipherStatus::Accepted, String::new(), None, 1)
+    }
+
+    fn group(name: &'static str, status: CipherStatus) -> GroupResult {
+        GroupResult {
+            protocol: Protocol::Tls12,
+            name,
+            status,
+            reason: String::new(),
+        }
+    }
+
+    /// Early group probes offered the version's first ECDHE suite: what they accepted stands; what
+    /// they refused stands only while the version accepts no other ECDHE suite (a non-ECDHE suite
+    /// besides changes nothing, since a group probe would not offer it).
+    #[tokio::test]
+    async fn early_group_refusals_stand_only_for_the_same_suites() {
+        let first = accepted(Protocol::Tls12, "ECDHE-RSA-AES256-SHA");
+        let results = vec![
+            group("P-256", CipherStatus::Accepted),
+            group("X448", CipherStatus::Rejected),
+            group("P-521", CipherStatus::Inconclusive),
+        ];
+        let kept = |rows: Vec<CipherResult>| {
+            let (found, found_rx) = tokio::sync::oneshot::channel();
+            found.send(results.clone()).unwrap();
+            let task = tokio::spawn(async {}).abort_handle();
+            let early = EarlyGroups {
+                protocol: Protocol::Tls12,
+                offered: vec![first.code.0],
+                found: found_rx,
+                task,
+            };
+            async move {
+                let kept = early.kept(&rows).await;
+                kept.iter().map(|g| g.name).collect::<Vec<_>>()
+            }
+        };
+        let plain_rsa = accepted(Protocol::Tls12, "AES128-SHA");
+        assert_eq!(
+            kept(vec![first.clone(), plain_rsa]).await,
+            ["P-256", "X448"]
+        );
+        let second = accepted(Protocol::Tls12, "ECDHE-RSA-AES128-GCM-SHA256");
+        assert_eq!(kept(vec![first.clone(), second]).await, ["P-256"]);
     }
 }
