@@ -409,6 +409,12 @@ impl Gate {
         out
     }
 
+    /// Slots free at this moment, under the limit the gate keeps now.
+    pub fn spare(&self) -> usize {
+        let st = self.lock();
+        st.limit.saturating_sub(st.in_flight)
+    }
+
     /// Whether the server has dropped a few connections so far (one may be its answer to a hello).
     pub fn dropping(&self) -> bool {
         self.lock().seen.iter().filter(|s| s.dropped).count() >= 3

@@ -242,8 +242,8 @@ struct Ledger {
     hellos: usize,
     chunks: usize,
     fallback: Option<String>,
-    /// Outcomes of choices not yet told to [`eliminate_split_each`]'s `progress`.
-    untold: Vec<ProbeOutcome>,
+    /// Choices not yet told to [`eliminate_split_each`]'s `progress`, with their outcomes.
+    untold: Vec<(Choice, ProbeOutcome)>,
     /// The sets left when [`Progress::Left`] was last told.
     told_left: Option<usize>,
 }
@@ -412,8 +412,8 @@ pub async fn eliminate_split(
 /// What [`eliminate_split_each`] tells while it runs.
 #[derive(Debug)]
 pub enum Progress {
-    /// The server chose a suite at a version: the outcome of that hello.
-    Chose(ProbeOutcome),
+    /// The server chose a suite at a version: the hello and its outcome.
+    Chose(Choice, ProbeOutcome),
     /// A version has this many sets left, under way or waiting for a slot (told when it changes,
     /// and after every choice).
     Left { protocol: Protocol, sets: usize },
@@ -442,8 +442,8 @@ pub async fn eliminate_split_each(
     let mut finish = |state: &mut Vec<Option<Ledger>>, outstanding: &[usize], v: usize| {
         if let Some(st) = state[v].as_mut() {
             let chose = !st.untold.is_empty();
-            for outcome in std::mem::take(&mut st.untold) {
-                progress(Progress::Chose(outcome));
+            for (choice, outcome) in std::mem::take(&mut st.untold) {
+                progress(Progress::Chose(choice, outcome));
             }
             let sets = outstanding[v];
             if sets > 0 && (st.told_left.replace(sets) != Some(sets) || chose) {
@@ -568,7 +568,9 @@ pub async fn eliminate_split_each(
                 ProbeOutcome::Accepted(a) => {
                     let code = a.code.0;
                     st.chose(&set, code);
-                    st.untold.push(ProbeOutcome::Accepted(a));
+                    if let Some(choice) = st.choices.last() {
+                        st.untold.push((choice.clone(), ProbeOutcome::Accepted(a)));
+                    }
                     st.settle(code, ProbeOutcome::Accepted(a));
                     let rest: Vec<u16> = set.into_iter().filter(|&s| s != code).collect();
                     if !rest.is_empty() {
@@ -705,10 +707,39 @@ pub async fn server_preference(
     accepted: &[u16],
     seen: &[Choice],
 ) -> ServerPreference {
+    ordered(raw, enforcement(raw, protocol, accepted, seen).await).await
+}
+
+/// The first step of [`server_preference`]: whether the server enforces an order of its own. A step
+/// of its own so that it can start on the suites a version has accepted so far.
+#[derive(Debug)]
+pub struct Enforcement {
+    pub protocol: Protocol,
+    /// The suites it was asked about: those accepted, once each, in the order given.
+    pub suites: Vec<u16>,
+    /// What the hellos showed (no order yet).
+    pref: ServerPreference,
+    /// When the server enforces its order: its choice from the reversed hello.
+    top: Option<u16>,
+}
+
+/// [`server_preference`]'s reversed hello and pair.
+pub async fn enforcement(
+    raw: &RawProber,
+    protocol: Protocol,
+    accepted: &[u16],
+    seen: &[Choice],
+) -> Enforcement {
     let suites = offerable(accepted);
     let mut pref = ServerPreference::default();
+    let done = |pref, top| Enforcement {
+        protocol,
+        suites: suites.clone(),
+        pref,
+        top,
+    };
     if suites.len() < 2 {
-        return pref;
+        return done(pref, None);
     }
     let limit = Plan::new(raw, protocol).map(|p| p.chunk).unwrap_or(CHUNK);
     let reversed: Vec<u16> = suites[..suites.len().min(limit)]
@@ -730,12 +761,11 @@ pub async fn server_preference(
                 choice(raw, protocol, &pair, &mut pair_hellos).await
             }
         });
-    let mut hellos = first_hellos + pair_hellos;
-    pref.hellos = hellos;
+    pref.hellos = first_hellos + pair_hellos;
     let top = match (first, second) {
         (Err(e), _) => {
             pref.error = Some(e);
-            return pref;
+            return done(pref, None);
         }
         // The server did not take the client's first choice: it has an order of its own.
         (Ok(first), _) if first != reversed[0] => first,
@@ -743,15 +773,31 @@ pub async fn server_preference(
         // favourite too. Offered second, it wins again only in the latter case.
         (Ok(_), Ok(c)) if c == pair[0] => {
             pref.enforced = Some(false);
-            return pref;
+            return done(pref, None);
         }
         (Ok(_), Ok(c)) => c,
         (Ok(_), Err(e)) => {
             pref.error = Some(e);
-            return pref;
+            return done(pref, None);
         }
     };
     pref.enforced = Some(true);
+    done(pref, Some(top))
+}
+
+/// [`server_preference`] from its first step: the server's exact order, when it enforces one.
+pub async fn ordered(raw: &RawProber, first: Enforcement) -> ServerPreference {
+    let Enforcement {
+        protocol,
+        suites,
+        mut pref,
+        top,
+    } = first;
+    let Some(top) = top else {
+        return pref;
+    };
+    let limit = Plan::new(raw, protocol).map(|p| p.chunk).unwrap_or(CHUNK);
+    let mut hellos = pref.hellos;
     // The first hello offered every suite when they fit in one: its choice is the overall favourite.
     let known_top = (suites.len() <= limit).then_some(top);
     match rank(raw, protocol, &suites, limit, known_top, &mut hellos).await {

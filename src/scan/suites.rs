@@ -5,7 +5,7 @@ use crate::probe::gate::{Gate, GateStats, Limit};
 use crate::probe::openssl::{Group, OpensslProber, GROUPS};
 use crate::probe::raw::RawProber;
 use crate::probe::{Inconclusive, ProbeOutcome, Refusal};
-use crate::scan::eliminate::{Choice, Elimination, Progress};
+use crate::scan::eliminate::{Choice, Elimination, Enforcement, Progress};
 use crate::tls::catalog::{catalog, CipherSuite, SuiteCode};
 use crate::tls::enums::AlertDescription;
 use crate::tls::protocol::Protocol;
@@ -440,9 +440,11 @@ pub(super) async fn enumerate(
     // reply before its first answer: a near or far server decides how sets are split, and the
     // preflight's choice checks each version.
     let first_choice = std::sync::OnceLock::new();
+    let far = std::sync::OnceLock::new();
     let reply = async {
         let reply = preflight.get().await;
         first_choice.get_or_init(|| reply.first_choice);
+        far.get_or_init(|| crate::scan::eliminate::most_parts(reply.answered_in) > 1);
         reply
     };
     let gated = raw.gated(Arc::clone(gate));
@@ -450,23 +452,27 @@ pub(super) async fn enumerate(
     let mut enumeration: Vec<EnumerationReport> = Vec::new();
     // A version's groups and server order, started as soon as its suites are settled; both need
     // only its accepted rows. Split elimination tells each choice as the server makes it and the
-    // sets each version has left: near a version's end, its group probes start with the first
-    // suite it accepted that a group probe offers (`early`), and the follow-up keeps what they
-    // found.
+    // sets each version has left: near a version's end, both start early, on the suites accepted
+    // so far (`ahead`), and the follow-up keeps what still stands once the version is settled.
     let mut follow_ups = JoinSet::new();
-    let mut early: Vec<EarlyGroups> = Vec::new();
+    let mut ahead: Vec<Ahead> = Vec::new();
     // `seen`: the groups the server chose in those rows' hellos; `choices`: elimination's hellos
     // the server chose from, evidence for its order.
     let follow_up = |tasks: &mut JoinSet<_>,
                      settled: &[CipherResult],
                      seen: Vec<(Protocol, u16)>,
                      choices: Vec<Choice>,
-                     early: Option<EarlyGroups>| {
+                     early: Option<Ahead>| {
         let version_rows: Vec<CipherResult> = settled
             .iter()
             .filter(|r| r.status == CipherStatus::Accepted)
             .cloned()
             .collect();
+        let accepted: Vec<u16> = version_rows.iter().map(|r| r.code.0).collect();
+        let (early_groups, early_order) = match early {
+            Some(a) => (a.groups, a.order.and_then(|o| o.stands(&accepted))),
+            None => (None, None),
+        };
         let (prober, raw, gate, gated) = (
             Arc::clone(prober),
             Arc::clone(raw),
@@ -479,11 +485,15 @@ pub(super) async fn enumerate(
                 if cfg.engine == EngineChoice::Openssl {
                     Vec::new()
                 } else {
-                    preferences(&gated, &version_rows, &choices).await
+                    let first_step = match early_order {
+                        Some(early) => early.found.await.ok(),
+                        None => None,
+                    };
+                    preferences(&gated, &version_rows, &choices, first_step).await
                 }
             };
             let groups = async {
-                let probed = match early {
+                let probed = match early_groups {
                     Some(early) => early.kept(&version_rows).await,
                     None => Vec::new(),
                 };
@@ -496,41 +506,56 @@ pub(super) async fn enumerate(
             tokio::join!(groups, order)
         })
     };
-    // The first choice at each version whose suite a group probe offers.
-    let mut first_kx: Vec<(Protocol, ProbeOutcome)> = Vec::new();
-    let start_early =
-        |tasks: &mut JoinSet<_>, early: &mut Vec<EarlyGroups>, chose: &ProbeOutcome| {
-            let ProbeOutcome::Accepted(a) = chose else {
-                return;
+    // The group probes of a version near its end, with the first suite it accepted that a group
+    // probe offers.
+    let early_groups = |tasks: &mut JoinSet<_>, a: &Ahead| -> Option<EarlyGroups> {
+        let (p, chose, suite) = a.outcomes.iter().find_map(|o| match o {
+            ProbeOutcome::Accepted(x) => catalog()
+                .by_code(x.code)
+                .filter(|s| probes_groups(s) && x.protocol != Protocol::Ssl3)
+                .map(|s| (x.protocol, o, s)),
+            _ => None,
+        })?;
+        let first = [finished(p, suite, chose.clone(), 1)];
+        let (prober, raw, gate) = (Arc::clone(prober), Arc::clone(raw), Arc::clone(gate));
+        let (cfg, bar) = (cfg.clone(), bar.clone());
+        let (found, found_rx) = tokio::sync::oneshot::channel();
+        let seen = chosen_groups(std::iter::once(chose));
+        tasks.spawn(async move {
+            let known = KnownGroups {
+                chosen: &seen,
+                probed: &[],
             };
-            let p = a.protocol;
-            if early.iter().any(|e| e.protocol == p) {
-                return;
+            let groups = scan_groups(&prober, &raw, &first, known, &gate, &cfg, &bar).await;
+            let _ = found.send(groups);
+            (Vec::new(), Vec::new())
+        });
+        Some(EarlyGroups {
+            protocol: p,
+            offered: vec![suite.code.0],
+            found: found_rx,
+        })
+    };
+    // The first step of the server-order check of a version near its end, on `suites`.
+    let early_order = |tasks: &mut JoinSet<_>, a: &Ahead, suites: Vec<u16>| -> EarlyOrder {
+        let (raw, p, choices) = (gated.clone(), a.protocol, a.choices.clone());
+        let (found, found_rx) = tokio::sync::oneshot::channel();
+        let asked = suites.clone();
+        tasks.spawn(async move {
+            // Choices that come back in the same round would make this guess stale at once: a
+            // moment for them, and a guess replaced meanwhile (its receiver gone) sends nothing.
+            tokio::time::sleep(GUESS_PAUSE).await;
+            if !found.is_closed() {
+                let first = crate::scan::eliminate::enforcement(&raw, p, &asked, &choices).await;
+                let _ = found.send(first);
             }
-            let Some(suite) = catalog().by_code(a.code) else {
-                return;
-            };
-            let first = [finished(p, suite, chose.clone(), 1)];
-            let (prober, raw, gate) = (Arc::clone(prober), Arc::clone(raw), Arc::clone(gate));
-            let (cfg, bar) = (cfg.clone(), bar.clone());
-            let (found, found_rx) = tokio::sync::oneshot::channel();
-            let seen = chosen_groups(std::iter::once(chose));
-            let task = tasks.spawn(async move {
-                let known = KnownGroups {
-                    chosen: &seen,
-                    probed: &[],
-                };
-                let groups = scan_groups(&prober, &raw, &first, known, &gate, &cfg, &bar).await;
-                let _ = found.send(groups);
-                (Vec::new(), Vec::new())
-            });
-            early.push(EarlyGroups {
-                protocol: p,
-                offered: vec![a.code.0],
-                found: found_rx,
-                task,
-            });
-        };
+            (Vec::new(), Vec::new())
+        });
+        EarlyOrder {
+            suites,
+            found: found_rx,
+        }
+    };
     let method = effective_method(cfg);
     if method != Method::PerSuite {
         let mut versions: Vec<(Protocol, Vec<u16>)> = Vec::new();
@@ -546,46 +571,64 @@ pub(super) async fn enumerate(
             EnumerationMethod::SplitElimination
         };
         // Rows of a version elimination settled; a version it gave up on stays in `jobs`.
+        // Begins what can begin ahead for a version near its end, when every other version is
+        // settled (`last`): the others end in its shadow, and work begun ahead may be wasted (a
+        // guess gone stale, a group probed that a later hello of elimination shows chosen). Near
+        // the server a round trip costs less than such waste; with every slot taken, it would
+        // hold back hellos that cannot be wasted.
+        let look_ahead = |tasks: &mut JoinSet<_>, a: &mut Ahead, last: bool| {
+            if !last || a.sets > NEAR_END || far.get() != Some(&true) || gate.spare() < SPARE_SLOTS
+            {
+                return;
+            }
+            if a.groups.is_none() {
+                a.groups = early_groups(tasks, a);
+            }
+            let mut accepted: Vec<u16> = a.choices.iter().map(|c| c.chosen).collect();
+            accepted.sort_unstable();
+            if accepted.len() >= 2 && a.order.as_ref().map(|o| &o.suites) != Some(&accepted) {
+                // A guess gone stale runs out: cut short, its connections could still count as
+                // open at the server for a moment, beyond --concurrency. One that has not started
+                // yet does not start.
+                a.order = Some(early_order(tasks, a, accepted));
+            }
+        };
         let mut progress = |event: Progress| {
             let mut e = match event {
-                Progress::Chose(outcome) => {
-                    let ProbeOutcome::Accepted(a) = &outcome else {
-                        return;
+                Progress::Chose(choice, outcome) => {
+                    let p = choice.protocol;
+                    let i = match ahead.iter().position(|a| a.protocol == p) {
+                        Some(i) => i,
+                        None => {
+                            ahead.push(Ahead::new(p));
+                            ahead.len() - 1
+                        }
                     };
-                    let p = a.protocol;
-                    if catalog().by_code(a.code).is_some_and(probes_groups)
-                        && p != Protocol::Ssl3
-                        && !first_kx.iter().any(|(q, _)| *q == p)
-                    {
-                        first_kx.push((p, outcome));
-                    }
+                    ahead[i].choices.push(choice);
+                    ahead[i].outcomes.push(outcome);
                     return;
                 }
-                // With two sets or fewer left, a version is likely near its end: its group probes
-                // start with the first suite that has a key exchange. (Sooner, they would mostly
-                // ask for groups the server goes on to choose in the hellos still to come.)
                 Progress::Left { protocol, sets } => {
-                    if sets <= 2 {
-                        if let Some((_, first)) = first_kx.iter().find(|(q, _)| *q == protocol) {
-                            start_early(&mut follow_ups, &mut early, first);
-                        }
+                    let last = enumeration.len() + 1 == versions.len();
+                    if let Some(a) = ahead.iter_mut().find(|a| a.protocol == protocol) {
+                        a.sets = sets;
+                        look_ahead(&mut follow_ups, a, last);
                     }
                     return;
                 }
                 Progress::Settled(e) => e,
             };
             let p = e.protocol;
-            let early_groups = early
+            let early = ahead
                 .iter()
-                .position(|g| g.protocol == p)
-                .map(|i| early.swap_remove(i));
+                .position(|a| a.protocol == p)
+                .map(|i| ahead.swap_remove(i));
             if e.fallback.is_none() {
                 e.fallback = contradiction(&e, first_choice.get().copied().flatten());
             }
             if let Some(why) = e.fallback {
-                if let Some(g) = early_groups {
-                    g.task.abort();
-                }
+                // Whatever began ahead runs out unread.
+                drop(early);
                 enumeration.push(EnumerationReport {
                     protocol: p,
                     method: EnumerationMethod::PerSuite,
@@ -622,9 +665,15 @@ pub(super) async fn enumerate(
                 &version_rows,
                 chosen_groups(e.outcomes.iter().map(|(_, o)| o)),
                 e.choices,
-                early_groups,
+                early,
             );
             rows.extend(version_rows);
+            // One version left: it may now guess.
+            if enumeration.len() + 1 == versions.len() {
+                for a in ahead.iter_mut() {
+                    look_ahead(&mut follow_ups, a, true);
+                }
+            }
         };
         match method {
             Method::Elimination => {
@@ -702,7 +751,8 @@ pub(super) async fn enumerate(
     let mut server_preference = Vec::new();
     while let Some(joined) = follow_ups.join_next().await {
         // A follow-up task cannot panic by design; if one did, its versions would simply have no
-        // group rows, and the Envoy plan would count their groups as not enumerated.
+        // group rows, and the Envoy plan would count their groups as not enumerated. Work begun
+        // ahead returns nothing here: what it found went to its version's follow-up.
         if let Ok((g, o)) = joined {
             groups.extend(g);
             server_preference.extend(o);
@@ -719,6 +769,57 @@ pub(super) async fn enumerate(
     }
 }
 
+/// A version with this many sets left, or fewer, is taken to be near its end: its groups and
+/// order start on the suites it has accepted so far. (On the one-suite bench profile at 50 ms RTT
+/// the last sets of TLS 1.2 are two; in the wide profile, starting sooner mostly probed groups
+/// the server went on to choose in later hellos.)
+const NEAR_END: usize = 4;
+
+/// Work begins ahead only while this many slots of the gate are free.
+const SPARE_SLOTS: usize = 2;
+
+/// How long a guess at a version's order waits for the other answers of its round.
+const GUESS_PAUSE: Duration = Duration::from_millis(5);
+
+/// What a version's follow-up began before its last refusal was in.
+struct Ahead {
+    protocol: Protocol,
+    /// The server's choices so far, and the outcomes of those hellos.
+    choices: Vec<Choice>,
+    outcomes: Vec<ProbeOutcome>,
+    /// Its sets left, as last told.
+    sets: usize,
+    groups: Option<EarlyGroups>,
+    order: Option<EarlyOrder>,
+}
+
+impl Ahead {
+    fn new(protocol: Protocol) -> Self {
+        Ahead {
+            protocol,
+            choices: Vec::new(),
+            outcomes: Vec::new(),
+            sets: usize::MAX,
+            groups: None,
+            order: None,
+        }
+    }
+}
+
+/// The first step of a version's server-order check ([`Enforcement`]), begun on the suites it had
+/// accepted so far.
+struct EarlyOrder {
+    suites: Vec<u16>,
+    found: tokio::sync::oneshot::Receiver<Enforcement>,
+}
+
+impl EarlyOrder {
+    /// Itself when the version accepts exactly `suites` (code-point order) in the end.
+    fn stands(self, suites: &[u16]) -> Option<Self> {
+        (self.suites == suites).then_some(self)
+    }
+}
+
 /// Group probes begun at one version with the first suite the server chose there that has a key
 /// exchange to probe, before the version's other suites were known.
 struct EarlyGroups {
@@ -726,7 +827,6 @@ struct EarlyGroups {
     /// The suites they offered.
     offered: Vec<u16>,
     found: tokio::sync::oneshot::Receiver<Vec<GroupResult>>,
-    task: tokio::task::AbortHandle,
 }
 
 impl EarlyGroups {
@@ -792,7 +892,9 @@ pub(super) async fn preferences(
     raw: &RawProber,
     rows: &[CipherResult],
     seen: &[Choice],
+    first_step: Option<Enforcement>,
 ) -> Vec<ServerPreferenceReport> {
+    let mut first_step = first_step;
     let mut set = JoinSet::new();
     let mut versions: Vec<Protocol> = rows.iter().map(|r| r.protocol).collect();
     versions.sort();
@@ -808,8 +910,13 @@ pub(super) async fn preferences(
         }
         let raw = raw.clone();
         let seen: Vec<Choice> = seen.iter().filter(|c| c.protocol == p).cloned().collect();
+        // A first step made on these very suites stands.
+        let first = first_step.take_if(|f| f.protocol == p && f.suites == accepted);
         set.spawn(async move {
-            let pref = crate::scan::eliminate::server_preference(&raw, p, &accepted, &seen).await;
+            let pref = match first {
+                Some(first) => crate::scan::eliminate::ordered(&raw, first).await,
+                None => crate::scan::eliminate::server_preference(&raw, p, &accepted, &seen).await,
+            };
             (p, pref)
         });
     }
@@ -1127,12 +1234,10 @@ mod tests {
         let kept = |rows: Vec<CipherResult>| {
             let (found, found_rx) = tokio::sync::oneshot::channel();
             found.send(results.clone()).unwrap();
-            let task = tokio::spawn(async {}).abort_handle();
             let early = EarlyGroups {
                 protocol: Protocol::Tls12,
                 offered: vec![first.code.0],
                 found: found_rx,
-                task,
             };
             async move {
                 let kept = early.kept(&rows).await;

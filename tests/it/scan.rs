@@ -778,3 +778,78 @@ fn groups_chosen_during_enumeration_are_the_groups_probed_alone() {
         assert!(fast.iter().any(|(_, _, s)| s == "rejected"), "{fast:?}");
     }
 }
+
+/// Far from a server, a version near its end has its groups and order asked on the suites it has
+/// accepted so far, before its last refusal is in: what stands of that must read the same as a
+/// near scan, which asks once every suite is in. A server with its own order and two groups of
+/// five, so that groups refused with the first suite are asked again with all of them.
+#[test]
+fn a_far_server_reads_the_same_groups_and_order_as_a_near_one() {
+    use cipher_test::testing::front::{Limit, LimitedFront};
+    let server = TlsServer::start(
+        ServerConfig::default()
+            .with_cipher_list(
+                "ECDHE-RSA-AES256-GCM-SHA384:AES128-SHA:ECDHE-RSA-CHACHA20-POLY1305:ECDHE-RSA-AES128-GCM-SHA256",
+            )
+            .with_groups("P-384:X25519")
+            .with_server_preference(),
+    )
+    .unwrap();
+    let front = LimitedFront::start_with_delay(
+        server.addr(),
+        Limit::Unlimited,
+        std::time::Duration::from_millis(5),
+    )
+    .unwrap();
+    let near = scan(server.port(), &[]);
+    let far = scan(front.addr().port(), &[]);
+    assert_clean(&near);
+    assert_clean(&far);
+    assert_eq!(accepted(&far), accepted(&near));
+    let groups = |r: &Value| -> Vec<(String, String, String)> {
+        r["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| {
+                let s = |k: &str| g[k].as_str().unwrap().to_string();
+                (s("protocol"), s("name"), s("status"))
+            })
+            .collect()
+    };
+    assert_eq!(groups(&far), groups(&near));
+    assert!(
+        groups(&near).contains(&("TLSv1.2".into(), "P-256".into(), "rejected".into())),
+        "{:?}",
+        groups(&near)
+    );
+    let order = |r: &Value| -> Vec<(Value, Value, Value)> {
+        r["server_preference"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| {
+                (
+                    p["protocol"].clone(),
+                    p["enforced"].clone(),
+                    p["order"].clone(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(order(&far), order(&near));
+    let tls12 = order(&near)
+        .into_iter()
+        .find(|(p, _, _)| p == "TLSv1.2")
+        .unwrap();
+    assert_eq!(tls12.1, true, "{tls12:?}");
+    assert_eq!(
+        tls12.2,
+        serde_json::json!([
+            "ECDHE-RSA-AES256-GCM-SHA384",
+            "AES128-SHA",
+            "ECDHE-RSA-CHACHA20-POLY1305",
+            "ECDHE-RSA-AES128-GCM-SHA256"
+        ])
+    );
+}
