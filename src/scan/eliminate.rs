@@ -336,6 +336,11 @@ impl Ledger {
 /// RTT and `--concurrency 64`, the wide bench profile went from 1.16 s with halves to 0.97 s).
 const MAX_PARTS: usize = 8;
 
+/// A rest of this many suites or fewer is asked one suite per hello when slots are free: a few
+/// hellos more than halves, and the last round trips of a dense set (TLS 1.3's five suites, of
+/// which a server takes three) fewer.
+const SINGLES: usize = 4;
+
 /// A server that answers a ClientHello within this time is near (the same host or rack: a round
 /// trip well under a millisecond, and the server's own work on the hello). There a round trip costs
 /// less than the server's work on the hellos that splitting a set adds, so sets are asked whole.
@@ -367,8 +372,9 @@ fn split(suites: &[u16], parts: usize) -> Vec<Vec<u16>> {
 /// rather than few hellos. Up to `width` hellos are under way at once: every version's chunks (the
 /// newest version's first), and, once the server has chosen a suite from a set, the rest of that
 /// set ahead of everything else: split in two after a first choice, then in four, then in eight as
-/// the server keeps choosing from that line of sets ([`Generation`]), never into more parts than
-/// there are free slots or than `most_parts` ([`most_parts`]); whole, as [`eliminate`] does, when
+/// the server keeps choosing from that line of sets ([`Generation`]), or one suite per part when
+/// [`SINGLES`] or fewer are left, never into more parts than there are free slots or than
+/// `most_parts` ([`most_parts`]); whole, as [`eliminate`] does, when
 /// none is free or `most_parts` is 1 (then a version costs exactly `accepted + chunks`). A set the
 /// server refuses is settled in one hello; a set it chooses from costs one hello and up to eight
 /// follow-ups. So a version costs between `accepted + chunks` and about `8 × accepted + chunks`
@@ -583,7 +589,12 @@ pub async fn eliminate_split_each(
                         } else {
                             width.saturating_sub(tasks.len() + queue.len())
                         };
-                        let parts = free.min(most_parts).min(2 << generation.min(2));
+                        let parts = if rest.len() <= SINGLES {
+                            rest.len()
+                        } else {
+                            2 << generation.min(2)
+                        };
+                        let parts = free.min(most_parts).min(parts);
                         for part in split(&rest, parts).into_iter().rev() {
                             outstanding[v] += 1;
                             queue.push_front((v, part, generation + 1));
