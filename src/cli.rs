@@ -307,10 +307,10 @@ struct ProbeArgs {
     )]
     protocols: Vec<Protocol>,
 
-    /// Connections open at once to the server (besides the first one, which checks that it speaks
-    /// TLS before anything else is sent). With the default 16 and --max-rate 200 a scan stays
-    /// polite: a server 50 ms away is read in about a second, and one nearby gets at most 200 new
-    /// connections a second.
+    /// Connections open at once to the server, the first one included (it checks that the server
+    /// speaks TLS while the first round of suites is asked). With the default 16 and --max-rate 200
+    /// a scan stays polite: a server 50 ms away is read in about a second, and one nearby gets at
+    /// most 200 new connections a second.
     #[arg(short = 'c', long, value_name = "N", default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=256))]
     concurrency: u16,
 
