@@ -374,8 +374,8 @@ fn split(suites: &[u16], parts: usize) -> Vec<Vec<u16>> {
 /// set ahead of everything else: split in two after a first choice, then in four, then in eight as
 /// the server keeps choosing from that line of sets ([`Generation`]), or one suite per part when
 /// [`SINGLES`] or fewer are left, never into more parts than there are free slots or than
-/// `most_parts` ([`most_parts`]); whole, as [`eliminate`] does, when
-/// none is free or `most_parts` is 1 (then a version costs exactly `accepted + chunks`). A set the
+/// `most_parts` ([`most_parts`]); whole, as [`eliminate`] does, when none is free or `most_parts`
+/// is 1 (then a version costs exactly `accepted + chunks`). A set the
 /// server refuses is settled in one hello; a set it chooses from costs one hello and up to eight
 /// follow-ups. So a version costs between `accepted + chunks` and about `8 × accepted + chunks`
 /// hellos; one the server takes a suite or two from costs a few more than `accepted + chunks`, one
@@ -429,8 +429,9 @@ pub enum Progress {
 
 /// [`eliminate_split`], telling `progress` of each choice the server makes, of the sets each
 /// version has left, and of each version as soon as its last hello is back, so that what depends
-/// on one version (its groups, its order) can start while others still run, or even before. `most_parts` may still be on its way when the first hellos
-/// go out: it is awaited before the first answer is read or anything told.
+/// on one version (its groups, its order) can start while others still run, or even before.
+/// `most_parts` may still be on its way when the first hellos go out: it is awaited before the
+/// first answer is read or anything told.
 pub async fn eliminate_split_each(
     raw: &RawProber,
     versions: &[(Protocol, Vec<u16>)],
@@ -444,7 +445,8 @@ pub async fn eliminate_split_each(
         .collect();
     // Sets of each version queued or under way: at zero, the version is done.
     let mut outstanding = vec![0usize; state.len()];
-    // Tells what there is to tell of version `v`: its new choices, and whether it is done.
+    // Tells what there is to tell of version `v`: its new choices, the sets it has left, and
+    // whether it is done.
     let mut finish = |state: &mut Vec<Option<Ledger>>, outstanding: &[usize], v: usize| {
         if let Some(st) = state[v].as_mut() {
             let chose = !st.untold.is_empty();

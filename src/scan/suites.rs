@@ -439,13 +439,15 @@ pub(super) async fn enumerate(
     // Split elimination sends its first round beside the preflight and reads the preflight's
     // reply before its first answer: a near or far server decides how sets are split, and the
     // preflight's choice checks each version.
-    let first_choice = std::sync::OnceLock::new();
-    let far = std::sync::OnceLock::new();
+    let replied: std::sync::OnceLock<PreflightReply> = std::sync::OnceLock::new();
     let reply = async {
         let reply = preflight.get().await;
-        first_choice.get_or_init(|| reply.first_choice);
-        far.get_or_init(|| crate::scan::eliminate::most_parts(reply.answered_in) > 1);
-        reply
+        *replied.get_or_init(|| reply)
+    };
+    let far = || {
+        replied
+            .get()
+            .is_some_and(|r| crate::scan::eliminate::most_parts(r.answered_in) > 1)
     };
     let gated = raw.gated(Arc::clone(gate));
     let mut rows: Vec<CipherResult> = Vec::new();
@@ -576,9 +578,9 @@ pub(super) async fn enumerate(
         // guess gone stale, a group probed that a later hello of elimination shows chosen). Near
         // the server a round trip costs less than such waste; with every slot taken, it would
         // hold back hellos that cannot be wasted.
+        let one_left = |settled: &[EnumerationReport]| settled.len() + 1 == versions.len();
         let look_ahead = |tasks: &mut JoinSet<_>, a: &mut Ahead, last: bool| {
-            if !last || a.sets > NEAR_END || far.get() != Some(&true) || gate.spare() < SPARE_SLOTS
-            {
+            if !last || a.sets > NEAR_END || !far() || gate.spare() < SPARE_SLOTS {
                 return;
             }
             if a.groups.is_none() {
@@ -609,7 +611,7 @@ pub(super) async fn enumerate(
                     return;
                 }
                 Progress::Left { protocol, sets } => {
-                    let last = enumeration.len() + 1 == versions.len();
+                    let last = one_left(&enumeration);
                     if let Some(a) = ahead.iter_mut().find(|a| a.protocol == protocol) {
                         a.sets = sets;
                         look_ahead(&mut follow_ups, a, last);
@@ -624,7 +626,7 @@ pub(super) async fn enumerate(
                 .position(|a| a.protocol == p)
                 .map(|i| ahead.swap_remove(i));
             if e.fallback.is_none() {
-                e.fallback = contradiction(&e, first_choice.get().copied().flatten());
+                e.fallback = contradiction(&e, replied.get().and_then(|r| r.first_choice));
             }
             if let Some(why) = e.fallback {
                 // Whatever began ahead runs out unread.
@@ -669,7 +671,7 @@ pub(super) async fn enumerate(
             );
             rows.extend(version_rows);
             // One version left: it may now guess.
-            if enumeration.len() + 1 == versions.len() {
+            if one_left(&enumeration) {
                 for a in ahead.iter_mut() {
                     look_ahead(&mut follow_ups, a, true);
                 }
@@ -770,9 +772,10 @@ pub(super) async fn enumerate(
 }
 
 /// A version with this many sets left, or fewer, is taken to be near its end: its groups and
-/// order start on the suites it has accepted so far. (On the one-suite bench profile at 50 ms RTT
-/// the last sets of TLS 1.2 are two; in the wide profile, starting sooner mostly probed groups
-/// the server went on to choose in later hellos.)
+/// order start on the suites it has accepted so far. (On the legacy bench profile at 50 ms RTT,
+/// two suites in two chunks of TLS 1.2, the rests of both chunks split in two are the four sets
+/// left after the first round; in the wide profile, starting sooner mostly probed groups the
+/// server went on to choose in later hellos.)
 const NEAR_END: usize = 4;
 
 /// Work begins ahead only while this many slots of the gate are free.

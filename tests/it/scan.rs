@@ -764,16 +764,10 @@ fn groups_chosen_during_enumeration_are_the_groups_probed_alone() {
             let mut args = vec!["--protocols", "tls1.2,tls1.3", "--max-rate", "10000"];
             args.extend_from_slice(extra);
             let r = common::scan_json(server.port(), &args);
-            let rows: Vec<(String, String, String)> = r["groups"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|g| {
-                    let s = |k: &str| g[k].as_str().unwrap().to_string();
-                    (s("protocol"), s("name"), s("status"))
-                })
-                .collect();
-            (rows, chosen_in_enumeration_at(&r, Some("TLSv1.2")))
+            (
+                group_rows(&r),
+                chosen_in_enumeration_at(&r, Some("TLSv1.2")),
+            )
         };
         let (fast, chosen) = groups(&[]);
         let (alone, none) = groups(&["--engine", "openssl", "--method", "per-suite"]);
@@ -817,22 +811,11 @@ fn a_far_server_reads_the_same_groups_and_order_as_a_near_one() {
         1 + far["network"]["connections"].as_u64().unwrap()
     );
     assert_eq!(accepted(&far), accepted(&near));
-    let groups = |r: &Value| -> Vec<(String, String, String)> {
-        r["groups"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|g| {
-                let s = |k: &str| g[k].as_str().unwrap().to_string();
-                (s("protocol"), s("name"), s("status"))
-            })
-            .collect()
-    };
-    assert_eq!(groups(&far), groups(&near));
+    assert_eq!(group_rows(&far), group_rows(&near));
     assert!(
-        groups(&near).contains(&("TLSv1.2".into(), "P-256".into(), "rejected".into())),
+        group_rows(&near).contains(&("TLSv1.2".into(), "P-256".into(), "rejected".into())),
         "{:?}",
-        groups(&near)
+        group_rows(&near)
     );
     let order = |r: &Value| -> Vec<(Value, Value, Value)> {
         r["server_preference"]
@@ -863,4 +846,17 @@ fn a_far_server_reads_the_same_groups_and_order_as_a_near_one() {
             "ECDHE-RSA-AES128-GCM-SHA256"
         ])
     );
+}
+
+/// A report's group rows: (protocol, name, status).
+fn group_rows(r: &Value) -> Vec<(String, String, String)> {
+    r["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| {
+            let s = |k: &str| g[k].as_str().unwrap().to_string();
+            (s("protocol"), s("name"), s("status"))
+        })
+        .collect()
 }
