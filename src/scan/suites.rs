@@ -577,10 +577,12 @@ pub(super) async fn enumerate(
         // settled (`last`): the others end in its shadow, and work begun ahead may be wasted (a
         // guess gone stale, a group probed that a later hello of elimination shows chosen). Near
         // the server a round trip costs less than such waste; with every slot taken, it would
-        // hold back hellos that cannot be wasted.
+        // hold back hellos that cannot be wasted; a server that drops connections gets the fewest
+        // hellos, as elimination's sets are not split for it either.
         let one_left = |settled: &[EnumerationReport]| settled.len() + 1 == versions.len();
         let look_ahead = |tasks: &mut JoinSet<_>, a: &mut Ahead, last: bool| {
-            if !last || a.sets > NEAR_END || !far() || gate.spare() < SPARE_SLOTS {
+            if !last || a.sets > NEAR_END || !far() || gate.spare() < SPARE_SLOTS || gate.dropping()
+            {
                 return;
             }
             if a.groups.is_none() {
